@@ -1,0 +1,85 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+/** A local protocol server running as a child process. */
+export interface RunningEmulator {
+  readonly kind: 's3' | 'dynamodb';
+  /** `http://127.0.0.1:PORT` */
+  readonly endpoint: string;
+  readonly pid: number;
+  stop(): Promise<void>;
+}
+
+export interface EmulatorOptions {
+  /** Where the server keeps its data; S3 needs one, DynamoDB keeps memory only without one. */
+  readonly directory?: string;
+  /** 0 picks a free port. @default 0 */
+  readonly port?: number;
+  /** @default 30 s */
+  readonly startTimeoutMs?: number;
+}
+
+const MAIN = fileURLToPath(new URL('./emulator-main.ts', import.meta.url));
+
+/** Starts s3rver on loopback. Clients need path-style addressing and credentials S3RVER/S3RVER. */
+export function startS3Server(options: EmulatorOptions & { directory: string }): Promise<RunningEmulator> {
+  return startEmulator('s3', options, ['--openssl-legacy-provider']);
+}
+
+/** Starts dynalite on loopback. It has no transactions and no TTL API. */
+export function startDynamoServer(options: EmulatorOptions = {}): Promise<RunningEmulator> {
+  return startEmulator('dynamodb', options, []);
+}
+
+function startEmulator(
+  kind: 's3' | 'dynamodb',
+  options: EmulatorOptions,
+  nodeFlags: string[],
+): Promise<RunningEmulator> {
+  const child = spawn(
+    process.execPath,
+    [...nodeFlags, '--import', 'tsx', MAIN, kind, options.directory ?? '-', String(options.port ?? 0)],
+    { stdio: ['pipe', 'pipe', 'pipe'] },
+  );
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString()).slice(-4000);
+  });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(
+        new Error(`the local ${kind} server did not start within ${options.startTimeoutMs ?? 30_000} ms: ${stderr}`),
+      );
+    }, options.startTimeoutMs ?? 30_000);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`the local ${kind} server exited with code ${code} before listening: ${stderr}`));
+    });
+    const lines = createInterface({ input: child.stdout as NonNullable<ChildProcess['stdout']> });
+    lines.once('line', (line) => {
+      clearTimeout(timer);
+      lines.close();
+      const { port } = JSON.parse(line) as { port: number };
+      resolve({
+        kind,
+        endpoint: `http://127.0.0.1:${port}`,
+        pid: child.pid ?? -1,
+        stop: () => stopChild(child),
+      });
+    });
+  });
+}
+
+function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}

@@ -1,0 +1,18 @@
+import type { S3ClientConfig } from '@aws-sdk/client-s3';
+
+/**
+ * S3 client settings every entry point uses. Endpoints and credentials come the standard way
+ * (`AWS_ENDPOINT_URL_S3`, profiles, roles), so the same code talks to AWS and to the local S3 server.
+ *
+ * Checksums only when required: newer SDKs otherwise send streamed bodies aws-chunked with trailing checksums,
+ * which S3-compatible servers such as s3rver store verbatim.
+ */
+export function s3ClientConfig(env: Readonly<Record<string, string | undefined>> = {}): S3ClientConfig {
+  const local = env.AWS_ENDPOINT_URL_S3 !== undefined || env.AWS_ENDPOINT_URL !== undefined;
+  return {
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    // Local servers answer on one host name; virtual-hosted buckets would need DNS.
+    forcePathStyle: local,
+  };
+}

@@ -1,0 +1,152 @@
+import {
+  BatchGetCommand,
+  type BatchGetCommandOutput,
+  BatchWriteCommand,
+  type DynamoDBDocumentClient,
+  paginateQuery,
+} from '@aws-sdk/lib-dynamodb';
+import pLimit from 'p-limit';
+import { type BackoffPolicy, type BackoffRuntime, backoffDelay, realBackoffRuntime } from '../backoff.ts';
+import { PartialWriteError, RetryableError } from '../errors.ts';
+import type { PredictionStore } from '../ports.ts';
+import type { OutcomeRecord } from '../records.ts';
+import { BATCH_GET_LIMIT, BATCH_WRITE_LIMIT, PREDICTIONS_TABLE } from '../tables.ts';
+import { isTransient, toNightshiftError } from './aws-errors.ts';
+
+export interface DynamoPredictionStoreOptions {
+  /** BatchWriteItem calls in flight at once. @default 4 */
+  readonly concurrency?: number;
+  /** Retries of throttled calls and `UnprocessedItems`. @default 8 attempts, 50 ms base, 3 s cap */
+  readonly backoff?: BackoffPolicy;
+  readonly runtime?: BackoffRuntime;
+}
+
+type WriteRequest = { PutRequest: { Item: Record<string, unknown> } };
+
+const DEFAULT_BACKOFF: BackoffPolicy = { maxAttempts: 8, baseDelayMs: 50, maxDelayMs: 3000 };
+
+/**
+ * {@link PredictionStore} over a DynamoDB table keyed by (`runId`, `key`).
+ *
+ * Writes use BatchWriteItem, not transactions: each row is idempotent (a re-run overwrites the same key), and the
+ * local DynamoDB server has no TransactWriteItems.
+ */
+export class DynamoPredictionStore implements PredictionStore {
+  private readonly concurrency: number;
+  private readonly backoff: BackoffPolicy;
+  private readonly runtime: BackoffRuntime;
+
+  constructor(
+    private readonly client: DynamoDBDocumentClient,
+    private readonly tableName: string,
+    options: DynamoPredictionStoreOptions = {},
+  ) {
+    this.concurrency = options.concurrency ?? 4;
+    this.backoff = options.backoff ?? DEFAULT_BACKOFF;
+    this.runtime = options.runtime ?? realBackoffRuntime;
+  }
+
+  async put(records: readonly OutcomeRecord[]): Promise<void> {
+    // One call may not name the same key twice; the last record for a key wins, as it would with sequential puts.
+    const byKey = new Map<string, OutcomeRecord>();
+    for (const record of records) byKey.set(`${record.runId}\u0000${record.key}`, record);
+    const unique = [...byKey.values()];
+    const chunks: WriteRequest[][] = [];
+    for (let i = 0; i < unique.length; i += BATCH_WRITE_LIMIT) {
+      chunks.push(
+        unique.slice(i, i + BATCH_WRITE_LIMIT).map((record) => ({ PutRequest: { Item: stripUndefined(record) } })),
+      );
+    }
+    const limit = pLimit(this.concurrency);
+    const leftovers = await Promise.all(chunks.map((chunk) => limit(() => this.writeChunk(chunk))));
+    const unwritten = leftovers.reduce((sum, n) => sum + n, 0);
+    if (unwritten > 0) {
+      throw new PartialWriteError(
+        `${unwritten} of ${unique.length} rows were not written to table ${this.tableName} after ` +
+          `${this.backoff.maxAttempts} attempts (throttled or unprocessed); the stage can be retried safely`,
+        { details: { unwritten, total: unique.length, table: this.tableName } },
+      );
+    }
+  }
+
+  /** Writes one chunk; returns how many of its items stayed unwritten. */
+  private async writeChunk(chunk: WriteRequest[]): Promise<number> {
+    let pending = chunk;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const out = await this.client.send(new BatchWriteCommand({ RequestItems: { [this.tableName]: pending } }));
+        pending = (out.UnprocessedItems?.[this.tableName] ?? []) as WriteRequest[];
+      } catch (error) {
+        if (!isTransient(error))
+          throw toNightshiftError(error, `writing ${pending.length} rows to table ${this.tableName}`);
+      }
+      if (pending.length === 0) return 0;
+      if (attempt >= this.backoff.maxAttempts) return pending.length;
+      await this.runtime.sleep(backoffDelay(this.backoff, attempt, this.runtime.random));
+    }
+  }
+
+  async *list(runId: string): AsyncIterable<OutcomeRecord> {
+    const pages = paginateQuery(
+      { client: this.client },
+      {
+        TableName: this.tableName,
+        KeyConditionExpression: '#pk = :runId',
+        ExpressionAttributeNames: { '#pk': PREDICTIONS_TABLE.partitionKey },
+        ExpressionAttributeValues: { ':runId': runId },
+      },
+    );
+    try {
+      for await (const page of pages) {
+        for (const item of page.Items ?? []) yield item as OutcomeRecord;
+      }
+    } catch (error) {
+      throw toNightshiftError(error, `reading the rows of run "${runId}" from table ${this.tableName}`);
+    }
+  }
+
+  async existing(runId: string, keys: readonly string[]): Promise<Set<string>> {
+    const found = new Set<string>();
+    const unique = [...new Set(keys)];
+    for (let i = 0; i < unique.length; i += BATCH_GET_LIMIT) {
+      let pending: Record<string, unknown>[] = unique
+        .slice(i, i + BATCH_GET_LIMIT)
+        .map((key) => ({ [PREDICTIONS_TABLE.partitionKey]: runId, [PREDICTIONS_TABLE.sortKey]: key }));
+      for (let attempt = 1; pending.length > 0; attempt++) {
+        let out: BatchGetCommandOutput;
+        try {
+          out = await this.client.send(
+            new BatchGetCommand({
+              RequestItems: {
+                [this.tableName]: {
+                  Keys: pending,
+                  ProjectionExpression: '#sk',
+                  ExpressionAttributeNames: { '#sk': PREDICTIONS_TABLE.sortKey },
+                },
+              },
+            }),
+          );
+        } catch (error) {
+          if (!isTransient(error) || attempt >= this.backoff.maxAttempts) {
+            throw toNightshiftError(error, `reading ${pending.length} keys from table ${this.tableName}`);
+          }
+          await this.runtime.sleep(backoffDelay(this.backoff, attempt, this.runtime.random));
+          continue;
+        }
+        for (const item of out.Responses?.[this.tableName] ?? []) found.add(String(item[PREDICTIONS_TABLE.sortKey]));
+        pending = (out.UnprocessedKeys?.[this.tableName]?.Keys ?? []) as Record<string, unknown>[];
+        if (pending.length > 0) {
+          if (attempt >= this.backoff.maxAttempts) {
+            throw new RetryableError(`${pending.length} keys stayed unprocessed reading table ${this.tableName}`);
+          }
+          await this.runtime.sleep(backoffDelay(this.backoff, attempt, this.runtime.random));
+        }
+      }
+    }
+    return found;
+  }
+}
+
+function stripUndefined(record: OutcomeRecord): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(record).filter(([, value]) => value !== undefined));
+}

@@ -1,0 +1,99 @@
+import { createInterface } from 'node:readline';
+import { Readable } from 'node:stream';
+import {
+  GetObjectCommand,
+  HeadObjectCommand,
+  PutObjectCommand,
+  paginateListObjectsV2,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { ObjectNotFoundError } from '../errors.ts';
+import type { ObjectStore, ObjectSummary } from '../ports.ts';
+import { formatS3Uri, type S3Location } from '../s3-location.ts';
+import { isNotFound, toNightshiftError } from './aws-errors.ts';
+
+/** {@link ObjectStore} over the AWS SDK v3 S3 client. */
+export class S3ObjectStore implements ObjectStore {
+  constructor(private readonly client: S3Client) {}
+
+  async *list(prefix: S3Location): AsyncIterable<ObjectSummary> {
+    const pages = paginateListObjectsV2({ client: this.client }, { Bucket: prefix.bucket, Prefix: prefix.key });
+    try {
+      for await (const page of pages) {
+        for (const object of page.Contents ?? []) {
+          if (object.Key === undefined) continue;
+          yield { key: object.Key, size: object.Size ?? 0, ...(object.ETag ? { etag: object.ETag } : {}) };
+        }
+      }
+    } catch (error) {
+      if (isNotFound(error)) {
+        throw new ObjectNotFoundError(`bucket "${prefix.bucket}" does not exist (listing ${formatS3Uri(prefix)})`, {
+          cause: error,
+        });
+      }
+      throw toNightshiftError(error, `listing ${formatS3Uri(prefix)}`);
+    }
+  }
+
+  async head(location: S3Location): Promise<ObjectSummary | undefined> {
+    try {
+      const out = await this.client.send(new HeadObjectCommand({ Bucket: location.bucket, Key: location.key }));
+      return { key: location.key, size: out.ContentLength ?? 0, ...(out.ETag ? { etag: out.ETag } : {}) };
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw toNightshiftError(error, `reading the metadata of ${formatS3Uri(location)}`);
+    }
+  }
+
+  async get(location: S3Location): Promise<Uint8Array | undefined> {
+    try {
+      const out = await this.client.send(new GetObjectCommand({ Bucket: location.bucket, Key: location.key }));
+      if (!out.Body) return new Uint8Array();
+      return await out.Body.transformToByteArray();
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw toNightshiftError(error, `reading ${formatS3Uri(location)}`);
+    }
+  }
+
+  async *lines(location: S3Location): AsyncIterable<string> {
+    let body: Readable;
+    try {
+      const out = await this.client.send(new GetObjectCommand({ Bucket: location.bucket, Key: location.key }));
+      body = out.Body instanceof Readable ? out.Body : Readable.from([]);
+    } catch (error) {
+      if (isNotFound(error)) throw new ObjectNotFoundError(`${formatS3Uri(location)} does not exist`, { cause: error });
+      throw toNightshiftError(error, `reading ${formatS3Uri(location)}`);
+    }
+    const reader = createInterface({ input: body, crlfDelay: Number.POSITIVE_INFINITY });
+    try {
+      for await (const line of reader) yield line;
+    } finally {
+      reader.close();
+      body.destroy();
+    }
+  }
+
+  async put(location: S3Location, body: string | Uint8Array, contentType: string): Promise<void> {
+    try {
+      await this.client.send(
+        new PutObjectCommand({ Bucket: location.bucket, Key: location.key, Body: body, ContentType: contentType }),
+      );
+    } catch (error) {
+      throw toNightshiftError(error, `writing ${formatS3Uri(location)}`);
+    }
+  }
+
+  async putStream(location: S3Location, chunks: AsyncIterable<string>, contentType: string): Promise<void> {
+    const body = Readable.from(chunks, { objectMode: false });
+    try {
+      await new Upload({
+        client: this.client,
+        params: { Bucket: location.bucket, Key: location.key, Body: body, ContentType: contentType },
+      }).done();
+    } catch (error) {
+      throw toNightshiftError(error, `writing ${formatS3Uri(location)}`);
+    }
+  }
+}

@@ -1,0 +1,69 @@
+import { z } from 'zod';
+import { InvalidInputError } from './errors.ts';
+import { formatIssues } from './execution-input.ts';
+import type { LogLevel } from './logging.ts';
+import { parseS3Uri, type S3Location } from './s3-location.ts';
+
+const S3_PREFIX_LIST = z
+  .string()
+  .default('')
+  .transform((value) =>
+    value
+      .split(',')
+      .map((part) => part.trim())
+      .filter((part) => part !== '')
+      .map((uri) => parseS3Uri(uri, 'ALLOWED_DATASET_LOCATIONS entry')),
+  );
+
+/** The Lambda environment the stack sets for every stage; parsed once per cold start. */
+export const StageEnvSchema = z.object({
+  PIPELINE_BUCKET: z.string().min(3),
+  RUNS_TABLE: z.string().min(3),
+  PREDICTIONS_TABLE: z.string().min(3),
+  /** Comma-separated `s3://bucket/prefix/` list the datasets and manifest lines must lie in; empty = the pipeline bucket. */
+  ALLOWED_DATASET_LOCATIONS: S3_PREFIX_LIST,
+  /** Where the manifest trigger watches for manifests, `s3://bucket/prefix/`. */
+  MANIFEST_LOCATION: z.string().optional(),
+  STATE_MACHINE_ARN: z.string().optional(),
+  LOG_LEVEL: z.enum(['DEBUG', 'INFO', 'WARN', 'ERROR', 'SILENT']).default('INFO'),
+});
+
+export interface StageConfig {
+  readonly pipelineBucket: string;
+  readonly runsTable: string;
+  readonly predictionsTable: string;
+  readonly allowedDatasetLocations: readonly S3Location[];
+  readonly manifestLocation?: S3Location;
+  readonly stateMachineArn?: string;
+  readonly logLevel: LogLevel;
+}
+
+/** Parses the environment, naming every missing or malformed variable. */
+export function parseStageConfig(env: Readonly<Record<string, string | undefined>>): StageConfig {
+  const result = StageEnvSchema.safeParse(env);
+  if (!result.success) throw new InvalidInputError(formatIssues(result.error, 'stage environment'));
+  const e = result.data;
+  const allowed =
+    e.ALLOWED_DATASET_LOCATIONS.length > 0 ? e.ALLOWED_DATASET_LOCATIONS : [{ bucket: e.PIPELINE_BUCKET, key: '' }];
+  return Object.freeze({
+    pipelineBucket: e.PIPELINE_BUCKET,
+    runsTable: e.RUNS_TABLE,
+    predictionsTable: e.PREDICTIONS_TABLE,
+    allowedDatasetLocations: Object.freeze(allowed),
+    ...(e.MANIFEST_LOCATION ? { manifestLocation: parseS3Uri(e.MANIFEST_LOCATION, 'MANIFEST_LOCATION') } : {}),
+    ...(e.STATE_MACHINE_ARN ? { stateMachineArn: e.STATE_MACHINE_ARN } : {}),
+    logLevel: e.LOG_LEVEL,
+  });
+}
+
+/** Where a run keeps its intermediate and final data in the pipeline bucket. */
+export const runLayout = {
+  root: (runId: string) => `runs/${runId}/`,
+  items: (runId: string) => `runs/${runId}/items/`,
+  itemsManifest: (runId: string) => `runs/${runId}/items/manifest.json`,
+  transformInput: (runId: string) => `runs/${runId}/transform-input/`,
+  transformIndex: (runId: string) => `runs/${runId}/transform-index/`,
+  transformOutput: (runId: string) => `runs/${runId}/transform-output/`,
+  mapResults: (runId: string) => `runs/${runId}/map-results/`,
+  report: (runId: string) => `reports/${runId}/`,
+} as const;

@@ -1,0 +1,109 @@
+import { z } from 'zod';
+import { InvalidInputError } from './errors.ts';
+import { parseS3Uri, type S3Location } from './s3-location.ts';
+
+/** How each image is turned into model input. */
+export const PreprocessSettingsSchema = z.strictObject({
+  /** Canonical model input width in pixels. */
+  width: z.int().min(16).max(4096).default(960),
+  /** Canonical model input height in pixels. */
+  height: z.int().min(16).max(4096).default(960),
+  /**
+   * `inside`: keep aspect ratio, longest side fits (detectors such as PaddleOCR's DB take any size).
+   * `contain`: keep aspect ratio and pad to exactly width x height. `fill`: stretch to exactly width x height.
+   */
+  fit: z.enum(['inside', 'contain', 'fill']).default('inside'),
+  encoding: z.enum(['jpeg', 'png']).default('jpeg'),
+  jpegQuality: z.int().min(50).max(100).default(90),
+  /** Decompression-bomb guard: images with more pixels are rejected before they are decoded. */
+  maxInputPixels: z.int().positive().default(100_000_000),
+  /** Objects larger than this are rejected without being downloaded. */
+  maxObjectBytes: z
+    .int()
+    .positive()
+    .default(50 * 1024 * 1024),
+  /** Items per Distributed Map batch (ItemBatcher MaxItemsPerBatch). */
+  batchSize: z.int().min(1).max(1000).default(50),
+  /** Child workflows at once (Distributed Map MaxConcurrency). */
+  maxConcurrency: z.int().min(1).max(10_000).default(40),
+  /** Downloads at once inside one batch. */
+  downloadConcurrency: z.int().min(1).max(64).default(8),
+  /** Share of failed batches the run tolerates (Distributed Map ToleratedFailurePercentage). */
+  toleratedFailurePercentage: z.number().min(0).max(100).default(5),
+});
+
+/** How the SageMaker Batch Transform job runs. */
+export const TransformSettingsSchema = z.strictObject({
+  instanceType: z
+    .string()
+    .regex(/^ml\.[a-z0-9]+\.[a-z0-9]+$/, 'must look like ml.g5.xlarge')
+    .default('ml.g5.xlarge'),
+  instanceCount: z.int().min(1).max(100).default(1),
+  /** SageMaker's MaxPayloadInMB (1-100). One record larger than this fails its input object. */
+  maxPayloadInMB: z.int().min(1).max(100).default(6),
+  /** 0 lets SageMaker ask the container's /execution-parameters. */
+  maxConcurrentTransforms: z.int().min(0).max(64).default(0),
+  invocationTimeoutSeconds: z.int().min(1).max(3600).default(600),
+  invocationRetries: z.int().min(0).max(3).default(1),
+});
+
+// Step Functions execution names: 1-80 characters of letters, digits, '-' and '_'.
+const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,79}$/;
+
+/** What a run is started with: by the schedule, by hand, by the CLI or by the manifest trigger. */
+export const ExecutionInputSchema = z.strictObject({
+  /** `s3://bucket/prefix/` (every object under it) or `s3://bucket/path/manifest.json|.jsonl` (a manifest). */
+  dataset: z.string().min(6),
+  /** Defaults to the Step Functions execution name. */
+  runId: z.string().regex(RUN_ID, 'use 1-80 letters, digits, "-" or "_", starting with a letter or digit').optional(),
+  preprocess: PreprocessSettingsSchema.prefault({}),
+  transform: TransformSettingsSchema.prefault({}),
+});
+
+export type PreprocessSettings = z.infer<typeof PreprocessSettingsSchema>;
+export type TransformSettings = z.infer<typeof TransformSettingsSchema>;
+export type ExecutionInput = Readonly<z.infer<typeof ExecutionInputSchema>>;
+export type ExecutionInputDraft = z.input<typeof ExecutionInputSchema>;
+
+/** Where a run's images come from. */
+export type DatasetSource =
+  | { readonly type: 'prefix'; readonly location: S3Location }
+  | { readonly type: 'manifest'; readonly format: 'manifest-file' | 'jsonl'; readonly location: S3Location };
+
+const MANIFEST_SUFFIXES: ReadonlyArray<readonly [string, 'manifest-file' | 'jsonl']> = [
+  ['.jsonl', 'jsonl'],
+  ['.json', 'manifest-file'],
+  ['.manifest', 'manifest-file'],
+];
+
+/** Tells a prefix from a manifest by its shape, with an error that says which shapes are accepted. */
+export function classifyDataset(uri: string): DatasetSource {
+  const location = parseS3Uri(uri, 'dataset');
+  if (location.key === '' || location.key.endsWith('/')) return { type: 'prefix', location };
+  const lower = location.key.toLowerCase();
+  const manifest = MANIFEST_SUFFIXES.find(([suffix]) => lower.endsWith(suffix));
+  if (manifest) return { type: 'manifest', format: manifest[1], location };
+  throw new InvalidInputError(
+    `dataset "${uri}" is neither a prefix nor a manifest: end a prefix with "/" (s3://bucket/images/) ` +
+      'or point at a manifest ending in .json, .manifest (SageMaker ManifestFile) or .jsonl',
+  );
+}
+
+/** Renders zod issues as one sentence naming each offending field. */
+export function formatIssues(error: z.ZodError, what: string): string {
+  const parts = error.issues.map((issue) => {
+    const path = issue.path.length > 0 ? issue.path.join('.') : '(root)';
+    if (issue.code === 'unrecognized_keys')
+      return `${path}: unknown field(s) ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+    return `${path}: ${issue.message}`;
+  });
+  return `${what} is invalid: ${parts.join('; ')}`;
+}
+
+/** Validates an execution input, applying defaults; throws InvalidInputError naming every bad field. */
+export function parseExecutionInput(raw: unknown): ExecutionInput {
+  const result = ExecutionInputSchema.safeParse(raw);
+  if (!result.success) throw new InvalidInputError(formatIssues(result.error, 'execution input'));
+  classifyDataset(result.data.dataset);
+  return Object.freeze(result.data);
+}

@@ -1,0 +1,53 @@
+import type { OutcomeRecord, RunRecord } from './records.ts';
+import type { S3Location } from './s3-location.ts';
+
+/** One object from a listing. */
+export interface ObjectSummary {
+  readonly key: string;
+  readonly size: number;
+  readonly etag?: string;
+}
+
+/** The object storage the stages use (S3 in AWS and on the local S3 server). */
+export interface ObjectStore {
+  /** Every object under a key prefix, page by page, in key order; never holds the whole listing. */
+  list(prefix: S3Location): AsyncIterable<ObjectSummary>;
+  /** Size and ETag, or `undefined` when there is no such object. */
+  head(location: S3Location): Promise<ObjectSummary | undefined>;
+  /** The whole object, or `undefined` when there is no such object. */
+  get(location: S3Location): Promise<Uint8Array | undefined>;
+  /** The object's lines (without line endings), streamed; throws ObjectNotFoundError when there is no such object. */
+  lines(location: S3Location): AsyncIterable<string>;
+  put(location: S3Location, body: string | Uint8Array, contentType: string): Promise<void>;
+  /** Streams text chunks into one object (multipart where large), so the writer never holds the whole body. */
+  putStream(location: S3Location, chunks: AsyncIterable<string>, contentType: string): Promise<void>;
+}
+
+/** Outcome of creating a run record. */
+export type CreateRunResult = { readonly created: true } | { readonly created: false; readonly existing: RunRecord };
+
+/** The run table: one record per run id. */
+export interface RunStore {
+  /** Creates the record unless one with the same run id exists (then returns it, untouched). */
+  create(record: RunRecord): Promise<CreateRunResult>;
+  get(runId: string): Promise<RunRecord | undefined>;
+  /** Sets the given top-level attributes (and `updatedAt`); the record must exist. */
+  update(runId: string, changes: Partial<Omit<RunRecord, 'runId'>>): Promise<void>;
+}
+
+/** The prediction table: one row per input object per run, a prediction or a rejection. */
+export interface PredictionStore {
+  /** Writes (or overwrites) the rows; retries unprocessed items, then throws PartialWriteError. */
+  put(records: readonly OutcomeRecord[]): Promise<void>;
+  /** Every row of a run, page by page, in key order. */
+  list(runId: string): AsyncIterable<OutcomeRecord>;
+  /** Which of these keys already have a row. */
+  existing(runId: string, keys: readonly string[]): Promise<Set<string>>;
+}
+
+/** Time, injectable so tests and logs agree. */
+export interface Clock {
+  now(): Date;
+}
+
+export const systemClock: Clock = { now: () => new Date() };

@@ -1,0 +1,117 @@
+/**
+ * What each stage Lambda receives and returns: the contract between the state machine (pipeline/) and the stages.
+ * Nothing here grows with the number of items (a state's payload is capped at 256 KiB).
+ */
+import { z } from 'zod';
+import { PreprocessSettingsSchema, TransformSettingsSchema } from './execution-input.ts';
+import { DatasetItemSchema, PartStatsSchema, RunCountsSchema } from './records.ts';
+
+/** plan: the raw execution input plus the context object's execution fields. */
+export const PlanEventSchema = z.strictObject({
+  input: z.unknown(),
+  execution: z.strictObject({
+    /** `$$.Execution.Name`: the run id when the input names none. */
+    name: z.string().min(1),
+    id: z.string().optional(),
+    startTime: z.string().optional(),
+  }),
+});
+export type PlanEvent = z.infer<typeof PlanEventSchema>;
+
+export const PlanResultSchema = z.strictObject({
+  runId: z.string(),
+  pipelineBucket: z.string(),
+  dataset: z.string(),
+  settings: z.strictObject({ preprocess: PreprocessSettingsSchema, transform: TransformSettingsSchema }),
+  items: z.strictObject({
+    /** Distinct input objects: accepted + rejected. */
+    total: z.int().min(0),
+    accepted: z.int().min(0),
+    rejected: z.int().min(0),
+    /** Manifest lines that named an object already listed (counted once). */
+    duplicates: z.int().min(0),
+    /** JSONL parts of accepted items, one DatasetItem per line. */
+    partCount: z.int().min(0),
+    partsPrefix: z.string(),
+    /** JSON array of the part keys, in order (for an ItemReader or a loop over parts). */
+    manifestKey: z.string(),
+    /** First part's key; with one part the Distributed Map reads it directly. */
+    firstPartKey: z.string().optional(),
+  }),
+  transformInputPrefix: z.string(),
+  transformOutputPrefix: z.string(),
+  /** 'empty' when there is nothing to preprocess: the state machine goes straight to the report. */
+  next: z.enum(['preprocess', 'empty']),
+});
+export type PlanResult = z.infer<typeof PlanResultSchema>;
+
+/** preprocess: one Distributed Map `ItemBatcher` batch. */
+export const PreprocessBatchSchema = z.strictObject({
+  Items: z.array(DatasetItemSchema).min(1),
+  BatchInput: z.strictObject({
+    runId: z.string().min(1),
+    pipelineBucket: z.string().min(3),
+    settings: PreprocessSettingsSchema,
+  }),
+});
+export type PreprocessBatch = z.infer<typeof PreprocessBatchSchema>;
+
+export const PreprocessResultSchema = z.strictObject({
+  /** Key of the transform input part written, or null when every item of the batch was rejected. */
+  part: z.string().nullable(),
+  records: z.int().min(0),
+  rejected: z.int().min(0),
+  rejectedByReason: z.record(z.string(), z.int().min(0)),
+});
+export type PreprocessResult = z.infer<typeof PreprocessResultSchema>;
+
+/** aggregate: one Batch Transform output object (a Distributed Map S3-listing item, reshaped by ItemSelector). */
+export const AggregateEventSchema = z.strictObject({
+  runId: z.string().min(1),
+  pipelineBucket: z.string().min(3),
+  /** `<transform output prefix><part>.jsonl.out` */
+  key: z.string().min(1),
+});
+export type AggregateEvent = z.infer<typeof AggregateEventSchema>;
+
+/** Where a Distributed Map's ResultWriter wrote its results (its `manifest.json`). */
+export const ResultWriterLocationSchema = z.strictObject({ bucket: z.string(), manifestKey: z.string() });
+
+export const StageTimesSchema = z.record(
+  z.string(),
+  z.strictObject({ startedAt: z.string(), finishedAt: z.string().optional() }),
+);
+
+/** report: the aggregate statistics, inline (small runs, tests) or as the aggregate Map's ResultWriter output. */
+export const ReportEventSchema = z.strictObject({
+  runId: z.string().min(1),
+  pipelineBucket: z.string().min(3),
+  parts: z.array(PartStatsSchema).optional(),
+  aggregateResults: ResultWriterLocationSchema.optional(),
+  stageTimes: StageTimesSchema.optional(),
+});
+export type ReportEvent = z.infer<typeof ReportEventSchema>;
+
+export const ReportResultSchema = z.strictObject({
+  runId: z.string(),
+  status: z.literal('SUCCEEDED'),
+  counts: RunCountsSchema,
+  report: z.strictObject({ json: z.string(), csv: z.string(), html: z.string() }),
+});
+export type ReportResult = z.infer<typeof ReportResultSchema>;
+
+/** finalize-failure: what a `Catch` hands over (`ResultPath` puts the error beside the input). */
+export const FinalizeFailureEventSchema = z.strictObject({
+  executionName: z.string().min(1),
+  runId: z.string().optional(),
+  error: z.looseObject({ Error: z.string().default('States.Unknown'), Cause: z.string().default('') }),
+  failedState: z.string().optional(),
+});
+export type FinalizeFailureEvent = z.infer<typeof FinalizeFailureEventSchema>;
+
+export const NotificationSchema = z.strictObject({
+  runId: z.string(),
+  subject: z.string().max(100),
+  message: z.string(),
+});
+export type Notification = z.infer<typeof NotificationSchema>;

@@ -1,4 +1,5 @@
 import { Logger } from '@aws-lambda-powertools/logger';
+import type { LogAttributes } from '@aws-lambda-powertools/logger/types';
 
 /** The logging port stage functions take: structured, one JSON object per line. */
 export interface Log {
@@ -25,6 +26,17 @@ export function createStageLogger(options: StageLoggerOptions): Logger {
 }
 
 /** A child of a stage logger whose every line also carries the run id. */
-export function forRun(logger: Logger, runId: string): Logger {
-  return logger.createChild({ persistentKeys: { runId } });
+export function forRun(logger: Logger, runId: string): Log {
+  const child = logger.createChild({ persistentKeys: { runId } });
+  const extra = (attributes?: Record<string, unknown>): LogAttributes[] =>
+    attributes === undefined ? [] : [attributes as LogAttributes];
+  return {
+    debug: (message, attributes) => child.debug(message, ...extra(attributes)),
+    info: (message, attributes) => child.info(message, ...extra(attributes)),
+    warn: (message, attributes) => child.warn(message, ...extra(attributes)),
+    error: (message, attributes) => child.error(message, ...extra(attributes)),
+  };
 }
+
+/** A logger that drops everything (tests that do not look at logs). */
+export const silentLog: Log = { debug() {}, info() {}, warn() {}, error() {} };

@@ -1,0 +1,256 @@
+import { runLayout } from '../../shared/config.ts';
+import { DatasetAccessError, InvalidInputError, ObjectNotFoundError, RunConflictError } from '../../shared/errors.ts';
+import {
+  classifyDataset,
+  type DatasetSource,
+  formatIssues,
+  parseExecutionInput,
+} from '../../shared/execution-input.ts';
+import { isSupportedImageKey } from '../../shared/images.ts';
+import type { Log } from '../../shared/logging.ts';
+import { readManifest } from '../../shared/manifest.ts';
+import type { Clock, ObjectStore, PredictionStore, RunStore } from '../../shared/ports.ts';
+import type { DatasetItem, RejectedItem, RejectionRecord, RunRecord } from '../../shared/records.ts';
+import { formatS3Uri, isInside, type S3Location } from '../../shared/s3-location.ts';
+import { hashOf } from '../../shared/settings-hash.ts';
+import { type PlanEvent, PlanEventSchema, type PlanResult } from '../../shared/stage-events.ts';
+
+export interface PlanDeps {
+  readonly objects: ObjectStore;
+  readonly runs: RunStore;
+  readonly predictions: PredictionStore;
+  readonly clock: Clock;
+  readonly log: Log;
+  /** The bucket the pipeline writes its run data to. */
+  readonly pipelineBucket: string;
+  /** Where datasets, manifests and manifest lines may point. */
+  readonly allowedDatasetLocations: readonly S3Location[];
+  /** Items per JSONL part. @default 100_000 */
+  readonly partSize?: number;
+  /** Rejections buffered before they are written. @default 500 */
+  readonly rejectionBatchSize?: number;
+}
+
+/** Prefixes of the pipeline bucket the pipeline itself writes; a dataset may not overlap them. */
+const PIPELINE_OWNED_PREFIXES = ['runs/', 'reports/'];
+
+/**
+ * Plans a run: validates the input, creates (or re-joins) the run record, resolves the dataset into JSONL item
+ * parts for the Distributed Map and rejections for what cannot be processed, and returns references and counts only.
+ *
+ * Memory stays flat in the dataset size: the listing is streamed and parts are written as they fill; only a
+ * manifest's seen-keys set (for de-duplication) grows with the number of manifest lines.
+ */
+export async function runPlan(event: PlanEvent, deps: PlanDeps): Promise<PlanResult> {
+  const parsedEvent = PlanEventSchema.safeParse(event);
+  if (!parsedEvent.success) throw new InvalidInputError(formatIssues(parsedEvent.error, 'plan event'));
+  const input = parseExecutionInput(parsedEvent.data.input);
+  const runId = input.runId ?? parsedEvent.data.execution.name;
+  const source = classifyDataset(input.dataset);
+  checkDatasetLocation(source, deps);
+
+  const settings = { preprocess: input.preprocess, transform: input.transform };
+  await createOrRejoinRun(runId, input.dataset, settings, parsedEvent.data.execution.id, deps);
+
+  const writer = new PlanWriter(runId, deps);
+  if (source.type === 'prefix') {
+    for await (const object of deps.objects.list(source.location)) {
+      if (object.key.endsWith('/') && object.size === 0) continue; // console-created "folder" markers
+      await writer.add({ bucket: source.location.bucket, key: object.key, size: object.size });
+    }
+  } else {
+    const seen = new Set<string>();
+    const entries = readManifest(deps.objects, source.format, source.location, {
+      allowed: deps.allowedDatasetLocations,
+    });
+    try {
+      for await (const entry of entries) {
+        if (entry.kind === 'rejected') {
+          await writer.reject(entry.rejection);
+          continue;
+        }
+        const { bucket, key, expected } = entry.object;
+        const id = `${bucket}/${key}`;
+        if (seen.has(id)) {
+          writer.duplicates += 1;
+          continue;
+        }
+        seen.add(id);
+        await writer.add({ bucket, key, ...(expected === undefined ? {} : { expected }) }, entry.object.line);
+      }
+    } catch (error) {
+      if (error instanceof ObjectNotFoundError) {
+        throw new DatasetAccessError(
+          `manifest ${formatS3Uri(source.location)} does not exist; upload it or fix the path`,
+          {
+            cause: error,
+          },
+        );
+      }
+      throw error;
+    }
+  }
+  const items = await writer.finish();
+  const finishedAt = deps.clock.now().toISOString();
+  await deps.runs.update(runId, {
+    counts: { items: items.total, predicted: 0, rejected: items.rejected, rejectedByReason: writer.rejectedByReason },
+  });
+  deps.log.info('planned', { ...items, dataset: input.dataset, finishedAt });
+  return {
+    runId,
+    pipelineBucket: deps.pipelineBucket,
+    dataset: input.dataset,
+    settings,
+    items,
+    transformInputPrefix: runLayout.transformInput(runId),
+    transformOutputPrefix: runLayout.transformOutput(runId),
+    next: items.accepted > 0 ? 'preprocess' : 'empty',
+  };
+}
+
+function checkDatasetLocation(source: DatasetSource, deps: PlanDeps): void {
+  const { location } = source;
+  const allowed = deps.allowedDatasetLocations;
+  if (!allowed.some((scope) => isInside(location, scope))) {
+    throw new DatasetAccessError(
+      `dataset ${formatS3Uri(location)} is outside the locations this pipeline may read ` +
+        `(${allowed.map(formatS3Uri).join(', ')}); put the data there or deploy with the location allowed`,
+    );
+  }
+  if (source.type === 'prefix' && location.bucket === deps.pipelineBucket) {
+    const overlap = PIPELINE_OWNED_PREFIXES.find(
+      (owned) => owned.startsWith(location.key) || location.key.startsWith(owned),
+    );
+    if (overlap !== undefined) {
+      throw new InvalidInputError(
+        `dataset ${formatS3Uri(location)} overlaps the pipeline's own ${overlap} folder; ` +
+          `use a prefix such as s3://${location.bucket}/datasets/NAME/`,
+      );
+    }
+  }
+}
+
+async function createOrRejoinRun(
+  runId: string,
+  dataset: string,
+  settings: RunRecord['settings'],
+  executionId: string | undefined,
+  deps: PlanDeps,
+): Promise<void> {
+  const now = deps.clock.now().toISOString();
+  const settingsHash = hashOf({ dataset, settings });
+  const record: RunRecord = {
+    runId,
+    status: 'RUNNING',
+    dataset,
+    settings,
+    settingsHash,
+    ...(executionId === undefined ? {} : { executionId }),
+    createdAt: now,
+    updatedAt: now,
+  };
+  const result = await deps.runs.create(record);
+  if (result.created) {
+    deps.log.info('run created', { dataset });
+    return;
+  }
+  if (result.existing.settingsHash !== settingsHash) {
+    throw new RunConflictError(
+      `run id "${runId}" already exists with a different dataset or settings (created ${result.existing.createdAt}, ` +
+        `dataset ${result.existing.dataset}); start with a new run id, or repeat the run with its original input`,
+      { details: { runId } },
+    );
+  }
+  // Same input again: a retried plan, a redriven execution or a deliberate re-run. Rows are keyed by object, so
+  // re-planning overwrites rather than duplicates.
+  deps.log.info('run re-joined', { previousStatus: result.existing.status });
+  await deps.runs.update(runId, { status: 'RUNNING', ...(executionId === undefined ? {} : { executionId }) });
+}
+
+/** Streams accepted items into JSONL parts and rejections into the prediction table. */
+class PlanWriter {
+  duplicates = 0;
+  readonly rejectedByReason: Record<string, number> = {};
+  private accepted = 0;
+  private rejected = 0;
+  private partLines: string[] = [];
+  private readonly partKeys: string[] = [];
+  private pendingRejections: RejectionRecord[] = [];
+  private readonly partSize: number;
+  private readonly rejectionBatchSize: number;
+
+  constructor(
+    private readonly runId: string,
+    private readonly deps: PlanDeps,
+  ) {
+    this.partSize = deps.partSize ?? 100_000;
+    this.rejectionBatchSize = deps.rejectionBatchSize ?? 500;
+  }
+
+  async add(object: Omit<DatasetItem, 'index'>, line?: number): Promise<void> {
+    if (!isSupportedImageKey(object.key)) {
+      await this.reject({
+        key: object.key,
+        bucket: object.bucket,
+        reason: 'UNSUPPORTED_TYPE',
+        message: `s3://${object.bucket}/${object.key} is not a supported image type (jpg, jpeg, png, webp, gif, tif, tiff, avif)`,
+        stage: 'plan',
+        ...(line === undefined ? {} : { line }),
+      });
+      return;
+    }
+    const item: DatasetItem = { index: this.accepted, ...object };
+    this.accepted += 1;
+    this.partLines.push(JSON.stringify(item));
+    if (this.partLines.length >= this.partSize) await this.flushPart();
+  }
+
+  async reject(rejection: RejectedItem): Promise<void> {
+    this.rejected += 1;
+    this.rejectedByReason[rejection.reason] = (this.rejectedByReason[rejection.reason] ?? 0) + 1;
+    this.pendingRejections.push({
+      runId: this.runId,
+      outcome: 'REJECTED',
+      ...rejection,
+      updatedAt: this.deps.clock.now().toISOString(),
+    });
+    this.deps.log.warn('rejected', { key: rejection.key, reason: rejection.reason, detail: rejection.message });
+    if (this.pendingRejections.length >= this.rejectionBatchSize) await this.flushRejections();
+  }
+
+  async finish(): Promise<PlanResult['items']> {
+    if (this.partLines.length > 0) await this.flushPart();
+    await this.flushRejections();
+    const manifestKey = runLayout.itemsManifest(this.runId);
+    await this.deps.objects.put(
+      { bucket: this.deps.pipelineBucket, key: manifestKey },
+      JSON.stringify(this.partKeys),
+      'application/json',
+    );
+    return {
+      total: this.accepted + this.rejected,
+      accepted: this.accepted,
+      rejected: this.rejected,
+      duplicates: this.duplicates,
+      partCount: this.partKeys.length,
+      partsPrefix: runLayout.items(this.runId),
+      manifestKey,
+      ...(this.partKeys[0] === undefined ? {} : { firstPartKey: this.partKeys[0] }),
+    };
+  }
+
+  private async flushPart(): Promise<void> {
+    const key = `${runLayout.items(this.runId)}part-${String(this.partKeys.length).padStart(5, '0')}.jsonl`;
+    const body = `${this.partLines.join('\n')}\n`;
+    this.partLines = [];
+    await this.deps.objects.put({ bucket: this.deps.pipelineBucket, key }, body, 'application/jsonlines');
+    this.partKeys.push(key);
+  }
+
+  private async flushRejections(): Promise<void> {
+    if (this.pendingRejections.length === 0) return;
+    const batch = this.pendingRejections;
+    this.pendingRejections = [];
+    await this.deps.predictions.put(batch);
+  }
+}

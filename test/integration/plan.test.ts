@@ -1,0 +1,237 @@
+import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import pLimit from 'p-limit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DynamoPredictionStore } from '../../shared/aws/dynamo-prediction-store.ts';
+import { DynamoRunStore } from '../../shared/aws/dynamo-run-store.ts';
+import { S3ObjectStore } from '../../shared/aws/s3-object-store.ts';
+import { DatasetAccessError, InvalidInputError, ManifestError, RunConflictError } from '../../shared/errors.ts';
+import { silentLog } from '../../shared/logging.ts';
+import type { OutcomeRecord } from '../../shared/records.ts';
+import { PlanResultSchema } from '../../shared/stage-events.ts';
+import { type PlanDeps, runPlan } from '../../stages/plan/plan.ts';
+import { type LocalAws, startLocalAws } from '../helpers/local-aws.ts';
+
+const DATA = 'plan-data';
+const PIPELINE = 'plan-pipeline';
+const OTHER = 'plan-other';
+
+describe('plan stage against the local S3 and DynamoDB servers', () => {
+  let aws: LocalAws;
+  let deps: PlanDeps;
+  let predictions: DynamoPredictionStore;
+  let runs: DynamoRunStore;
+
+  beforeAll(async () => {
+    aws = await startLocalAws();
+    await Promise.all([aws.createBucket(DATA), aws.createBucket(PIPELINE), aws.createBucket(OTHER)]);
+    const tables = await aws.createTables();
+    const clock = { now: () => new Date() };
+    predictions = new DynamoPredictionStore(aws.doc, tables.predictionsTable);
+    runs = new DynamoRunStore(aws.doc, tables.runsTable, clock);
+    deps = {
+      objects: new S3ObjectStore(aws.s3),
+      runs,
+      predictions,
+      clock,
+      log: silentLog,
+      pipelineBucket: PIPELINE,
+      allowedDatasetLocations: [
+        { bucket: DATA, key: '' },
+        { bucket: PIPELINE, key: 'manifests/' },
+      ],
+    };
+  });
+  afterAll(async () => {
+    await aws?.stop();
+  });
+
+  const put = (bucket: string, key: string, body: string | Uint8Array = 'x') =>
+    aws.s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
+  const text = async (bucket: string, key: string) =>
+    (await aws.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }))).Body?.transformToString() ?? '';
+  const rows = async (runId: string) => {
+    const all: OutcomeRecord[] = [];
+    for await (const row of predictions.list(runId)) all.push(row);
+    return all;
+  };
+  const itemsOf = async (manifestKey: string) => {
+    const parts = JSON.parse(await text(PIPELINE, manifestKey)) as string[];
+    const lines = (await Promise.all(parts.map((key) => text(PIPELINE, key)))).join('').trimEnd().split('\n');
+    return lines.filter((line) => line !== '').map((line) => JSON.parse(line));
+  };
+
+  it('lists a prefix into item parts, rejects unsupported types and creates a RUNNING run record', async () => {
+    await Promise.all([
+      put(DATA, 'happy/a.jpg'),
+      put(DATA, 'happy/b.PNG'),
+      put(DATA, 'happy/sub/c.webp'),
+      put(DATA, 'happy/notes.txt'),
+      put(DATA, 'happy/folder/', ''),
+    ]);
+
+    const result = await runPlan(
+      { input: { dataset: `s3://${DATA}/happy/` }, execution: { name: 'exec-happy' } },
+      deps,
+    );
+
+    expect(PlanResultSchema.parse(result).runId).toBe('exec-happy');
+    expect(result.items).toMatchObject({ total: 4, accepted: 3, rejected: 1, partCount: 1 });
+    expect(result.next).toBe('preprocess');
+    const items = await itemsOf(result.items.manifestKey);
+    expect(items.map((item) => item.key)).toEqual(['happy/a.jpg', 'happy/b.PNG', 'happy/sub/c.webp']);
+    expect(items.map((item) => item.index)).toEqual([0, 1, 2]);
+    const rejected = await rows('exec-happy');
+    expect(rejected).toEqual([
+      expect.objectContaining({
+        key: 'happy/notes.txt',
+        outcome: 'REJECTED',
+        reason: 'UNSUPPORTED_TYPE',
+        stage: 'plan',
+      }),
+    ]);
+    const run = await runs.get('exec-happy');
+    expect(run).toMatchObject({ status: 'RUNNING', dataset: `s3://${DATA}/happy/`, counts: { items: 4, rejected: 1 } });
+    expect(run?.settings.transform.instanceType).toBe('ml.g5.xlarge');
+  });
+
+  it('plans an empty dataset with zero items and tells the state machine to skip to the report', async () => {
+    const result = await runPlan(
+      { input: { dataset: `s3://${DATA}/nothing-here/` }, execution: { name: 'exec-empty' } },
+      deps,
+    );
+
+    expect(result.items).toMatchObject({ total: 0, accepted: 0, rejected: 0, partCount: 0 });
+    expect(result.next).toBe('empty');
+    expect(JSON.parse(await text(PIPELINE, result.items.manifestKey))).toEqual([]);
+  });
+
+  it('pages through a 1,500-key prefix (ListObjectsV2 returns 1,000 per page)', async () => {
+    const limit = pLimit(32);
+    await Promise.all(
+      Array.from({ length: 1500 }, (_, i) => limit(() => put(DATA, `many/img-${String(i).padStart(4, '0')}.jpg`))),
+    );
+
+    const result = await runPlan({ input: { dataset: `s3://${DATA}/many/` }, execution: { name: 'exec-many' } }, deps);
+
+    expect(result.items).toMatchObject({ total: 1500, accepted: 1500 });
+    const items = await itemsOf(result.items.manifestKey);
+    expect(new Set(items.map((item) => item.key)).size).toBe(1500);
+    expect(items.at(-1)).toMatchObject({ index: 1499, key: 'many/img-1499.jpg' });
+  });
+
+  it('reads a JSONL manifest with expected text, rejecting lines outside the dataset and malformed lines by number', async () => {
+    const manifest = [
+      JSON.stringify({ key: 'jsonl/one.jpg', expected: 'HELLO' }),
+      JSON.stringify({ key: `s3://${OTHER}/stolen.jpg` }),
+      '{"key": "jsonl/broken.jpg"',
+      '',
+      JSON.stringify({ key: `s3://${DATA}/jsonl/two.png` }),
+      JSON.stringify({ key: 'jsonl/one.jpg', expected: 'HELLO' }),
+      JSON.stringify({ key: 'jsonl/three.jpg', colour: 'red' }),
+    ].join('\n');
+    await put(DATA, 'manifests/run.jsonl', manifest);
+
+    const result = await runPlan(
+      { input: { dataset: `s3://${DATA}/manifests/run.jsonl`, runId: 'jsonl-run' }, execution: { name: 'exec-jsonl' } },
+      deps,
+    );
+
+    expect(result.items).toMatchObject({ total: 5, accepted: 2, rejected: 3, duplicates: 1 });
+    const items = await itemsOf(result.items.manifestKey);
+    expect(items).toEqual([
+      { index: 0, bucket: DATA, key: 'jsonl/one.jpg', expected: 'HELLO' },
+      { index: 1, bucket: DATA, key: 'jsonl/two.png' },
+    ]);
+    const rejected = await rows('jsonl-run');
+    expect(
+      rejected.map((row) => [row.outcome === 'REJECTED' && row.reason, row.outcome === 'REJECTED' && row.line]),
+    ).toEqual([
+      ['OUTSIDE_DATASET', 2],
+      ['MALFORMED_MANIFEST_LINE', 3],
+      ['MALFORMED_MANIFEST_LINE', 7],
+    ]);
+    const outside = rejected.find((row) => row.outcome === 'REJECTED' && row.reason === 'OUTSIDE_DATASET');
+    expect(outside?.outcome === 'REJECTED' && outside.message).toContain(`s3://${OTHER}/stolen.jpg`);
+    expect(outside?.outcome === 'REJECTED' && outside.message).toContain('line 2');
+  });
+
+  it('reads a SageMaker ManifestFile, rejecting an entry that escapes its prefix with its line number', async () => {
+    const manifest = `[\n  {"prefix": "s3://${DATA}/mf/"},\n  "a.jpg",\n  "../../etc/b.jpg",\n  "c.png"\n]\n`;
+    await put(PIPELINE, 'manifests/mf.json', manifest);
+
+    const result = await runPlan(
+      { input: { dataset: `s3://${PIPELINE}/manifests/mf.json` }, execution: { name: 'exec-mf' } },
+      deps,
+    );
+
+    expect(result.items).toMatchObject({ total: 3, accepted: 2, rejected: 1 });
+    const [rejection] = await rows('exec-mf');
+    expect(rejection).toMatchObject({ outcome: 'REJECTED', reason: 'OUTSIDE_DATASET', line: 4 });
+  });
+
+  it('refuses a manifest that is not JSON, naming the manifest and the line of the error', async () => {
+    await put(PIPELINE, 'manifests/bad.json', `[\n  {"prefix": "s3://${DATA}/mf/"},\n  "a.jpg",,\n]`);
+
+    const attempt = runPlan(
+      { input: { dataset: `s3://${PIPELINE}/manifests/bad.json` }, execution: { name: 'exec-bad' } },
+      deps,
+    );
+
+    await expect(attempt).rejects.toThrow(ManifestError);
+    await expect(attempt).rejects.toThrow(/manifests\/bad\.json is not valid JSON \(line 3/);
+  });
+
+  it('refuses a missing manifest with a DatasetAccessError naming it', async () => {
+    const attempt = runPlan(
+      { input: { dataset: `s3://${DATA}/manifests/nope.jsonl` }, execution: { name: 'exec-nope' } },
+      deps,
+    );
+
+    await expect(attempt).rejects.toThrow(DatasetAccessError);
+    await expect(attempt).rejects.toThrow(/nope\.jsonl does not exist/);
+  });
+
+  it('refuses to clobber an existing run id with different settings, and re-joins it with the same ones', async () => {
+    await put(DATA, 'conflict/a.jpg');
+    const input = { dataset: `s3://${DATA}/conflict/`, runId: 'same-id' };
+    await runPlan({ input, execution: { name: 'exec-c1' } }, deps);
+
+    const rerun = await runPlan({ input, execution: { name: 'exec-c2' } }, deps);
+    const clash = runPlan(
+      { input: { ...input, transform: { instanceCount: 2 } }, execution: { name: 'exec-c3' } },
+      deps,
+    );
+
+    expect(rerun.items.accepted).toBe(1);
+    await expect(clash).rejects.toThrow(RunConflictError);
+    expect((await runs.get('same-id'))?.settings.transform.instanceCount).toBe(1);
+  });
+
+  it('rejects a dataset outside the allowed locations, or overlapping the pipeline folders, before creating a run', async () => {
+    const ownBucketOnly = { ...deps, allowedDatasetLocations: [{ bucket: PIPELINE, key: '' }] };
+
+    await expect(
+      runPlan({ input: { dataset: `s3://${OTHER}/x/` }, execution: { name: 'exec-outside' } }, deps),
+    ).rejects.toThrow(DatasetAccessError);
+    await expect(
+      runPlan({ input: { dataset: `s3://${PIPELINE}/` }, execution: { name: 'exec-own' } }, ownBucketOnly),
+    ).rejects.toThrow(/overlaps the pipeline's own runs\/ folder/);
+    await expect(
+      runPlan(
+        { input: { dataset: `s3://${PIPELINE}/manifests/` }, execution: { name: 'exec-overlap' } },
+        ownBucketOnly,
+      ),
+    ).resolves.toMatchObject({ runId: 'exec-overlap' });
+    expect(await runs.get('exec-outside')).toBeUndefined();
+  });
+
+  it('rejects an execution input with an unknown field, naming it', async () => {
+    const attempt = runPlan(
+      { input: { dataset: `s3://${DATA}/x/`, preprocess: { widht: 10 } }, execution: { name: 'exec-typo' } },
+      deps,
+    );
+
+    await expect(attempt).rejects.toThrow(InvalidInputError);
+    await expect(attempt).rejects.toThrow(/preprocess: unknown field\(s\) "widht"/);
+  });
+});

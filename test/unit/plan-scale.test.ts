@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { silentLog } from '../../shared/logging.ts';
 import type { ObjectSummary } from '../../shared/ports.ts';
 import { DatasetItemSchema } from '../../shared/records.ts';
+import type { S3Location } from '../../shared/s3-location.ts';
 import { runPlan } from '../../stages/plan/plan.ts';
 import { MemoryObjectStore, MemoryPredictionStore, MemoryRunStore } from '../helpers/memory-stores.ts';
 
@@ -20,9 +21,9 @@ describe('plan at a million keys (in-memory stores: the local S3 server cannot l
       }
     });
     const originalPut = objects.put.bind(objects);
-    objects.put = async (location, body, contentType) => {
+    objects.put = async (location: S3Location, body: string | Uint8Array) => {
       if (listedAtFirstWrite < 0) listedAtFirstWrite = listed;
-      return originalPut(location, body, contentType);
+      return originalPut(location, body);
     };
 
     // Act

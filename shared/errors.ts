@@ -87,6 +87,14 @@ export class PartialWriteError extends RetryableError {
   override readonly code = 'PARTIAL_WRITE';
 }
 
+/** An AWS call failed in a way that repeating it will not fix (missing table, validation error): a deployment bug. */
+export class ServiceError extends NightshiftError {
+  override readonly name = 'ServiceError';
+  readonly code = 'SERVICE';
+  readonly kind = 'internal';
+  readonly retryable = false;
+}
+
 /** The pipeline's own data is not what an earlier stage promised (a bug or tampering); not retried. */
 export class PipelineStateError extends NightshiftError {
   override readonly name = 'PipelineStateError';

@@ -51,3 +51,14 @@ export interface Clock {
 }
 
 export const systemClock: Clock = { now: () => new Date() };
+
+/** Result of asking Step Functions to start an execution. */
+export type StartResult =
+  | { readonly started: true; readonly executionArn: string }
+  /** An execution with this name already exists (running or closed): the duplicate trigger did nothing. */
+  | { readonly started: false; readonly reason: 'already-exists' };
+
+/** Starts state machine executions (Step Functions StartExecution, or the local engine). */
+export interface ExecutionStarter {
+  start(request: { readonly name: string; readonly input: unknown }): Promise<StartResult>;
+}

@@ -1,4 +1,4 @@
-import { DatasetAccessError, NightshiftError, RetryableError } from '../errors.ts';
+import { DatasetAccessError, NightshiftError, RetryableError, ServiceError } from '../errors.ts';
 
 interface ServiceErrorShape {
   name?: string;
@@ -37,7 +37,10 @@ export function isTransient(error: unknown): boolean {
   if (s.name !== undefined && THROTTLING.has(s.name)) return true;
   if (s.$fault === 'server' || (statusOf(error) ?? 0) >= 500) return true;
   if (s.$retryable) return true;
-  return ['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'TimeoutError'].includes(s.name ?? '');
+  const code = (error as { code?: unknown } | null)?.code;
+  return [s.name, code].some((id) =>
+    ['ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'TimeoutError', 'RequestTimeout'].includes(String(id)),
+  );
 }
 
 /** Maps an SDK error to our family, naming the operation and resource for the reader. */
@@ -53,5 +56,6 @@ export function toNightshiftError(error: unknown, action: string): NightshiftErr
       },
     );
   }
-  return new RetryableError(`${action} failed (${detail})`, { cause: error });
+  if (isTransient(error)) return new RetryableError(`${action} failed (${detail})`, { cause: error });
+  return new ServiceError(`${action} failed (${detail})`, { cause: error });
 }

@@ -1,0 +1,83 @@
+import { z } from 'zod';
+import { InvalidInputError } from '../../shared/errors.ts';
+import { classifyDataset, formatIssues } from '../../shared/execution-input.ts';
+import type { Log } from '../../shared/logging.ts';
+import type { ExecutionStarter } from '../../shared/ports.ts';
+import { formatS3Uri, isInside, type S3Location } from '../../shared/s3-location.ts';
+import { hashOf } from '../../shared/settings-hash.ts';
+
+/** The EventBridge event S3 sends for a new object (the fields this stage reads). */
+export const ObjectCreatedEventSchema = z.looseObject({
+  source: z.literal('aws.s3'),
+  'detail-type': z.literal('Object Created'),
+  detail: z.looseObject({
+    bucket: z.looseObject({ name: z.string().min(1) }),
+    // EventBridge carries the key as stored (not URL-encoded, unlike S3 event notifications to Lambda/SQS/SNS).
+    object: z.looseObject({ key: z.string().min(1), etag: z.string().optional(), size: z.number().optional() }),
+  }),
+});
+export type ObjectCreatedEvent = z.infer<typeof ObjectCreatedEventSchema>;
+
+export interface TriggerDeps {
+  readonly starter: ExecutionStarter;
+  /** Only manifests under this location start runs. */
+  readonly manifestLocation: S3Location;
+  readonly log: Log;
+}
+
+export type TriggerResult =
+  | { readonly outcome: 'started'; readonly executionName: string; readonly executionArn: string }
+  | { readonly outcome: 'duplicate'; readonly executionName: string }
+  | { readonly outcome: 'ignored'; readonly reason: string };
+
+/** Step Functions execution names: at most 80 characters of letters, digits, '-' and '_'. */
+const NAME_LIMIT = 80;
+
+/**
+ * The execution name for a manifest version: readable (from the key) and unique per bucket + key + ETag, so the
+ * same upload seen twice (EventBridge delivers at least once) maps to one execution, and a changed manifest
+ * uploaded again under the same key starts a new run.
+ */
+export function executionNameFor(bucket: string, key: string, etag: string): string {
+  const digest = hashOf({ bucket, key, etag: etag.replaceAll('"', '') }).slice(0, 20);
+  const base = key
+    .replace(/\.[^./]+$/, '')
+    .split('/')
+    .pop()
+    ?.replace(/[^A-Za-z0-9_-]+/g, '-')
+    .replace(/^-+|-+$/g, '');
+  const readable = `manifest-${base || 'x'}`.slice(0, NAME_LIMIT - digest.length - 1);
+  return `${readable}-${digest}`;
+}
+
+/** Turns a manifest upload into exactly one run. */
+export async function runTrigger(event: unknown, deps: TriggerDeps): Promise<TriggerResult> {
+  const parsed = ObjectCreatedEventSchema.safeParse(event);
+  if (!parsed.success) throw new InvalidInputError(formatIssues(parsed.error, 'S3 Object Created event'));
+  const { bucket, object } = parsed.data.detail;
+  const location: S3Location = { bucket: bucket.name, key: object.key };
+  if (!isInside(location, deps.manifestLocation)) {
+    const reason = `${formatS3Uri(location)} is outside the manifest location ${formatS3Uri(deps.manifestLocation)}`;
+    deps.log.info('ignored', { reason });
+    return { outcome: 'ignored', reason };
+  }
+  let dataset: string;
+  try {
+    const source = classifyDataset(formatS3Uri(location));
+    if (source.type !== 'manifest') throw new InvalidInputError('not a manifest');
+    dataset = formatS3Uri(location);
+  } catch {
+    const reason = `${formatS3Uri(location)} is not a manifest (.json, .manifest or .jsonl)`;
+    deps.log.info('ignored', { reason });
+    return { outcome: 'ignored', reason };
+  }
+  // S3 always sends an ETag for Object Created; without one, the size stands in so names stay deterministic.
+  const name = executionNameFor(bucket.name, object.key, object.etag ?? `size-${object.size ?? 0}`);
+  const result = await deps.starter.start({ name, input: { dataset, runId: name } });
+  if (!result.started) {
+    deps.log.info('duplicate trigger: the run already exists', { executionName: name });
+    return { outcome: 'duplicate', executionName: name };
+  }
+  deps.log.info('run started', { executionName: name, executionArn: result.executionArn, dataset });
+  return { outcome: 'started', executionName: name, executionArn: result.executionArn };
+}

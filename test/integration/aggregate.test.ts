@@ -1,0 +1,189 @@
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DynamoPredictionStore } from '../../shared/aws/dynamo-prediction-store.ts';
+import { S3ObjectStore } from '../../shared/aws/s3-object-store.ts';
+import { runLayout } from '../../shared/config.ts';
+import { PipelineStateError } from '../../shared/errors.ts';
+import { silentLog } from '../../shared/logging.ts';
+import { type OutcomeRecord, PartStatsSchema } from '../../shared/records.ts';
+import { type AggregateDeps, runAggregate } from '../../stages/aggregate/aggregate.ts';
+import { type LocalAws, startLocalAws } from '../helpers/local-aws.ts';
+
+const PIPELINE = 'aggregate-pipeline';
+const DATA = 'aggregate-data';
+const geometry = {
+  originalWidth: 2000,
+  originalHeight: 1000,
+  width: 960,
+  height: 480,
+  scaleX: 0.48,
+  scaleY: 0.48,
+  offsetX: 0,
+  offsetY: 0,
+};
+const model = { name: 'paddleocr-ppocrv4', version: '4.0.0' };
+
+function outputLine(id: number, key: string, output: Record<string, unknown>, expected?: string): string {
+  return JSON.stringify({
+    id,
+    key,
+    bucket: DATA,
+    ...(expected ? { expected } : {}),
+    geometry,
+    SageMakerOutput: output,
+  });
+}
+
+describe('aggregate stage against the local S3 and DynamoDB servers', () => {
+  let aws: LocalAws;
+  let deps: AggregateDeps;
+  let predictions: DynamoPredictionStore;
+
+  beforeAll(async () => {
+    aws = await startLocalAws();
+    await aws.createBucket(PIPELINE);
+    const tables = await aws.createTables();
+    predictions = new DynamoPredictionStore(aws.doc, tables.predictionsTable);
+    deps = { objects: new S3ObjectStore(aws.s3), predictions, clock: { now: () => new Date() }, log: silentLog };
+  });
+  afterAll(async () => {
+    await aws?.stop();
+  });
+
+  const put = (key: string, body: string) =>
+    aws.s3.send(new PutObjectCommand({ Bucket: PIPELINE, Key: key, Body: body }));
+  const rowsOf = async (runId: string) => {
+    const all: OutcomeRecord[] = [];
+    for await (const row of predictions.list(runId)) all.push(row);
+    return new Map(all.map((row) => [row.key, row]));
+  };
+  async function seedPart(runId: string, part: string, keys: string[], lines: string[]) {
+    await put(
+      `${runLayout.transformIndex(runId)}${part}.json`,
+      JSON.stringify(keys.map((key, id) => ({ id: id + 10, key, bucket: DATA }))),
+    );
+    await put(`${runLayout.transformOutput(runId)}${part}.jsonl.out`, `${lines.join('\n')}\n`);
+    return { runId, pipelineBucket: PIPELINE, key: `${runLayout.transformOutput(runId)}${part}.jsonl.out` };
+  }
+
+  it('joins each output line to its item: predictions, model errors, malformed and missing lines become one row each', async () => {
+    const keys = ['a.jpg', 'b.jpg', 'c.jpg', 'd.jpg', 'e.jpg', 'f.jpg', 'g.jpg'];
+    const event = await seedPart('run-join', 'part-000000010', keys, [
+      outputLine(
+        10,
+        'a.jpg',
+        {
+          model,
+          text: 'STOP',
+          confidence: 0.95,
+          lines: [
+            {
+              text: 'STOP',
+              confidence: 0.95,
+              box: [
+                [96, 48],
+                [480, 48],
+                [480, 240],
+                [96, 240],
+              ],
+            },
+          ],
+        },
+        'STOP',
+      ),
+      outputLine(11, 'b.jpg', { model, text: 'EXIT  ', confidence: 0.41 }, 'EXIT 2'),
+      outputLine(12, 'c.jpg', { model, error: { code: 'UNDECODABLE_IMAGE', message: 'cannot decode' } }),
+      '{"id": 13, "key": "d.jpg", "SageMakerOutput": ',
+      outputLine(15, 'f.jpg', { model, text: 'out of order', confidence: 0.5 }),
+    ]);
+
+    const stats = await runAggregate(event, deps);
+
+    expect(PartStatsSchema.parse(stats)).toMatchObject({
+      part: 'part-000000010.jsonl',
+      lines: 5,
+      predicted: 2,
+      rejected: 5,
+      rejectedByReason: { MODEL_ERROR: 1, MALFORMED_OUTPUT: 2, MISSING_OUTPUT: 2 },
+      withExpected: 2,
+      matches: 1,
+      models: ['paddleocr-ppocrv4@4.0.0'],
+    });
+    expect(stats.confidenceHistogram[9]).toBe(1);
+    expect(stats.confidenceHistogram[4]).toBe(1);
+    const rows = await rowsOf('run-join');
+    expect([...rows.keys()].sort()).toEqual(keys);
+    expect(rows.get('a.jpg')).toMatchObject({
+      outcome: 'PREDICTED',
+      text: 'STOP',
+      match: true,
+      modelName: 'paddleocr-ppocrv4',
+      lines: [
+        {
+          text: 'STOP',
+          box: [
+            [200, 100],
+            [1000, 100],
+            [1000, 500],
+            [200, 500],
+          ],
+        },
+      ],
+    });
+    expect(rows.get('b.jpg')).toMatchObject({ outcome: 'PREDICTED', match: false });
+    expect(rows.get('c.jpg')).toMatchObject({ outcome: 'REJECTED', reason: 'MODEL_ERROR', stage: 'aggregate' });
+    expect(rows.get('d.jpg')).toMatchObject({ outcome: 'REJECTED', reason: 'MALFORMED_OUTPUT' });
+    expect(rows.get('e.jpg')).toMatchObject({ outcome: 'REJECTED', reason: 'MALFORMED_OUTPUT' });
+    expect(rows.get('g.jpg')).toMatchObject({ outcome: 'REJECTED', reason: 'MISSING_OUTPUT' });
+  });
+
+  it('is idempotent: aggregating the same output twice leaves one row per item', async () => {
+    const event = await seedPart(
+      'run-twice',
+      'part-000000000',
+      ['x.jpg', 'y.jpg'],
+      [
+        outputLine(10, 'x.jpg', { model, text: 'X', confidence: 0.9 }),
+        outputLine(11, 'y.jpg', { model, labels: [{ label: 'cat', score: 0.7 }] }),
+      ],
+    );
+
+    const first = await runAggregate(event, deps);
+    const second = await runAggregate(event, deps);
+
+    expect(second).toEqual(first);
+    const rows = await rowsOf('run-twice');
+    expect(rows.size).toBe(2);
+    expect(rows.get('y.jpg')).toMatchObject({ label: 'cat', confidence: 0.7 });
+  });
+
+  it('fails with PipelineStateError when the preprocess index for the part is missing', async () => {
+    await put(`${runLayout.transformOutput('run-orphan')}part-000000000.jsonl.out`, '{}\n');
+
+    const attempt = runAggregate(
+      {
+        runId: 'run-orphan',
+        pipelineBucket: PIPELINE,
+        key: `${runLayout.transformOutput('run-orphan')}part-000000000.jsonl.out`,
+      },
+      deps,
+    );
+
+    await expect(attempt).rejects.toThrow(PipelineStateError);
+  });
+
+  it('returns statistics whose size does not depend on the number of lines', async () => {
+    const keys = Array.from({ length: 400 }, (_, i) => `many-${i}.jpg`);
+    const event = await seedPart(
+      'run-size',
+      'part-000000000',
+      keys,
+      keys.map((key, i) => outputLine(i + 10, key, { model, text: 'T', confidence: (i % 10) / 10 })),
+    );
+
+    const stats = await runAggregate(event, deps);
+
+    expect(stats.predicted).toBe(400);
+    expect(Buffer.byteLength(JSON.stringify(stats))).toBeLessThan(1024);
+  });
+});

@@ -1,0 +1,98 @@
+import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { mockClient } from 'aws-sdk-client-mock';
+import 'aws-sdk-client-mock-vitest/extend';
+import { afterEach, describe, expect, it } from 'vitest';
+import { SfnExecutionStarter } from '../../shared/aws/sfn-execution-starter.ts';
+import { InvalidInputError } from '../../shared/errors.ts';
+import { parseExecutionInput } from '../../shared/execution-input.ts';
+import { silentLog } from '../../shared/logging.ts';
+import { executionNameFor, runTrigger, type TriggerDeps } from '../../stages/trigger/trigger.ts';
+
+const STATE_MACHINE = 'arn:aws:states:us-east-1:123456789012:stateMachine:nightshift';
+const sfn = mockClient(SFNClient);
+const deps: TriggerDeps = {
+  starter: new SfnExecutionStarter(new SFNClient({ region: 'us-east-1' }), STATE_MACHINE),
+  manifestLocation: { bucket: 'pipeline', key: 'manifests/' },
+  log: silentLog,
+};
+
+function objectCreated(key: string, etag = '"9b2cf535f27731c974343645a3985328"', bucket = 'pipeline') {
+  return {
+    version: '0',
+    id: 'c9888434-815d-c6f4-9fc2-4dd7bdeccaaf',
+    'detail-type': 'Object Created',
+    source: 'aws.s3',
+    account: '123456789012',
+    time: '2026-11-23T02:00:00Z',
+    region: 'us-east-1',
+    resources: [`arn:aws:s3:::${bucket}`],
+    detail: { version: '0', bucket: { name: bucket }, object: { key, size: 120, etag }, reason: 'PutObject' },
+  };
+}
+
+describe('manifest trigger (StartExecution mocked with aws-sdk-client-mock: it is an AWS-only call)', () => {
+  afterEach(() => sfn.reset());
+
+  it('starts one execution named from bucket, key and ETag, with the manifest as the dataset', async () => {
+    sfn.on(StartExecutionCommand).resolves({ executionArn: `${STATE_MACHINE}:exec`, startDate: new Date() });
+    const name = executionNameFor('pipeline', 'manifests/2026-11-23 night.jsonl', '"9b2cf535f27731c974343645a3985328"');
+
+    const result = await runTrigger(objectCreated('manifests/2026-11-23 night.jsonl'), deps);
+
+    expect(result).toEqual({ outcome: 'started', executionName: name, executionArn: `${STATE_MACHINE}:exec` });
+    expect(sfn).toReceiveCommandWith(StartExecutionCommand, {
+      stateMachineArn: STATE_MACHINE,
+      name,
+      input: JSON.stringify({ dataset: 's3://pipeline/manifests/2026-11-23 night.jsonl', runId: name }),
+    });
+  });
+
+  it('treats a duplicate event (ExecutionAlreadyExists) as success without a second run', async () => {
+    sfn
+      .on(StartExecutionCommand)
+      .resolvesOnce({ executionArn: `${STATE_MACHINE}:exec`, startDate: new Date() })
+      .rejects(Object.assign(new Error('Execution Already Exists'), { name: 'ExecutionAlreadyExists' }));
+    const event = objectCreated('manifests/run.json');
+
+    const first = await runTrigger(event, deps);
+    const second = await runTrigger(event, deps);
+
+    expect(first.outcome).toBe('started');
+    expect(second).toEqual({
+      outcome: 'duplicate',
+      executionName: executionNameFor('pipeline', 'manifests/run.json', '"9b2cf535f27731c974343645a3985328"'),
+    });
+    const names = sfn.commandCalls(StartExecutionCommand).map((call) => call.args[0].input.name);
+    expect(new Set(names).size).toBe(1);
+  });
+
+  it('ignores objects outside the manifest prefix and objects that are not manifests, starting nothing', async () => {
+    const outside = await runTrigger(objectCreated('images/a.jpg'), deps);
+    const otherBucket = await runTrigger(objectCreated('manifests/run.json', '"x"', 'elsewhere'), deps);
+    const notManifest = await runTrigger(objectCreated('manifests/readme.txt'), deps);
+
+    expect([outside.outcome, otherBucket.outcome, notManifest.outcome]).toEqual(['ignored', 'ignored', 'ignored']);
+    expect(sfn).toReceiveCommandTimes(StartExecutionCommand, 0);
+  });
+
+  it('rejects an event that is not an S3 Object Created event, naming the field', async () => {
+    await expect(runTrigger({ source: 'aws.s3', 'detail-type': 'Object Deleted', detail: {} }, deps)).rejects.toThrow(
+      InvalidInputError,
+    );
+  });
+
+  it('derives valid, distinct execution names: at most 80 characters of [A-Za-z0-9_-], new ETag gives a new name', () => {
+    const long = `manifests/${'very long name with spaces and ünïcödé '.repeat(5)}.jsonl`;
+
+    const a = executionNameFor('pipeline', long, '"etag-1"');
+    const b = executionNameFor('pipeline', long, '"etag-2"');
+
+    for (const name of [a, b]) {
+      expect(name.length).toBeLessThanOrEqual(80);
+      expect(name).toMatch(/^[A-Za-z0-9_-]+$/);
+      expect(() => parseExecutionInput({ dataset: 's3://pipeline/manifests/x.jsonl', runId: name })).not.toThrow();
+    }
+    expect(a).not.toBe(b);
+    expect(executionNameFor('pipeline', long, '"etag-1"')).toBe(a);
+  });
+});

@@ -60,6 +60,7 @@ export async function runPlan(event: PlanEvent, deps: PlanDeps): Promise<PlanRes
     }
   } else {
     const seen = new Set<string>();
+    let runBucket: string | undefined;
     const entries = readManifest(deps.objects, source.format, source.location, {
       allowed: deps.allowedDatasetLocations,
     });
@@ -69,14 +70,29 @@ export async function runPlan(event: PlanEvent, deps: PlanDeps): Promise<PlanRes
           await writer.reject(entry.rejection);
           continue;
         }
-        const { bucket, key, expected } = entry.object;
+        const { bucket, key, expected, line } = entry.object;
+        // Rows are keyed by object key within a run, so a run reads one bucket: the first object's.
+        runBucket ??= bucket;
+        if (bucket !== runBucket) {
+          await writer.reject({
+            key: `${source.location.key}#L${line}`,
+            bucket: source.location.bucket,
+            reason: 'OUTSIDE_DATASET',
+            message:
+              `${formatS3Uri(source.location)} line ${line}: s3://${bucket}/${key} is in another bucket than the ` +
+              `run's earlier objects (s3://${runBucket}/); a run reads one bucket, so split the manifest per bucket`,
+            stage: 'plan',
+            line,
+          });
+          continue;
+        }
         const id = `${bucket}/${key}`;
         if (seen.has(id)) {
           writer.duplicates += 1;
           continue;
         }
         seen.add(id);
-        await writer.add({ bucket, key, ...(expected === undefined ? {} : { expected }) }, entry.object.line);
+        await writer.add({ bucket, key, ...(expected === undefined ? {} : { expected }) }, line);
       }
     } catch (error) {
       if (error instanceof ObjectNotFoundError) {

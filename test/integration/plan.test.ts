@@ -155,6 +155,23 @@ describe('plan stage against the local S3 and DynamoDB servers', () => {
     expect(outside?.outcome === 'REJECTED' && outside.message).toContain('line 2');
   });
 
+  it('keeps a run to one bucket: a manifest line in a second allowed bucket is rejected with its line number', async () => {
+    const manifest = [
+      JSON.stringify({ key: `s3://${DATA}/two/a.jpg` }),
+      JSON.stringify({ key: `s3://${PIPELINE}/manifests/b.jpg` }),
+    ];
+    await put(DATA, 'manifests/two-buckets.jsonl', manifest.join('\n'));
+
+    const result = await runPlan(
+      { input: { dataset: `s3://${DATA}/manifests/two-buckets.jsonl` }, execution: { name: 'exec-two' } },
+      deps,
+    );
+
+    expect(result.items).toMatchObject({ total: 2, accepted: 1, rejected: 1 });
+    const [rejection] = await rows('exec-two');
+    expect(rejection).toMatchObject({ reason: 'OUTSIDE_DATASET', line: 2, key: 'manifests/two-buckets.jsonl#L2' });
+  });
+
   it('reads a SageMaker ManifestFile, rejecting an entry that escapes its prefix with its line number', async () => {
     const manifest = `[\n  {"prefix": "s3://${DATA}/mf/"},\n  "a.jpg",\n  "../../etc/b.jpg",\n  "c.png"\n]\n`;
     await put(PIPELINE, 'manifests/mf.json', manifest);

@@ -1,0 +1,197 @@
+import pLimit from 'p-limit';
+import { runLayout } from '../../shared/config.ts';
+import { describeError, InvalidInputError, NightshiftError, RetryableError } from '../../shared/errors.ts';
+import { formatIssues } from '../../shared/execution-input.ts';
+import type { Log } from '../../shared/logging.ts';
+import type { Clock, ObjectStore, PredictionStore } from '../../shared/ports.ts';
+import type { DatasetItem, RejectionReason, RejectionRecord, TransformRecord } from '../../shared/records.ts';
+import { formatS3Uri, type S3Location } from '../../shared/s3-location.ts';
+import { type PreprocessBatch, PreprocessBatchSchema, type PreprocessResult } from '../../shared/stage-events.ts';
+import { prepareModelInput } from './model-input.ts';
+
+/** The ports the preprocess stage works through. */
+export interface PreprocessDeps {
+  readonly objects: ObjectStore;
+  readonly predictions: PredictionStore;
+  readonly clock: Clock;
+  readonly log: Log;
+}
+
+/** One line of a transform index: which object a line of the transform input part (and its output) belongs to. */
+export interface TransformIndexEntry {
+  readonly id: number;
+  readonly key: string;
+  readonly bucket: string;
+}
+
+type ItemOutcome =
+  | { readonly accepted: true; readonly item: DatasetItem; readonly line: string }
+  | {
+      readonly accepted: false;
+      readonly item: DatasetItem;
+      readonly reason: RejectionReason;
+      readonly message: string;
+    };
+
+const JSON_LINES = 'application/jsonlines';
+
+/** Validates a preprocess event, naming every bad field. */
+export function parsePreprocessBatch(raw: unknown): PreprocessBatch {
+  const result = PreprocessBatchSchema.safeParse(raw);
+  if (!result.success) throw new InvalidInputError(formatIssues(result.error, 'preprocess batch'));
+  return result.data;
+}
+
+/**
+ * File name shared by a batch's transform input part and its index: the first item's index, zero-padded so parts
+ * list in item order. A retried batch gets the same name and overwrites its own part.
+ */
+export function partFileName(firstItemIndex: number): string {
+  return `part-${String(firstItemIndex).padStart(9, '0')}`;
+}
+
+/**
+ * Preprocesses one Distributed Map batch: every item ends as exactly one line of the batch's transform input part
+ * or one rejection row. Bad objects never fail the batch; a failing dependency (S3, DynamoDB) does, with a
+ * {@link RetryableError} for Step Functions to retry, and the retry overwrites what the failed attempt wrote.
+ * The batch is validated first, as it may come straight from the state machine (InvalidInputError naming the field).
+ */
+export async function runPreprocess(batch: PreprocessBatch, deps: PreprocessDeps): Promise<PreprocessResult> {
+  const { Items: items, BatchInput: input } = parsePreprocessBatch(batch);
+  const { runId, pipelineBucket, settings } = input;
+
+  const limit = pLimit(settings.downloadConcurrency);
+  let outcomes: ItemOutcome[];
+  try {
+    outcomes = await Promise.all(items.map((item) => limit(() => preprocessItem(item, settings, deps.objects))));
+  } catch (error) {
+    // The batch is failing: start no more downloads.
+    limit.clearQueue();
+    throw error;
+  }
+
+  const accepted = outcomes.filter((outcome) => outcome.accepted);
+  const rejected = outcomes.filter((outcome) => !outcome.accepted);
+  const rejectedByReason: Record<string, number> = {};
+  for (const outcome of rejected) {
+    rejectedByReason[outcome.reason] = (rejectedByReason[outcome.reason] ?? 0) + 1;
+    deps.log.warn('rejected an input object', {
+      key: outcome.item.key,
+      bucket: outcome.item.bucket,
+      reason: outcome.reason,
+      message: outcome.message,
+    });
+  }
+
+  if (rejected.length > 0) {
+    const updatedAt = deps.clock.now().toISOString();
+    const rows: RejectionRecord[] = rejected.map(({ item, reason, message }) => ({
+      runId,
+      key: item.key,
+      bucket: item.bucket,
+      outcome: 'REJECTED',
+      reason,
+      message,
+      stage: 'preprocess',
+      updatedAt,
+    }));
+    await withStageError(`writing ${rows.length} rejection rows of run "${runId}"`, () => deps.predictions.put(rows));
+  }
+
+  let part: string | null = null;
+  if (accepted.length > 0) {
+    const first = items[0]?.index ?? 0;
+    const name = partFileName(first);
+    const index: TransformIndexEntry[] = accepted.map(({ item }) => ({
+      id: item.index,
+      key: item.key,
+      bucket: item.bucket,
+    }));
+    // The index goes first and the part last: a part only exists once everything that joins its output back to
+    // the input objects does, even when a tolerated batch failure means this batch is never retried.
+    const indexLocation = { bucket: pipelineBucket, key: `${runLayout.transformIndex(runId)}${name}.json` };
+    await withStageError(`writing ${formatS3Uri(indexLocation)}`, () =>
+      deps.objects.put(indexLocation, JSON.stringify(index), 'application/json'),
+    );
+    const partLocation = { bucket: pipelineBucket, key: `${runLayout.transformInput(runId)}${name}.jsonl` };
+    const body = `${accepted.map((outcome) => outcome.line).join('\n')}\n`;
+    await withStageError(`writing ${formatS3Uri(partLocation)}`, () =>
+      deps.objects.put(partLocation, body, JSON_LINES),
+    );
+    part = partLocation.key;
+  }
+
+  const result: PreprocessResult = { part, records: accepted.length, rejected: rejected.length, rejectedByReason };
+  deps.log.info('preprocessed a batch', { items: items.length, ...result });
+  return result;
+}
+
+/** Downloads one object and turns it into a transform record line, or says why it cannot be one. */
+async function preprocessItem(
+  item: DatasetItem,
+  settings: PreprocessBatch['BatchInput']['settings'],
+  objects: ObjectStore,
+): Promise<ItemOutcome> {
+  const location: S3Location = { bucket: item.bucket, key: item.key };
+  const uri = formatS3Uri(location);
+  const reject = (reason: RejectionReason, message: string): ItemOutcome => ({
+    accepted: false,
+    item,
+    reason,
+    message,
+  });
+  const tooLarge = (bytes: number) =>
+    reject(
+      'TOO_LARGE',
+      `${uri} is ${formatBytes(bytes)}, more than the ${formatBytes(settings.maxObjectBytes)} allowed ` +
+        '(preprocess.maxObjectBytes); shrink the file or raise the limit',
+    );
+  const notFound = () =>
+    reject('NOT_FOUND', `${uri} does not exist (it was deleted or renamed after the dataset was listed)`);
+
+  // A size the listing did not give is asked for first, so that an oversized object is never downloaded.
+  let size = item.size;
+  if (size === undefined) {
+    const summary = await withStageError(`reading the size of ${uri}`, () => objects.head(location));
+    if (summary === undefined) return notFound();
+    size = summary.size;
+  }
+  if (size > settings.maxObjectBytes) return tooLarge(size);
+
+  const bytes = await withStageError(`reading ${uri}`, () => objects.get(location));
+  if (bytes === undefined) return notFound();
+  if (bytes.byteLength === 0) return reject('EMPTY_OBJECT', `${uri} is empty (0 bytes)`);
+  // The object may have been replaced since it was listed.
+  if (bytes.byteLength > settings.maxObjectBytes) return tooLarge(bytes.byteLength);
+
+  const prepared = await prepareModelInput(bytes, settings);
+  if (!prepared.ok) return reject(prepared.reason, `${uri} ${prepared.problem}`);
+  const record: TransformRecord = {
+    id: item.index,
+    bucket: item.bucket,
+    key: item.key,
+    ...(item.expected === undefined ? {} : { expected: item.expected }),
+    geometry: prepared.geometry,
+    input: prepared.input,
+  };
+  return { accepted: true, item, line: JSON.stringify(record) };
+}
+
+/**
+ * Runs a call to a port, making sure what it throws is one of ours: the adapters already map SDK errors, and
+ * anything else a port throws is treated as a dependency failure that a retry of the batch may not see.
+ */
+async function withStageError<T>(action: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    if (error instanceof NightshiftError) throw error;
+    throw new RetryableError(`${action} failed (${describeError(error).message})`, { cause: error });
+  }
+}
+
+function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${bytes} bytes`;
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
+  return `${(bytes / (1024 * 1024)).toFixed(1)} MiB`;
+}

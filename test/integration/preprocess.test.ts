@@ -1,0 +1,545 @@
+import { GetObjectCommand, PutObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
+import { mockClient } from 'aws-sdk-client-mock';
+import 'aws-sdk-client-mock-vitest/extend';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { DynamoPredictionStore } from '../../shared/aws/dynamo-prediction-store.ts';
+import { S3ObjectStore } from '../../shared/aws/s3-object-store.ts';
+import { runLayout } from '../../shared/config.ts';
+import { InvalidInputError, RetryableError } from '../../shared/errors.ts';
+import type { PreprocessSettings } from '../../shared/execution-input.ts';
+import type { Log } from '../../shared/logging.ts';
+import type { Clock, ObjectStore, ObjectSummary } from '../../shared/ports.ts';
+import {
+  type DatasetItem,
+  type OutcomeRecord,
+  RejectionRecordSchema,
+  type TransformRecord,
+  TransformRecordSchema,
+} from '../../shared/records.ts';
+import type { S3Location } from '../../shared/s3-location.ts';
+import { type PreprocessBatch, type PreprocessResult, PreprocessResultSchema } from '../../shared/stage-events.ts';
+import { handler } from '../../stages/preprocess/handler.ts';
+import { type PreprocessDeps, runPreprocess } from '../../stages/preprocess/preprocess.ts';
+import {
+  ACCEPTED_INPUTS,
+  BLUE,
+  badInputSet,
+  markedImage,
+  RED,
+  REJECTED_INPUTS,
+  type Rgb,
+  type TestImage,
+  testPreprocessSettings,
+  WHITE,
+} from '../helpers/images.ts';
+import { type LocalAws, startLocalAws } from '../helpers/local-aws.ts';
+
+const DATASET_BUCKET = 'preprocess-dataset';
+const PIPELINE_BUCKET = 'preprocess-pipeline';
+const MISSING_KEY = 'images/deleted-after-listing.jpg';
+const clock: Clock = { now: () => new Date('2025-06-01T02:00:00.000Z') };
+
+interface LogLine {
+  readonly level: 'debug' | 'info' | 'warn' | 'error';
+  readonly message: string;
+  readonly attributes?: Record<string, unknown>;
+}
+
+class RecordingLog implements Log {
+  readonly lines: LogLine[] = [];
+  debug(message: string, attributes?: Record<string, unknown>) {
+    this.lines.push({ level: 'debug', message, ...(attributes ? { attributes } : {}) });
+  }
+  info(message: string, attributes?: Record<string, unknown>) {
+    this.lines.push({ level: 'info', message, ...(attributes ? { attributes } : {}) });
+  }
+  warn(message: string, attributes?: Record<string, unknown>) {
+    this.lines.push({ level: 'warn', message, ...(attributes ? { attributes } : {}) });
+  }
+  error(message: string, attributes?: Record<string, unknown>) {
+    this.lines.push({ level: 'error', message, ...(attributes ? { attributes } : {}) });
+  }
+}
+
+/** Passes every call through to another store; subclasses count or fail calls. */
+class PassThroughObjectStore implements ObjectStore {
+  constructor(protected readonly inner: ObjectStore) {}
+  list(prefix: S3Location): AsyncIterable<ObjectSummary> {
+    return this.inner.list(prefix);
+  }
+  head(location: S3Location): Promise<ObjectSummary | undefined> {
+    return this.inner.head(location);
+  }
+  get(location: S3Location): Promise<Uint8Array | undefined> {
+    return this.inner.get(location);
+  }
+  lines(location: S3Location): AsyncIterable<string> {
+    return this.inner.lines(location);
+  }
+  put(location: S3Location, body: string | Uint8Array, contentType: string): Promise<void> {
+    return this.inner.put(location, body, contentType);
+  }
+  putStream(location: S3Location, chunks: AsyncIterable<string>, contentType: string): Promise<void> {
+    return this.inner.putStream(location, chunks, contentType);
+  }
+}
+
+/** Remembers which objects were asked for. */
+class CountingObjectStore extends PassThroughObjectStore {
+  readonly heads: string[] = [];
+  readonly gets: string[] = [];
+  override head(location: S3Location): Promise<ObjectSummary | undefined> {
+    this.heads.push(location.key);
+    return super.head(location);
+  }
+  override get(location: S3Location): Promise<Uint8Array | undefined> {
+    this.gets.push(location.key);
+    return super.get(location);
+  }
+}
+
+/** Fails every write of a JSON Lines object the way a dropped connection does: with a plain Error. */
+class FailingPartWrites extends PassThroughObjectStore {
+  override put(location: S3Location, body: string | Uint8Array, contentType: string): Promise<void> {
+    if (location.key.endsWith('.jsonl')) return Promise.reject(new Error('socket hang up'));
+    return super.put(location, body, contentType);
+  }
+}
+
+describe('preprocess stage over the local S3 and DynamoDB servers', () => {
+  let aws: LocalAws;
+  let objects: S3ObjectStore;
+  let predictions: DynamoPredictionStore;
+  let predictionsTable: string;
+  let images: TestImage[];
+
+  beforeAll(async () => {
+    aws = await startLocalAws();
+    await Promise.all([aws.createBucket(DATASET_BUCKET), aws.createBucket(PIPELINE_BUCKET)]);
+    ({ predictionsTable } = await aws.createTables());
+    objects = new S3ObjectStore(aws.s3);
+    predictions = new DynamoPredictionStore(aws.doc, predictionsTable);
+    images = await badInputSet();
+    await Promise.all(
+      images.map((image) => objects.put({ bucket: DATASET_BUCKET, key: image.key }, image.body, image.contentType)),
+    );
+  });
+  afterAll(async () => {
+    await aws?.stop();
+  });
+
+  const image = (key: string): TestImage => {
+    const found = images.find((candidate) => candidate.key === key);
+    if (!found) throw new Error(`no test image ${key}`);
+    return found;
+  };
+
+  /** Items as the plan writes them from a listing: with their sizes. */
+  const listed = (chosen: readonly TestImage[], firstIndex = 0): DatasetItem[] =>
+    chosen.map((entry, offset) => ({
+      index: firstIndex + offset,
+      bucket: DATASET_BUCKET,
+      key: entry.key,
+      size: entry.body.byteLength,
+    }));
+
+  const batchOf = (runId: string, items: DatasetItem[], settings = testPreprocessSettings()): PreprocessBatch => ({
+    Items: items,
+    BatchInput: { runId, pipelineBucket: PIPELINE_BUCKET, settings },
+  });
+
+  const depsWith = (overrides: Partial<PreprocessDeps> = {}): PreprocessDeps => ({
+    objects,
+    predictions,
+    clock,
+    log: new RecordingLog(),
+    ...overrides,
+  });
+
+  const keysUnder = async (prefix: string): Promise<string[]> => {
+    const keys: string[] = [];
+    for await (const object of objects.list({ bucket: PIPELINE_BUCKET, key: prefix })) keys.push(object.key);
+    return keys;
+  };
+
+  const readPart = async (key: string): Promise<TransformRecord[]> => {
+    const records: TransformRecord[] = [];
+    for await (const line of objects.lines({ bucket: PIPELINE_BUCKET, key })) {
+      records.push(TransformRecordSchema.parse(JSON.parse(line)));
+    }
+    return records;
+  };
+
+  const readJson = async (key: string): Promise<unknown> => {
+    const body = await objects.get({ bucket: PIPELINE_BUCKET, key });
+    if (!body) throw new Error(`s3://${PIPELINE_BUCKET}/${key} does not exist`);
+    return JSON.parse(Buffer.from(body).toString('utf8'));
+  };
+
+  const rowsOf = async (runId: string): Promise<OutcomeRecord[]> => {
+    const rows: OutcomeRecord[] = [];
+    for await (const row of predictions.list(runId)) rows.push(row);
+    return rows;
+  };
+
+  describe('a batch holding one of every kind of input', () => {
+    const runId = 'run-every-kind';
+    const log = new RecordingLog();
+    let items: DatasetItem[];
+    let result: PreprocessResult;
+    let records: TransformRecord[];
+    let rows: OutcomeRecord[];
+
+    const recordFor = (key: string): TransformRecord => {
+      const record = records.find((candidate) => candidate.key === key);
+      if (!record) throw new Error(`no transform record for ${key}`);
+      return record;
+    };
+
+    beforeAll(async () => {
+      // The deleted object comes without a size, as a manifest line would name it.
+      items = [...listed(images), { index: images.length, bucket: DATASET_BUCKET, key: MISSING_KEY }];
+      result = await runPreprocess(batchOf(runId, items), depsWith({ log }));
+      records = result.part ? await readPart(result.part) : [];
+      rows = await rowsOf(runId);
+    });
+
+    it('returns small counts that add up to the items, grouped by reason', () => {
+      const expectedByReason: Record<string, number> = { NOT_FOUND: 1 };
+      for (const spec of REJECTED_INPUTS) {
+        expectedByReason[spec.expected.reason] = (expectedByReason[spec.expected.reason] ?? 0) + 1;
+      }
+
+      expect(PreprocessResultSchema.parse(result)).toEqual({
+        part: `${runLayout.transformInput(runId)}part-000000000.jsonl`,
+        records: ACCEPTED_INPUTS.length,
+        rejected: REJECTED_INPUTS.length + 1,
+        rejectedByReason: expectedByReason,
+      });
+      expect(result.records + result.rejected).toBe(items.length);
+    });
+
+    it('ends every item as exactly one transform record or one rejection row', () => {
+      const outcomes = [...records.map((record) => record.key), ...rows.map((row) => row.key)].sort();
+
+      expect(outcomes).toEqual(items.map((item) => item.key).sort());
+    });
+
+    it.each(REJECTED_INPUTS)(
+      'stores $name as a REJECTED row ($expected.reason) whose message names the object',
+      (spec) => {
+        const row = rows.find((candidate) => candidate.key === spec.key);
+
+        expect(RejectionRecordSchema.parse(row)).toEqual({
+          runId,
+          key: spec.key,
+          bucket: DATASET_BUCKET,
+          outcome: 'REJECTED',
+          reason: spec.expected.reason,
+          message: expect.stringContaining(`s3://${DATASET_BUCKET}/${spec.key} `),
+          stage: 'preprocess',
+          updatedAt: '2025-06-01T02:00:00.000Z',
+        });
+      },
+    );
+
+    it('says in words what is wrong with each rejected input', () => {
+      const messages = Object.fromEntries(rows.map((row) => [row.key, row.outcome === 'REJECTED' ? row.message : '']));
+
+      expect(messages).toMatchObject({
+        'images/empty.png': expect.stringMatching(/is empty \(0 bytes\)$/),
+        'images/truncated.jpg': expect.stringMatching(/is a damaged or truncated JPEG image/),
+        'images/not-an-image.jpg': expect.stringMatching(/is not an image/),
+        'images/vector.png': expect.stringMatching(/is in SVG format; only JPEG, PNG/),
+        'images/decompression-bomb.png': expect.stringMatching(/is 20000 x 20000 pixels .*preprocess\.maxInputPixels/),
+        'images/too-large.png': expect.stringMatching(/is 1\.\d MiB, more than the 1\.0 MiB allowed/),
+        [MISSING_KEY]: expect.stringMatching(/does not exist/),
+      });
+    });
+
+    it('stores an object deleted after the listing as NOT_FOUND', () => {
+      const row = rows.find((candidate) => candidate.key === MISSING_KEY);
+
+      expect(row).toMatchObject({ outcome: 'REJECTED', reason: 'NOT_FOUND', stage: 'preprocess' });
+    });
+
+    it.each(ACCEPTED_INPUTS)(
+      "turns $name into 8-bit sRGB 3-channel model input of its geometry's size",
+      async (spec) => {
+        const record = recordFor(spec.key);
+
+        const decoded = await sharp(Buffer.from(record.input.image, 'base64')).metadata();
+
+        expect(decoded).toMatchObject({ format: 'jpeg', channels: 3, depth: 'uchar', space: 'srgb' });
+        expect({ width: decoded.width, height: decoded.height }).toEqual({
+          width: record.geometry.width,
+          height: record.geometry.height,
+        });
+        expect(record.input).toMatchObject({ format: 'jpeg', width: decoded.width, height: decoded.height });
+        expect(record.geometry).toMatchObject({
+          originalWidth: spec.expected.width,
+          originalHeight: spec.expected.height,
+        });
+        expect(Math.max(decoded.width, decoded.height)).toBeLessThanOrEqual(256);
+      },
+    );
+
+    it("shrinks a large image within the canvas ('inside') and leaves a small one at its own size", () => {
+      expect(recordFor('images/clean.jpg').geometry).toMatchObject({ width: 256, height: 192, scaleX: 0.4 });
+      expect(recordFor('images/animated.gif').geometry).toMatchObject({ width: 64, height: 48, scaleX: 1, scaleY: 1 });
+    });
+
+    it('turns the EXIF-rotated JPEG upright: the original size is the swapped one and red is on top', async () => {
+      const record = recordFor('images/exif-rotated.jpg');
+
+      const pixels = await decodePixels(record);
+
+      expect(record.geometry).toMatchObject({ originalWidth: 160, originalHeight: 320, width: 128, height: 256 });
+      // Left as stored, the upper right would be blue and the lower left red.
+      expect(pixels.at(100, 32)).toSatisfy(near(RED));
+      expect(pixels.at(28, 224)).toSatisfy(near(BLUE));
+    });
+
+    it('keeps only the first frame of the animated GIF', async () => {
+      const record = recordFor('images/animated.gif');
+
+      const pixels = await decodePixels(record);
+
+      expect(pixels.height).toBe(48);
+      expect(pixels.at(32, 24)).toSatisfy(near(RED));
+    });
+
+    it('flattens transparency onto white', async () => {
+      const pixels = await decodePixels(recordFor('images/transparent.png'));
+
+      expect(pixels.at(2, 2)).toSatisfy(near(WHITE));
+      expect(pixels.at(50, 50)).toSatisfy(near(BLUE));
+    });
+
+    it('writes the lines in item order, and an index sidecar naming the same objects line by line', async () => {
+      const acceptedKeys = new Set(ACCEPTED_INPUTS.map((spec) => spec.key));
+
+      const index = await readJson(`${runLayout.transformIndex(runId)}part-000000000.json`);
+
+      expect(records.map((record) => record.id)).toEqual(
+        items.filter((item) => acceptedKeys.has(item.key)).map((item) => item.index),
+      );
+      expect(index).toEqual(records.map(({ id, key, bucket }) => ({ id, key, bucket })));
+    });
+
+    it('logs one warning per rejection and one summary', () => {
+      const warnings = log.lines.filter((line) => line.level === 'warn');
+      const summaries = log.lines.filter((line) => line.level === 'info');
+
+      expect(warnings.map((line) => line.attributes?.key).sort()).toEqual(rows.map((row) => row.key).sort());
+      expect(summaries).toEqual([
+        { level: 'info', message: 'preprocessed a batch', attributes: { items: items.length, ...result } },
+      ]);
+    });
+  });
+
+  it('a retried batch overwrites its own part and leaves one row per rejected object', async () => {
+    const runId = 'run-retried';
+    const batch = batchOf(runId, listed([image('images/clean.jpg'), image('images/not-an-image.jpg')], 500));
+
+    const first = await runPreprocess(batch, depsWith());
+    const second = await runPreprocess(batch, depsWith());
+
+    expect(second).toEqual(first);
+    expect(await keysUnder(runLayout.transformInput(runId))).toEqual([
+      `${runLayout.transformInput(runId)}part-000000500.jsonl`,
+    ]);
+    expect(await keysUnder(runLayout.transformIndex(runId))).toEqual([
+      `${runLayout.transformIndex(runId)}part-000000500.json`,
+    ]);
+    expect((await readPart(`${runLayout.transformInput(runId)}part-000000500.jsonl`)).map((r) => r.id)).toEqual([500]);
+    expect((await rowsOf(runId)).map((row) => row.key)).toEqual(['images/not-an-image.jpg']);
+  });
+
+  it('writes no part and no index when every item of the batch is rejected', async () => {
+    const runId = 'run-all-bad';
+    const batch = batchOf(runId, listed([image('images/empty.png'), image('images/truncated.jpg')]));
+
+    const result = await runPreprocess(batch, depsWith());
+
+    expect(result).toEqual({
+      part: null,
+      records: 0,
+      rejected: 2,
+      rejectedByReason: { EMPTY_OBJECT: 1, CORRUPT_IMAGE: 1 },
+    });
+    expect(await keysUnder(runLayout.root(runId))).toEqual([]);
+    expect((await rowsOf(runId)).map((row) => row.key)).toEqual(['images/empty.png', 'images/truncated.jpg']);
+  });
+
+  it("pads to the exact canvas with 'contain', and the geometry maps a marked point back to where it was", async () => {
+    const runId = 'run-contain';
+    // A red square centred on (320, 120) in a 400 x 200 image.
+    const body = await markedImage(400, 200, { left: 300, top: 100, size: 40 });
+    await objects.put({ bucket: DATASET_BUCKET, key: 'marked/contain.png' }, body, 'image/png');
+    const settings: PreprocessSettings = testPreprocessSettings({ fit: 'contain', encoding: 'png' });
+    const items: DatasetItem[] = [{ index: 7, bucket: DATASET_BUCKET, key: 'marked/contain.png' }];
+
+    const result = await runPreprocess(batchOf(runId, items, settings), depsWith());
+    const [record] = await readPart(result.part ?? '');
+    if (!record) throw new Error('no transform record');
+    const pixels = await decodePixels(record);
+    const centre = pixels.centroidOf(RED);
+    const { scaleX, scaleY, offsetX, offsetY } = record.geometry;
+
+    expect(record.input).toMatchObject({ format: 'png', width: 256, height: 256 });
+    expect(record.geometry).toMatchObject({ originalWidth: 400, originalHeight: 200, offsetX: 0, offsetY: 64 });
+    expect(pixels.at(128, 10)).toSatisfy(near(WHITE));
+    expect((centre.x - offsetX) / scaleX).toBeCloseTo(320, 0);
+    expect((centre.y - offsetY) / scaleY).toBeCloseTo(120, 0);
+  });
+
+  it('rejects an item whose listed size is over the limit without downloading it', async () => {
+    const counting = new CountingObjectStore(objects);
+    const batch = batchOf('run-listed-too-large', listed([image('images/too-large.png')]));
+
+    const result = await runPreprocess(batch, depsWith({ objects: counting }));
+
+    expect(result.rejectedByReason).toEqual({ TOO_LARGE: 1 });
+    expect(counting.heads).toEqual([]);
+    expect(counting.gets).toEqual([]);
+  });
+
+  it('asks for the size of an item that came without one, and does not download it when it is over the limit', async () => {
+    const counting = new CountingObjectStore(objects);
+    const items: DatasetItem[] = [
+      { index: 0, bucket: DATASET_BUCKET, key: 'images/too-large.png' },
+      { index: 1, bucket: DATASET_BUCKET, key: 'images/clean.png' },
+    ];
+
+    const result = await runPreprocess(batchOf('run-unlisted', items), depsWith({ objects: counting }));
+
+    expect(result).toMatchObject({ records: 1, rejectedByReason: { TOO_LARGE: 1 } });
+    expect(counting.heads.sort()).toEqual(['images/clean.png', 'images/too-large.png']);
+    expect(counting.gets).toEqual(['images/clean.png']);
+  });
+
+  it('rejects an event that is not a preprocess batch with InvalidInputError naming the field', async () => {
+    const event = { Items: [], BatchInput: { runId: 'r', pipelineBucket: PIPELINE_BUCKET, settings: {} } };
+
+    const attempt = runPreprocess(event as unknown as PreprocessBatch, depsWith());
+
+    await expect(attempt).rejects.toBeInstanceOf(InvalidInputError);
+    await expect(attempt).rejects.toThrow(/preprocess batch is invalid: Items: /);
+  });
+
+  it('the Lambda handler wires itself from the environment and preprocesses a batch', async () => {
+    vi.stubEnv('PIPELINE_BUCKET', PIPELINE_BUCKET);
+    vi.stubEnv('RUNS_TABLE', 'runs-unused-by-preprocess');
+    vi.stubEnv('PREDICTIONS_TABLE', predictionsTable);
+    vi.stubEnv('LOG_LEVEL', 'SILENT');
+    const runId = 'run-through-handler';
+    // Plain JSON, as Step Functions delivers it.
+    const event: unknown = JSON.parse(
+      JSON.stringify(batchOf(runId, listed([image('images/clean.png'), image('images/empty.png')], 40))),
+    );
+
+    try {
+      const result = await handler(event);
+
+      expect(result).toEqual({
+        part: `${runLayout.transformInput(runId)}part-000000040.jsonl`,
+        records: 1,
+        rejected: 1,
+        rejectedByReason: { EMPTY_OBJECT: 1 },
+      });
+      expect((await readPart(result.part ?? '')).map((record) => record.key)).toEqual(['images/clean.png']);
+      expect(await rowsOf(runId)).toEqual([
+        expect.objectContaining({ key: 'images/empty.png', reason: 'EMPTY_OBJECT' }),
+      ]);
+    } finally {
+      vi.unstubAllEnvs();
+    }
+  });
+
+  it('fails the batch with RetryableError when S3 answers 5xx (mocked S3 client: the local server cannot answer 5xx)', async () => {
+    const s3 = new S3Client({ region: 'us-east-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
+    const s3Mock = mockClient(s3);
+    s3Mock.on(GetObjectCommand).rejects(
+      new S3ServiceException({
+        name: 'InternalError',
+        $fault: 'server',
+        $metadata: { httpStatusCode: 500 },
+        message: 'We encountered an internal error. Please try again.',
+      }),
+    );
+    const batch = batchOf('run-s3-down', listed([image('images/clean.jpg')]));
+
+    const attempt = runPreprocess(batch, depsWith({ objects: new S3ObjectStore(s3) }));
+
+    await expect(attempt).rejects.toBeInstanceOf(RetryableError);
+    await expect(attempt).rejects.toThrow(/reading s3:\/\/preprocess-dataset\/images\/clean\.jpg failed/);
+    expect(s3Mock).toHaveReceivedCommandWith(GetObjectCommand, { Bucket: DATASET_BUCKET, Key: 'images/clean.jpg' });
+    expect(s3Mock).not.toHaveReceivedCommand(PutObjectCommand);
+    s3Mock.restore();
+  });
+
+  it('fails the batch with RetryableError when writing the part fails, and leaves no part (in-process fake: the local server cannot fail one write)', async () => {
+    const runId = 'run-part-write-fails';
+    const batch = batchOf(runId, listed([image('images/clean.jpg')]));
+
+    const attempt = runPreprocess(batch, depsWith({ objects: new FailingPartWrites(objects) }));
+
+    await expect(attempt).rejects.toBeInstanceOf(RetryableError);
+    await expect(attempt).rejects.toThrow(
+      /writing s3:\/\/preprocess-pipeline\/.*part-000000000\.jsonl failed \(socket hang up\)/,
+    );
+    expect(await keysUnder(runLayout.transformInput(runId))).toEqual([]);
+  });
+});
+
+interface Pixels {
+  readonly width: number;
+  readonly height: number;
+  at(x: number, y: number): Rgb;
+  /** Mean position of the pixels near `colour`. */
+  centroidOf(colour: Rgb): { x: number; y: number };
+}
+
+async function decodePixels(record: TransformRecord): Promise<Pixels> {
+  const { data, info } = await sharp(Buffer.from(record.input.image, 'base64'))
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  const at = (x: number, y: number): Rgb => {
+    const offset = (y * info.width + x) * info.channels;
+    return { r: data[offset] ?? -1, g: data[offset + 1] ?? -1, b: data[offset + 2] ?? -1 };
+  };
+  return {
+    width: info.width,
+    height: info.height,
+    at,
+    centroidOf(colour) {
+      let sumX = 0;
+      let sumY = 0;
+      let count = 0;
+      for (let y = 0; y < info.height; y++) {
+        for (let x = 0; x < info.width; x++) {
+          if (!isNear(at(x, y), colour)) continue;
+          sumX += x + 0.5;
+          sumY += y + 0.5;
+          count += 1;
+        }
+      }
+      return { x: sumX / count, y: sumY / count };
+    },
+  };
+}
+
+/** A predicate for `toSatisfy`: within JPEG's colour error of `expected`. */
+function near(expected: Rgb): (actual: Rgb) => boolean {
+  return (actual) => isNear(actual, expected);
+}
+
+function isNear(actual: Rgb, expected: Rgb, tolerance = 40): boolean {
+  return (
+    Math.abs(actual.r - expected.r) <= tolerance &&
+    Math.abs(actual.g - expected.g) <= tolerance &&
+    Math.abs(actual.b - expected.b) <= tolerance
+  );
+}

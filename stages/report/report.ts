@@ -1,0 +1,185 @@
+/**
+ * The report stage: reconciles the run's rows with its input objects, writes predictions.csv, report.json and
+ * report.html under the run's report prefix, and finalises the run record.
+ */
+import { runLayout } from '../../shared/config.ts';
+import { InvalidInputError, PipelineStateError } from '../../shared/errors.ts';
+import { formatIssues } from '../../shared/execution-input.ts';
+import type { Log } from '../../shared/logging.ts';
+import type { Clock, ObjectStore, PredictionStore, RunStore } from '../../shared/ports.ts';
+import type { PartStats, RunCounts, RunRecord } from '../../shared/records.ts';
+import { formatS3Uri, type S3Location } from '../../shared/s3-location.ts';
+import { type ReportEvent, ReportEventSchema, type ReportResult } from '../../shared/stage-events.ts';
+import { loadChartJsSource } from './chart-script.ts';
+import { OutcomeTally } from './outcome-tally.ts';
+import { mergePartStats } from './part-statistics.ts';
+import { predictionsCsv } from './predictions-csv.ts';
+import { renderReportHtml } from './report-html.ts';
+import { type MapRunResults, readMapRunResults } from './result-writer.ts';
+import { buildRunReport, type ReportFiles, type RunReport } from './run-report.ts';
+import { stageTimings } from './stage-timings.ts';
+import { recordUnprocessedItems } from './unprocessed-items.ts';
+
+export interface ReportDeps {
+  readonly objects: ObjectStore;
+  readonly runs: RunStore;
+  readonly predictions: PredictionStore;
+  readonly clock: Clock;
+  readonly log: Log;
+  /**
+   * The Chart.js UMD build's source, inlined into report.html.
+   * @default - read from the installed chart.js package (see {@link loadChartJsSource})
+   */
+  readonly chartJs?: string;
+}
+
+/** Validates a report event, naming every offending field. */
+export function parseReportEvent(raw: unknown): ReportEvent {
+  const result = ReportEventSchema.safeParse(raw);
+  if (!result.success) throw new InvalidInputError(formatIssues(result.error, 'report event'));
+  return result.data;
+}
+
+/** Where the report files of a run go. */
+export function reportLocations(runId: string, pipelineBucket: string): Record<keyof ReportFiles, S3Location> {
+  const prefix = runLayout.report(runId);
+  return {
+    json: { bucket: pipelineBucket, key: `${prefix}report.json` },
+    csv: { bucket: pipelineBucket, key: `${prefix}predictions.csv` },
+    html: { bucket: pipelineBucket, key: `${prefix}report.html` },
+  };
+}
+
+/**
+ * Writes the run's report and marks the run SUCCEEDED. Safe to repeat: a second report of the same run finds
+ * every item with its row and writes the same files.
+ */
+export async function runReport(event: ReportEvent, deps: ReportDeps): Promise<ReportResult> {
+  const input = parseReportEvent(event);
+  const { runId, pipelineBucket } = input;
+  const startedAt = deps.clock.now();
+  const run = await loadRun(deps.runs, runId);
+  const items = run.counts?.items;
+  if (items === undefined) {
+    throw new PipelineStateError(
+      `run "${runId}" has no item count; the plan stage sets counts.items when it plans the run`,
+    );
+  }
+
+  const mapRun = input.aggregateResults
+    ? await readMapRunResults(deps.objects, {
+        bucket: input.aggregateResults.bucket,
+        key: input.aggregateResults.manifestKey,
+      })
+    : undefined;
+  const statistics = mergePartStats(partsOf(input.parts, mapRun));
+
+  const locations = reportLocations(runId, pipelineBucket);
+  let tally = await writePredictionsCsv(deps, runId, locations.csv);
+  if (tally.rows < items) {
+    deps.log.warn('fewer rows than input objects; recording the missing ones as NOT_PROCESSED', {
+      rows: tally.rows,
+      items,
+    });
+    const recorded = await recordUnprocessedItems(deps, { runId, pipelineBucket });
+    if (recorded > 0) tally = await writePredictionsCsv(deps, runId, locations.csv);
+  }
+  assertReconciled(runId, tally, items);
+
+  const counts: RunCounts = {
+    items,
+    predicted: tally.predicted,
+    rejected: tally.rejected,
+    rejectedByReason: tally.rejectedByReason(),
+  };
+  if (statistics.predicted !== counts.predicted) {
+    deps.log.warn('the aggregate statistics cover a different number of predictions than the table holds', {
+      statisticsPredicted: statistics.predicted,
+      rowsPredicted: counts.predicted,
+    });
+  }
+
+  const finishedAt = deps.clock.now();
+  const timings = stageTimings(
+    { report: { startedAt: startedAt.toISOString() }, ...(input.stageTimes ?? {}) },
+    finishedAt,
+  );
+  const files: ReportFiles = {
+    json: formatS3Uri(locations.json),
+    csv: formatS3Uri(locations.csv),
+    html: formatS3Uri(locations.html),
+  };
+  const report = buildRunReport({
+    run,
+    counts,
+    statistics,
+    ...(mapRun ? { mapRun } : {}),
+    stageTimes: timings,
+    sampleRejections: tally.sampleRejections(),
+    files,
+    generatedAt: finishedAt,
+  });
+  await writeReportFiles(deps, report, locations);
+
+  await deps.runs.update(runId, {
+    status: 'SUCCEEDED',
+    counts,
+    finishedAt: finishedAt.toISOString(),
+    report: files,
+    timings: { ...(run.timings ?? {}), ...timings },
+  });
+  deps.log.info('report written', { ...counts, report: files.html });
+  return { runId, status: 'SUCCEEDED', counts, report: files };
+}
+
+async function loadRun(runs: RunStore, runId: string): Promise<RunRecord> {
+  const run = await runs.get(runId);
+  if (!run) {
+    throw new PipelineStateError(
+      `run "${runId}" has no run record; the plan stage creates it, so the report can only follow a planned run`,
+    );
+  }
+  return run;
+}
+
+function partsOf(inline: readonly PartStats[] | undefined, mapRun: MapRunResults | undefined): PartStats[] {
+  return [...(inline ?? []), ...(mapRun?.parts ?? [])];
+}
+
+/** Streams every row of the run once into predictions.csv, counting as it goes. */
+async function writePredictionsCsv(deps: ReportDeps, runId: string, location: S3Location): Promise<OutcomeTally> {
+  const tally = new OutcomeTally();
+  await deps.objects.putStream(
+    location,
+    predictionsCsv(deps.predictions.list(runId), (row) => tally.add(row)),
+    'text/csv; charset=utf-8',
+  );
+  return tally;
+}
+
+function assertReconciled(runId: string, tally: OutcomeTally, items: number): void {
+  if (tally.rows > items) {
+    throw new PipelineStateError(
+      `run "${runId}" has ${tally.rows} rows (${tally.predicted} predicted, ${tally.rejected} rejected) for ${items} ` +
+        'input objects: some stage wrote rows for objects the plan did not list',
+      { details: { rows: tally.rows, items } },
+    );
+  }
+  if (tally.rows < items) {
+    throw new PipelineStateError(
+      `run "${runId}" has ${tally.rows} rows for ${items} input objects although every item of the plan's item ` +
+        "parts has one: the plan's rejection rows are missing",
+      { details: { rows: tally.rows, items } },
+    );
+  }
+}
+
+async function writeReportFiles(
+  deps: ReportDeps,
+  report: RunReport,
+  locations: Record<keyof ReportFiles, S3Location>,
+): Promise<void> {
+  const chartJs = deps.chartJs ?? (await loadChartJsSource());
+  await deps.objects.put(locations.json, `${JSON.stringify(report, null, 2)}\n`, 'application/json');
+  await deps.objects.put(locations.html, renderReportHtml(report, chartJs), 'text/html; charset=utf-8');
+}

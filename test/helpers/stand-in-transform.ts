@@ -11,7 +11,11 @@ import { type ModelInput, TransformRecordSchema } from '../../shared/records.ts'
  * Its "model" is a real computation on the decoded image (mean brightness -> label "dark"/"light"), not a canned
  * answer, so the chained-stage tests check the plumbing without pretending to do OCR.
  */
-export async function runStandInTransform(objects: ObjectStore, pipelineBucket: string, runId: string): Promise<string[]> {
+export async function runStandInTransform(
+  objects: ObjectStore,
+  pipelineBucket: string,
+  runId: string,
+): Promise<string[]> {
   const outputs: string[] = [];
   for await (const part of objects.list({ bucket: pipelineBucket, key: runLayout.transformInput(runId) })) {
     const lines: string[] = [];

@@ -1,0 +1,186 @@
+import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DynamoPredictionStore } from '../../shared/aws/dynamo-prediction-store.ts';
+import { DynamoRunStore } from '../../shared/aws/dynamo-run-store.ts';
+import { S3ObjectStore } from '../../shared/aws/s3-object-store.ts';
+import { silentLog } from '../../shared/logging.ts';
+import { DatasetItemSchema, type OutcomeRecord, type PartStats } from '../../shared/records.ts';
+import type { PlanResult } from '../../shared/stage-events.ts';
+import { runAggregate } from '../../stages/aggregate/aggregate.ts';
+import { runPlan } from '../../stages/plan/plan.ts';
+import { runPreprocess } from '../../stages/preprocess/preprocess.ts';
+import { runReport } from '../../stages/report/report.ts';
+import { BAD_INPUT_SET, badInputSet, TEST_MAX_OBJECT_BYTES } from '../helpers/images.ts';
+import { type LocalAws, startLocalAws } from '../helpers/local-aws.ts';
+import { runStandInTransform } from '../helpers/stand-in-transform.ts';
+
+const DATA = 'chain-data';
+const PIPELINE = 'chain-pipeline';
+/** The settings the bad-input set's expectations hold under, as execution input. */
+const PREPROCESS = { width: 256, height: 256, maxObjectBytes: TEST_MAX_OBJECT_BYTES, batchSize: 4 };
+
+/**
+ * Every stage, in the order the state machine runs them, over the local S3 and DynamoDB servers. Batch Transform is
+ * stood in for by `runStandInTransform` (SageMaker's line/join semantics with a toy model) until the model server
+ * and the local batch transform land.
+ */
+describe('stages chained over the local servers: every input ends as exactly one prediction or rejection', () => {
+  let aws: LocalAws;
+  let objects: S3ObjectStore;
+  let predictions: DynamoPredictionStore;
+  let runs: DynamoRunStore;
+  const clock = { now: () => new Date() };
+
+  beforeAll(async () => {
+    aws = await startLocalAws();
+    await Promise.all([aws.createBucket(DATA), aws.createBucket(PIPELINE)]);
+    const tables = await aws.createTables();
+    objects = new S3ObjectStore(aws.s3);
+    predictions = new DynamoPredictionStore(aws.doc, tables.predictionsTable);
+    runs = new DynamoRunStore(aws.doc, tables.runsTable, clock);
+  });
+  afterAll(async () => {
+    await aws?.stop();
+  });
+
+  async function runAllStages(input: Record<string, unknown>, executionName: string) {
+    const ports = { objects, runs, predictions, clock, log: silentLog };
+    const plan: PlanResult = await runPlan(
+      { input, execution: { name: executionName } },
+      { ...ports, pipelineBucket: PIPELINE, allowedDatasetLocations: [{ bucket: DATA, key: '' }] },
+    );
+    // The Distributed Map: ItemReader over the plan's parts, ItemBatcher with batchSize items per batch.
+    const items = [];
+    for (const key of JSON.parse(
+      new TextDecoder().decode(await objects.get({ bucket: PIPELINE, key: plan.items.manifestKey })),
+    ) as string[]) {
+      for await (const line of objects.lines({ bucket: PIPELINE, key }))
+        items.push(DatasetItemSchema.parse(JSON.parse(line)));
+    }
+    const batchSize = plan.settings.preprocess.batchSize;
+    for (let i = 0; i < items.length; i += batchSize) {
+      await runPreprocess(
+        {
+          Items: items.slice(i, i + batchSize),
+          BatchInput: { runId: plan.runId, pipelineBucket: PIPELINE, settings: plan.settings.preprocess },
+        },
+        ports,
+      );
+    }
+    const outputs = await runStandInTransform(objects, PIPELINE, plan.runId);
+    const parts: PartStats[] = [];
+    for (const key of outputs)
+      parts.push(await runAggregate({ runId: plan.runId, pipelineBucket: PIPELINE, key }, ports));
+    const report = await runReport({ runId: plan.runId, pipelineBucket: PIPELINE, parts }, ports);
+    const rows: OutcomeRecord[] = [];
+    for await (const row of predictions.list(plan.runId)) rows.push(row);
+    return { plan, report, rows };
+  }
+
+  const text = async (uri: string) => {
+    const [, bucket, key] = /^s3:\/\/([^/]+)\/(.+)$/.exec(uri) ?? [];
+    return (await aws.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }))).Body?.transformToString() ?? '';
+  };
+
+  it('runs the bad-input set from a prefix: each object gets the outcome its kind calls for, and counts reconcile', async () => {
+    const set = await badInputSet();
+    await Promise.all([
+      ...set.map((image) =>
+        aws.s3.send(
+          new PutObjectCommand({
+            Bucket: DATA,
+            Key: `bad/${image.key}`,
+            Body: image.body,
+            ContentType: image.contentType,
+          }),
+        ),
+      ),
+      aws.s3.send(new PutObjectCommand({ Bucket: DATA, Key: 'bad/images/notes.txt', Body: 'plain text' })),
+    ]);
+
+    const { plan, report, rows } = await runAllStages(
+      { dataset: `s3://${DATA}/bad/`, preprocess: PREPROCESS },
+      'chain-bad',
+    );
+
+    const total = BAD_INPUT_SET.length + 1;
+    expect(plan.items.total).toBe(total);
+    expect(rows).toHaveLength(total);
+    expect(new Set(rows.map((row) => row.key)).size).toBe(total);
+    for (const spec of BAD_INPUT_SET) {
+      const row = rows.find((r) => r.key === `bad/${spec.key}`);
+      if (spec.expected.outcome === 'accepted') expect(row, spec.name).toMatchObject({ outcome: 'PREDICTED' });
+      else expect(row, spec.name).toMatchObject({ outcome: 'REJECTED', reason: spec.expected.reason });
+    }
+    expect(rows.find((r) => r.key === 'bad/images/notes.txt')).toMatchObject({
+      reason: 'UNSUPPORTED_TYPE',
+      stage: 'plan',
+    });
+    expect(report.counts.items).toBe(report.counts.predicted + report.counts.rejected);
+    expect(report.counts).toMatchObject({ items: total, predicted: 8, rejected: total - 8 });
+    expect(await runs.get(plan.runId)).toMatchObject({ status: 'SUCCEEDED', counts: report.counts });
+    const csvLines = (await text(report.report.csv)).trimEnd().split('\n');
+    expect(csvLines).toHaveLength(total + 1);
+    expect(JSON.parse(await text(report.report.json))).toMatchObject({ counts: report.counts });
+  });
+
+  it('runs a JSONL manifest with a line in another bucket and a malformed line: both are rejections with line numbers', async () => {
+    const set = await badInputSet();
+    const clean = set.filter((image) => image.expected.outcome === 'accepted').slice(0, 3);
+    await Promise.all(
+      clean.map((image) =>
+        aws.s3.send(new PutObjectCommand({ Bucket: DATA, Key: `m/${image.key}`, Body: image.body })),
+      ),
+    );
+    const manifest = [
+      ...clean.map((image) => JSON.stringify({ key: `m/${image.key}`, expected: 'light' })),
+      JSON.stringify({ key: 's3://somebody-elses-bucket/secret.jpg' }),
+      '{not json',
+    ].join('\n');
+    await aws.s3.send(new PutObjectCommand({ Bucket: DATA, Key: 'manifests/m.jsonl', Body: manifest }));
+
+    const { report, rows } = await runAllStages(
+      { dataset: `s3://${DATA}/manifests/m.jsonl`, preprocess: PREPROCESS },
+      'chain-manifest',
+    );
+
+    expect(report.counts).toMatchObject({
+      items: 5,
+      predicted: 3,
+      rejected: 2,
+      rejectedByReason: { OUTSIDE_DATASET: 1, MALFORMED_MANIFEST_LINE: 1 },
+    });
+    expect(
+      rows.filter((row) => row.outcome === 'REJECTED').map((row) => row.outcome === 'REJECTED' && row.line),
+    ).toEqual([4, 5]);
+    expect(
+      rows
+        .filter((row) => row.outcome === 'PREDICTED')
+        .every((row) => row.outcome === 'PREDICTED' && row.expected === 'light'),
+    ).toBe(true);
+  });
+
+  it('runs an empty dataset to a SUCCEEDED report with zero items', async () => {
+    const { plan, report, rows } = await runAllStages({ dataset: `s3://${DATA}/empty/` }, 'chain-empty');
+
+    expect(plan.next).toBe('empty');
+    expect(rows).toEqual([]);
+    expect(report.counts).toMatchObject({ items: 0, predicted: 0, rejected: 0 });
+    expect(JSON.parse(await text(report.report.json)).counts.items).toBe(0);
+  });
+
+  it('is idempotent: running the same input again gives the same counts and no duplicate rows', async () => {
+    const first = await runAllStages(
+      { dataset: `s3://${DATA}/bad/`, preprocess: PREPROCESS, runId: 'chain-again' },
+      'chain-again-1',
+    );
+
+    const second = await runAllStages(
+      { dataset: `s3://${DATA}/bad/`, preprocess: PREPROCESS, runId: 'chain-again' },
+      'chain-again-2',
+    );
+
+    expect(second.report.counts).toEqual(first.report.counts);
+    expect(second.rows).toHaveLength(first.rows.length);
+  });
+});

@@ -33,13 +33,16 @@ export const PlanResultSchema = z.strictObject({
     /** JSONL parts of accepted items, one DatasetItem per line. */
     partCount: z.int().min(0),
     partsPrefix: z.string(),
-    /** JSON array of the part keys, in order (for an ItemReader or a loop over parts). */
+    /** JSON array of the part keys, in order. Part n is `<partsPrefix>part-<n>.jsonl` (n from 0). */
     manifestKey: z.string(),
-    /** First part's key; with one part the Distributed Map reads it directly. */
-    firstPartKey: z.string().optional(),
   }),
   transformInputPrefix: z.string(),
   transformOutputPrefix: z.string(),
+  /**
+   * Base name of this execution's Batch Transform job (<= 50 characters); the state machine appends the redrive
+   * count, so a redriven execution never collides with the job of an earlier attempt.
+   */
+  transformJobName: z.string().max(50),
   /** 'empty' when there is nothing to preprocess: the state machine goes straight to the report. */
   next: z.enum(['preprocess', 'empty']),
 });

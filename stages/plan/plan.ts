@@ -120,8 +120,23 @@ export async function runPlan(event: PlanEvent, deps: PlanDeps): Promise<PlanRes
     items,
     transformInputPrefix: runLayout.transformInput(runId),
     transformOutputPrefix: runLayout.transformOutput(runId),
+    transformJobName: transformJobBaseName(runId, parsedEvent.data.execution.name),
     next: items.accepted > 0 ? 'preprocess' : 'empty',
   };
+}
+
+/**
+ * SageMaker job names: 1-63 characters of [a-zA-Z0-9-], starting with a letter or digit. The base keeps a readable
+ * part of the run id and a digest of run id + execution name (unique per execution, stable across retries and
+ * redrives of it); the state machine appends `-<redrive count>`, at most 4 more characters.
+ */
+export function transformJobBaseName(runId: string, executionName: string): string {
+  const readable = runId
+    .replace(/[^A-Za-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 28);
+  const digest = hashOf({ runId, executionName }).slice(0, 16);
+  return `ns-${readable ? `${readable}-` : ''}${digest}`;
 }
 
 function checkDatasetLocation(source: DatasetSource, deps: PlanDeps): void {
@@ -251,12 +266,12 @@ class PlanWriter {
       partCount: this.partKeys.length,
       partsPrefix: runLayout.items(this.runId),
       manifestKey,
-      ...(this.partKeys[0] === undefined ? {} : { firstPartKey: this.partKeys[0] }),
     };
   }
 
   private async flushPart(): Promise<void> {
-    const key = `${runLayout.items(this.runId)}part-${String(this.partKeys.length).padStart(5, '0')}.jsonl`;
+    // Unpadded, so the state machine can name part n with States.Format (it has no padding function).
+    const key = `${runLayout.items(this.runId)}part-${this.partKeys.length}.jsonl`;
     const body = `${this.partLines.join('\n')}\n`;
     this.partLines = [];
     await this.deps.objects.put({ bucket: this.deps.pipelineBucket, key }, body, 'application/jsonlines');

@@ -24,6 +24,7 @@ export async function handler(event: unknown): Promise<TriggerResult> {
   wiring ??= wire();
   const { logger, ...deps } = wiring;
   const key = (event as { detail?: { object?: { key?: unknown } } })?.detail?.object?.key;
-  const log = forRun(logger, `manifest:${String(key ?? 'unknown')}`);
+  const scheduled = (event as { scheduledTime?: unknown })?.scheduledTime;
+  const log = forRun(logger, key === undefined ? `schedule:${String(scheduled)}` : `manifest:${String(key)}`);
   return runTrigger(event, { ...deps, log });
 }

@@ -18,6 +18,36 @@ export const ObjectCreatedEventSchema = z.looseObject({
 });
 export type ObjectCreatedEvent = z.infer<typeof ObjectCreatedEventSchema>;
 
+/**
+ * What the nightly EventBridge Scheduler schedule sends (its `Input`, with `<aws.scheduler.scheduled-time>`
+ * filled in by Scheduler). The trigger names the run after the scheduled date, so a schedule delivered twice
+ * (Scheduler is at-least-once) still starts one run.
+ */
+export const ScheduledRunEventSchema = z.strictObject({
+  source: z.literal('nightshift.schedule'),
+  /** ISO 8601, e.g. 2026-11-23T02:00:00Z. */
+  scheduledTime: z.iso.datetime({ offset: true }),
+  /** IANA time zone the date is taken in, e.g. Europe/Paris. */
+  timeZone: z.string().min(1).default('UTC'),
+  /** Dataset prefix with `{date}` standing for the scheduled date (YYYY-MM-DD), e.g. s3://b/datasets/{date}/ */
+  dataset: z.string().min(6),
+  /** Settings passed through to the run (the execution input's preprocess / transform). */
+  preprocess: z.record(z.string(), z.unknown()).optional(),
+  transform: z.record(z.string(), z.unknown()).optional(),
+});
+export type ScheduledRunEvent = z.input<typeof ScheduledRunEventSchema>;
+
+/** The calendar date (YYYY-MM-DD) of an instant in a time zone. */
+export function scheduledDate(scheduledTime: string, timeZone: string): string {
+  const parts = new Intl.DateTimeFormat('en-CA', {
+    timeZone,
+    year: 'numeric',
+    month: '2-digit',
+    day: '2-digit',
+  }).format(new Date(scheduledTime));
+  return parts; // en-CA formats as YYYY-MM-DD
+}
+
 export interface TriggerDeps {
   readonly starter: ExecutionStarter;
   /** Only manifests under this location start runs. */
@@ -50,8 +80,9 @@ export function executionNameFor(bucket: string, key: string, etag: string): str
   return `${readable}-${digest}`;
 }
 
-/** Turns a manifest upload into exactly one run. */
+/** Turns a manifest upload, or a nightly schedule firing, into exactly one run. */
 export async function runTrigger(event: unknown, deps: TriggerDeps): Promise<TriggerResult> {
+  if ((event as { source?: unknown } | null)?.source === 'nightshift.schedule') return runScheduled(event, deps);
   const parsed = ObjectCreatedEventSchema.safeParse(event);
   if (!parsed.success) throw new InvalidInputError(formatIssues(parsed.error, 'S3 Object Created event'));
   const { bucket, object } = parsed.data.detail;
@@ -79,5 +110,37 @@ export async function runTrigger(event: unknown, deps: TriggerDeps): Promise<Tri
     return { outcome: 'duplicate', executionName: name };
   }
   deps.log.info('run started', { executionName: name, executionArn: result.executionArn, dataset });
+  return { outcome: 'started', executionName: name, executionArn: result.executionArn };
+}
+
+async function runScheduled(event: unknown, deps: TriggerDeps): Promise<TriggerResult> {
+  const parsed = ScheduledRunEventSchema.safeParse(event);
+  if (!parsed.success) throw new InvalidInputError(formatIssues(parsed.error, 'scheduled run event'));
+  const { scheduledTime, timeZone, dataset, preprocess, transform } = parsed.data;
+  let date: string;
+  try {
+    date = scheduledDate(scheduledTime, timeZone);
+  } catch (error) {
+    throw new InvalidInputError(`scheduled run event: timeZone "${timeZone}" is not an IANA time zone`, {
+      cause: error,
+    });
+  }
+  const name = `nightly-${date}`;
+  const input = {
+    dataset: dataset.replaceAll('{date}', date),
+    runId: name,
+    ...(preprocess ? { preprocess } : {}),
+    ...(transform ? { transform } : {}),
+  };
+  const result = await deps.starter.start({ name, input });
+  if (!result.started) {
+    deps.log.info('duplicate schedule delivery: the run already exists', { executionName: name });
+    return { outcome: 'duplicate', executionName: name };
+  }
+  deps.log.info('nightly run started', {
+    executionName: name,
+    executionArn: result.executionArn,
+    dataset: input.dataset,
+  });
   return { outcome: 'started', executionName: name, executionArn: result.executionArn };
 }

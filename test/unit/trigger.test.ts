@@ -95,4 +95,43 @@ describe('manifest trigger (StartExecution mocked with aws-sdk-client-mock: it i
     expect(a).not.toBe(b);
     expect(executionNameFor('pipeline', long, '"etag-1"')).toBe(a);
   });
+
+  it('starts the nightly run named after the scheduled date in the schedule time zone, once per date', async () => {
+    sfn
+      .on(StartExecutionCommand)
+      .resolvesOnce({ executionArn: `${STATE_MACHINE}:nightly`, startDate: new Date() })
+      .rejects(Object.assign(new Error('Execution Already Exists'), { name: 'ExecutionAlreadyExists' }));
+    const event = {
+      source: 'nightshift.schedule',
+      scheduledTime: '2026-11-23T23:30:00Z',
+      timeZone: 'Europe/Paris',
+      dataset: 's3://pipeline/datasets/nightly/{date}/',
+      transform: { instanceCount: 2 },
+    };
+
+    const first = await runTrigger(event, deps);
+    const again = await runTrigger(event, deps);
+
+    expect(first).toMatchObject({ outcome: 'started', executionName: 'nightly-2026-11-24' });
+    expect(again).toEqual({ outcome: 'duplicate', executionName: 'nightly-2026-11-24' });
+    expect(sfn).toReceiveCommandWith(StartExecutionCommand, {
+      name: 'nightly-2026-11-24',
+      input: JSON.stringify({
+        dataset: 's3://pipeline/datasets/nightly/2026-11-24/',
+        runId: 'nightly-2026-11-24',
+        transform: { instanceCount: 2 },
+      }),
+    });
+  });
+
+  it('refuses a schedule with an unknown time zone, naming it', async () => {
+    const event = {
+      source: 'nightshift.schedule',
+      scheduledTime: '2026-11-23T02:00:00Z',
+      timeZone: 'Mars/Olympus',
+      dataset: 's3://b/{date}/',
+    };
+
+    await expect(runTrigger(event, deps)).rejects.toThrow(/timeZone "Mars\/Olympus" is not an IANA time zone/);
+  });
 });

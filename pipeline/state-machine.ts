@@ -1,0 +1,430 @@
+import { Duration, Stack } from 'aws-cdk-lib';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import type * as logs from 'aws-cdk-lib/aws-logs';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
+import type * as sns from 'aws-cdk-lib/aws-sns';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
+import { Construct } from 'constructs';
+import { CALLER_ERROR_NAMES, RETRYABLE_ERROR_NAMES } from '../shared/errors.ts';
+import { TransformJobTask } from './transform-job-task.ts';
+
+/** The Lambda functions of the stages the state machine calls. */
+export interface PipelineFunctions {
+  readonly plan: lambda.IFunction;
+  readonly preprocess: lambda.IFunction;
+  readonly aggregate: lambda.IFunction;
+  readonly report: lambda.IFunction;
+  readonly finalizeFailure: lambda.IFunction;
+}
+
+export interface NightshiftStateMachineProps {
+  readonly functions: PipelineFunctions;
+  /** Holds run data, transform input/output and reports. */
+  readonly pipelineBucket: s3.IBucket;
+  /** SageMaker model the transform job runs. */
+  readonly modelName: string;
+  /** Failure notifications go here. */
+  readonly notificationTopic: sns.ITopic;
+  /** Encrypts the transform output and volumes. @default - the bucket's default encryption */
+  readonly encryptionKey?: kms.IKey;
+  /**
+   * Child workflows of both Distributed Maps. EXPRESS: each child is one Lambda batch, well inside Express's
+   * five minutes, and costs about a fifth of STANDARD at a million images (docs/cost.md).
+   * @default sfn.StateMachineType.EXPRESS
+   */
+  readonly childWorkflowType?: sfn.StateMachineType;
+  /** @default - no execution logging */
+  readonly logDestination?: logs.ILogGroup;
+  /** @default true */
+  readonly tracingEnabled?: boolean;
+  /** @default Duration.hours(48) */
+  readonly timeout?: Duration;
+}
+
+/** Lambda errors worth another attempt: the service's own, throttling, and our retryable family. */
+const TRANSIENT_LAMBDA_ERRORS = [
+  'Lambda.ServiceException',
+  'Lambda.AWSLambdaException',
+  'Lambda.SdkClientException',
+  'Lambda.TooManyRequestsException',
+  'Lambda.ClientExecutionTimeoutException',
+  ...RETRYABLE_ERROR_NAMES,
+];
+
+/**
+ * SageMaker errors from CreateTransformJob that a later attempt may not see (throttling, capacity, internal
+ * errors). A job that ran and failed is not retried here: the catch path waits on it or reports its failure.
+ */
+const TRANSIENT_SAGEMAKER_ERRORS = [
+  'SageMaker.ThrottlingException',
+  'SageMaker.InternalFailure',
+  'SageMaker.ServiceUnavailable',
+  'SageMaker.ResourceLimitExceeded',
+];
+
+/** Where each part of the state lives. */
+const P = {
+  plan: '$.plan',
+  runId: '$.plan.runId',
+  bucket: '$.plan.pipelineBucket',
+  preprocess: '$.plan.settings.preprocess',
+  transform: '$.plan.settings.transform',
+  cursor: '$.cursor',
+  job: '$.transformJob',
+  aggregate: '$.aggregate',
+  error: '$.error',
+} as const;
+
+/**
+ * The Nightshift pipeline as one Standard state machine:
+ * Plan -> (nothing to do? Report) -> Preprocess (a Distributed Map per item part) -> Transform (Batch Transform,
+ * RUN_JOB) -> Aggregate (Distributed Map over the .out objects) -> Report -> Succeed, with every step caught into
+ * finalize-failure -> SNS -> Fail.
+ *
+ * Nothing in the state grows with the dataset: item lists stay in S3 (ItemReader), map results go to S3
+ * (ResultWriter), and the parent history grows by about a dozen events per 100,000 items.
+ */
+export class NightshiftStateMachine extends Construct {
+  readonly stateMachine: sfn.StateMachine;
+
+  constructor(scope: Construct, id: string, props: NightshiftStateMachineProps) {
+    super(scope, id);
+    const { functions: fn, pipelineBucket: bucket } = props;
+    const childType = props.childWorkflowType ?? sfn.StateMachineType.EXPRESS;
+
+    // Failure path: finalize-failure marks the run FAILED and words the notification.
+    const notify = new tasks.SnsPublish(this, 'NotifyFailure', {
+      topic: props.notificationTopic,
+      subject: sfn.JsonPath.stringAt('$.notification.subject'),
+      message: sfn.TaskInput.fromJsonPathAt('$.notification.message'),
+      resultPath: sfn.JsonPath.DISCARD,
+    });
+    const fail = new sfn.Fail(this, 'RunFailed', { errorPath: '$.error.Error', causePath: '$.notification.message' });
+    notify.next(fail);
+    const finalize = (id: string, withRunId: boolean) => {
+      const task = this.lambdaStep(id, fn.finalizeFailure, {
+        executionName: sfn.JsonPath.stringAt('$$.Execution.Name'),
+        ...(withRunId ? { runId: sfn.JsonPath.stringAt(P.runId) } : {}),
+        error: sfn.JsonPath.objectAt(P.error),
+      });
+      task.addRetry(this.lambdaRetry());
+      // Even if finalizing fails, the failure is still announced and the execution fails.
+      task.addCatch(notifyRaw, { resultPath: '$.finalizeError' });
+      return task.next(notify);
+    };
+    const notifyRaw = new tasks.SnsPublish(this, 'NotifyFailureUnfinalized', {
+      topic: props.notificationTopic,
+      subject: 'Nightshift run failed (run record not updated)',
+      message: sfn.TaskInput.fromObject({
+        execution: sfn.JsonPath.stringAt('$$.Execution.Id'),
+        error: sfn.JsonPath.objectAt(P.error),
+        finalizeError: sfn.JsonPath.objectAt('$.finalizeError'),
+      }),
+      resultPath: sfn.JsonPath.DISCARD,
+    }).next(new sfn.Fail(this, 'RunFailedUnfinalized', { errorPath: '$.error.Error', causePath: '$.error.Cause' }));
+    const failBeforePlan = finalize('FinalizePlanFailure', false);
+    const failAfterPlan = finalize('FinalizeFailure', true);
+    const catchInto = <T extends sfn.TaskStateBase | sfn.DistributedMap>(state: T, handler: sfn.IChainable): T => {
+      state.addCatch(handler, { errors: [sfn.Errors.ALL], resultPath: P.error });
+      return state;
+    };
+
+    // Plan
+    const plan = this.lambdaStep(
+      'Plan',
+      fn.plan,
+      {
+        input: sfn.JsonPath.entirePayload,
+        execution: {
+          name: sfn.JsonPath.stringAt('$$.Execution.Name'),
+          id: sfn.JsonPath.stringAt('$$.Execution.Id'),
+          startTime: sfn.JsonPath.stringAt('$$.Execution.StartTime'),
+        },
+      },
+      P.plan,
+    );
+    plan.addRetry({ ...this.lambdaRetry() });
+    catchInto(plan, failBeforePlan);
+
+    // Report: with the aggregate Map's results, or with none when nothing reached the transform.
+    const report = (id: string, withAggregate: boolean) => {
+      const task = this.lambdaStep(id, fn.report, {
+        runId: sfn.JsonPath.stringAt(P.runId),
+        pipelineBucket: sfn.JsonPath.stringAt(P.bucket),
+        ...(withAggregate ? { aggregateResults: sfn.JsonPath.objectAt(P.aggregate) } : {}),
+      });
+      task.addRetry(this.lambdaRetry());
+      return catchInto(task, failAfterPlan).next(new sfn.Succeed(this, `${id}Done`));
+    };
+    const reportNoTransform = report('ReportWithoutTransform', false);
+
+    // Preprocess: one Distributed Map run per item part (plan writes parts of up to 100,000 items).
+    const firstPart = new sfn.Pass(this, 'FirstPart', {
+      parameters: { index: 0 },
+      resultPath: P.cursor,
+    });
+    const partKey = new sfn.Pass(this, 'PartKey', {
+      parameters: {
+        index: sfn.JsonPath.numberAt('$.cursor.index'),
+        key: sfn.JsonPath.format(
+          '{}part-{}.jsonl',
+          sfn.JsonPath.stringAt('$.plan.items.partsPrefix'),
+          sfn.JsonPath.stringAt('$.cursor.index'),
+        ),
+      },
+      resultPath: P.cursor,
+    });
+    const preprocessBatch = this.lambdaStep('PreprocessBatch', fn.preprocess, sfn.JsonPath.entirePayload);
+    preprocessBatch.addRetry(this.lambdaRetry());
+    const preprocess = new sfn.DistributedMap(this, 'Preprocess', {
+      // bucketNamePath rather than bucket: the construct then grants nothing itself, and the stack grants
+      // reads of runs/ only instead of the whole bucket.
+      itemReader: new sfn.S3JsonLItemReader({
+        bucketNamePath: sfn.JsonPath.stringAt(P.bucket),
+        key: sfn.JsonPath.stringAt('$.cursor.key'),
+      }),
+      itemBatcher: new sfn.ItemBatcher({
+        maxItemsPerBatchPath: `${P.preprocess}.batchSize`,
+        // A Lambda payload and a child's input are capped at 256 KiB; keep room for BatchInput.
+        maxInputBytesPerBatch: 200 * 1024,
+        batchInput: {
+          runId: sfn.JsonPath.stringAt(P.runId),
+          pipelineBucket: sfn.JsonPath.stringAt(P.bucket),
+          settings: sfn.JsonPath.objectAt(P.preprocess),
+        },
+      }),
+      maxConcurrencyPath: `${P.preprocess}.maxConcurrency`,
+      toleratedFailurePercentagePath: `${P.preprocess}.toleratedFailurePercentage`,
+      mapExecutionType: childType,
+      resultWriterV2: new sfn.ResultWriterV2({
+        bucketNamePath: sfn.JsonPath.stringAt(P.bucket),
+        prefix: 'map-results/preprocess',
+      }),
+      resultPath: sfn.JsonPath.DISCARD,
+      label: 'Preprocess',
+    });
+    preprocess.itemProcessor(preprocessBatch);
+    catchInto(preprocess, failAfterPlan);
+    const nextPart = new sfn.Pass(this, 'NextPart', {
+      parameters: { index: sfn.JsonPath.mathAdd(sfn.JsonPath.numberAt('$.cursor.index'), 1) },
+      resultPath: P.cursor,
+    });
+
+    // Transform: skipped when every item was rejected (an empty input prefix would fail the job).
+    const countInput = new tasks.CallAwsService(this, 'CountTransformInput', {
+      service: 's3',
+      action: 'listObjectsV2',
+      parameters: {
+        Bucket: sfn.JsonPath.stringAt(P.bucket),
+        Prefix: sfn.JsonPath.stringAt('$.plan.transformInputPrefix'),
+        MaxKeys: 1,
+      },
+      iamResources: [bucket.bucketArn],
+      iamAction: 's3:ListBucket',
+      resultSelector: { objects: sfn.JsonPath.numberAt('$.KeyCount') },
+      resultPath: '$.transformInput',
+    });
+    countInput.addRetry({
+      errors: ['S3.SdkClientException', 'S3.S3Exception'],
+      interval: Duration.seconds(2),
+      maxAttempts: 4,
+      backoffRate: 2,
+    });
+    catchInto(countInput, failAfterPlan);
+
+    const nameJob = new sfn.Pass(this, 'NameTransformJob', {
+      parameters: {
+        // Unique per execution (plan's base) and per redrive, so a redriven run never reuses a failed job's name.
+        name: sfn.JsonPath.format(
+          '{}-{}',
+          sfn.JsonPath.stringAt('$.plan.transformJobName'),
+          sfn.JsonPath.stringAt('$$.Execution.RedriveCount'),
+        ),
+      },
+      resultPath: P.job,
+    });
+    const transform = new TransformJobTask(this, 'Transform', {
+      transformJobName: sfn.JsonPath.stringAt('$.transformJob.name'),
+      modelName: props.modelName,
+      bucket,
+      inputS3Uri: sfn.JsonPath.format(
+        's3://{}/{}',
+        sfn.JsonPath.stringAt(P.bucket),
+        sfn.JsonPath.stringAt('$.plan.transformInputPrefix'),
+      ),
+      outputS3Uri: sfn.JsonPath.format(
+        's3://{}/{}',
+        sfn.JsonPath.stringAt(P.bucket),
+        sfn.JsonPath.stringAt('$.plan.transformOutputPrefix'),
+      ),
+      instanceType: sfn.JsonPath.stringAt(`${P.transform}.instanceType`),
+      instanceCount: sfn.JsonPath.numberAt(`${P.transform}.instanceCount`),
+      maxPayloadInMB: sfn.JsonPath.numberAt(`${P.transform}.maxPayloadInMB`),
+      maxConcurrentTransforms: sfn.JsonPath.numberAt(`${P.transform}.maxConcurrentTransforms`),
+      invocationsTimeoutInSeconds: sfn.JsonPath.numberAt(`${P.transform}.invocationTimeoutSeconds`),
+      invocationsMaxRetries: sfn.JsonPath.numberAt(`${P.transform}.invocationRetries`),
+      ...(props.encryptionKey ? { encryptionKey: props.encryptionKey } : {}),
+      resultSelector: {
+        name: sfn.JsonPath.stringAt('$.TransformJobName'),
+        status: sfn.JsonPath.stringAt('$.TransformJobStatus'),
+      },
+      resultPath: P.job,
+      taskTimeout: sfn.Timeout.duration(Duration.hours(24)),
+    });
+    transform.addRetry({
+      errors: TRANSIENT_SAGEMAKER_ERRORS,
+      interval: Duration.seconds(30),
+      backoffRate: 2,
+      maxAttempts: 4,
+      maxDelay: Duration.minutes(5),
+      jitterStrategy: sfn.JitterType.FULL,
+    });
+
+    // A job of this name may already exist: created by an earlier attempt whose answer was lost. Wait on it.
+    const describeJob = new tasks.CallAwsService(this, 'DescribeExistingJob', {
+      service: 'sagemaker',
+      action: 'describeTransformJob',
+      parameters: { TransformJobName: sfn.JsonPath.stringAt('$.transformJob.name') },
+      iamResources: [
+        Stack.of(this).formatArn({ service: 'sagemaker', resource: 'transform-job', resourceName: 'ns-*' }),
+      ],
+      resultSelector: {
+        name: sfn.JsonPath.stringAt('$.TransformJobName'),
+        status: sfn.JsonPath.stringAt('$.TransformJobStatus'),
+        job: sfn.JsonPath.entirePayload,
+      },
+      resultPath: P.job,
+    });
+    describeJob.addRetry({
+      errors: ['SageMaker.ThrottlingException', 'SageMaker.SageMakerException'],
+      interval: Duration.seconds(10),
+      maxAttempts: 3,
+      backoffRate: 2,
+    });
+    // The job does not exist: the original CreateTransformJob error ($.error) is the one to report.
+    describeJob.addCatch(failAfterPlan, { errors: [sfn.Errors.ALL], resultPath: '$.describeError' });
+    transform.addCatch(describeJob, {
+      errors: ['SageMaker.AmazonSageMakerException', 'SageMaker.ResourceInUse', 'SageMaker.ValidationException'],
+      resultPath: P.error,
+    });
+    catchInto(transform, failAfterPlan);
+    const waitForJob = new sfn.Wait(this, 'WaitForExistingJob', { time: sfn.WaitTime.duration(Duration.minutes(1)) });
+    const jobFailed = new sfn.Pass(this, 'TransformJobFailed', {
+      parameters: {
+        Error: 'TransformJobFailed',
+        Cause: sfn.JsonPath.format(
+          'Transform job {} ended {}: {}',
+          sfn.JsonPath.stringAt('$.transformJob.name'),
+          sfn.JsonPath.stringAt('$.transformJob.status'),
+          sfn.JsonPath.jsonToString(sfn.JsonPath.objectAt('$.transformJob.job')),
+        ),
+      },
+      resultPath: P.error,
+    }).next(failAfterPlan);
+
+    // Aggregate: one child per .out object; per-part statistics go to S3 through ResultWriter.
+    const aggregatePart = this.lambdaStep('AggregatePart', fn.aggregate, sfn.JsonPath.entirePayload);
+    aggregatePart.addRetry(this.lambdaRetry());
+    const aggregate = new sfn.DistributedMap(this, 'Aggregate', {
+      itemReader: new sfn.S3ObjectsItemReader({
+        bucket,
+        prefix: sfn.JsonPath.stringAt('$.plan.transformOutputPrefix'),
+      }),
+      itemSelector: {
+        runId: sfn.JsonPath.stringAt(P.runId),
+        pipelineBucket: sfn.JsonPath.stringAt(P.bucket),
+        key: sfn.JsonPath.stringAt('$$.Map.Item.Value.Key'),
+      },
+      maxConcurrencyPath: `${P.preprocess}.maxConcurrency`,
+      toleratedFailurePercentagePath: `${P.preprocess}.toleratedFailurePercentage`,
+      mapExecutionType: childType,
+      resultWriterV2: new sfn.ResultWriterV2({
+        bucketNamePath: sfn.JsonPath.stringAt(P.bucket),
+        prefix: 'map-results/aggregate',
+      }),
+      resultSelector: {
+        bucket: sfn.JsonPath.stringAt('$.ResultWriterDetails.Bucket'),
+        manifestKey: sfn.JsonPath.stringAt('$.ResultWriterDetails.Key'),
+      },
+      resultPath: P.aggregate,
+      label: 'Aggregate',
+    });
+    aggregate.itemProcessor(aggregatePart);
+    catchInto(aggregate, failAfterPlan);
+    const reportAll = report('Report', true);
+    aggregate.next(reportAll);
+
+    transform.next(aggregate);
+    describeJob.next(
+      new sfn.Choice(this, 'ExistingJobStatus?')
+        .when(sfn.Condition.stringEquals('$.transformJob.status', 'Completed'), aggregate)
+        .when(
+          sfn.Condition.or(
+            sfn.Condition.stringEquals('$.transformJob.status', 'InProgress'),
+            sfn.Condition.stringEquals('$.transformJob.status', 'Stopping'),
+          ),
+          waitForJob.next(describeJob),
+        )
+        .otherwise(jobFailed),
+    );
+
+    const definition = plan.next(
+      new sfn.Choice(this, 'AnythingToPreprocess?')
+        .when(sfn.Condition.stringEquals('$.plan.next', 'empty'), reportNoTransform)
+        .otherwise(
+          firstPart
+            .next(partKey)
+            .next(preprocess)
+            .next(nextPart)
+            .next(
+              new sfn.Choice(this, 'MoreParts?')
+                .when(sfn.Condition.numberLessThanJsonPath('$.cursor.index', '$.plan.items.partCount'), partKey)
+                .otherwise(
+                  countInput.next(
+                    new sfn.Choice(this, 'AnythingToTransform?')
+                      .when(sfn.Condition.numberGreaterThan('$.transformInput.objects', 0), nameJob.next(transform))
+                      .otherwise(reportNoTransform),
+                  ),
+                ),
+            ),
+        ),
+    );
+
+    this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
+      stateMachineType: sfn.StateMachineType.STANDARD,
+      definitionBody: sfn.DefinitionBody.fromChainable(definition),
+      timeout: props.timeout ?? Duration.hours(48),
+      tracingEnabled: props.tracingEnabled ?? true,
+      ...(props.logDestination
+        ? { logs: { destination: props.logDestination, level: sfn.LogLevel.ALL, includeExecutionData: false } }
+        : {}),
+    });
+  }
+
+  /** A Lambda task that returns the function's own payload. */
+  private lambdaStep(id: string, fn: lambda.IFunction, payload: Record<string, unknown> | string, resultPath?: string) {
+    return new tasks.LambdaInvoke(this, id, {
+      lambdaFunction: fn,
+      payload: typeof payload === 'string' ? sfn.TaskInput.fromJsonPathAt(payload) : sfn.TaskInput.fromObject(payload),
+      payloadResponseOnly: true,
+      retryOnServiceExceptions: false,
+      ...(resultPath ? { resultPath } : {}),
+    });
+  }
+
+  private lambdaRetry(): sfn.RetryProps {
+    return {
+      errors: TRANSIENT_LAMBDA_ERRORS,
+      interval: Duration.seconds(2),
+      backoffRate: 2,
+      maxAttempts: 6,
+      maxDelay: Duration.seconds(60),
+      jitterStrategy: sfn.JitterType.FULL,
+    };
+  }
+}
+
+/** Error names the state machine never retries (documented for tests and readers). */
+export const NON_RETRIED_ERRORS = CALLER_ERROR_NAMES;

@@ -94,9 +94,9 @@ export function acknowledgeNagFindings(stack: NightshiftStack): void {
     'IAM5[Action::s3:GetObject*]': 'Distributed Map ItemReader reads the item parts (runs/) and ResultWriter output',
     'IAM5[Action::s3:GetBucket*]': s3Read,
     'IAM5[Action::s3:List*]': s3Read,
-    'IAM5[Action::s3:Abort*]': 'Distributed Map ResultWriter writes map-results/ with multipart uploads',
     [`IAM5[Resource::${bucket}/runs/*/*]`]: runData,
-    [`IAM5[Resource::${bucket}/map-results/*]`]: 'Distributed Map ResultWriter output (one folder per map run)',
+    [`IAM5[Resource::${bucket}/map-results/preprocess/*]`]: 'Preprocess ResultWriter output (a folder per map run)',
+    [`IAM5[Resource::${bucket}/map-results/aggregate/*]`]: 'Aggregate ResultWriter output (a folder per map run)',
     'IAM5[Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:transform-job/ns-*]':
       'Transform jobs are named per run at run time; every job this pipeline creates starts with ns-',
     ...Object.fromEntries(

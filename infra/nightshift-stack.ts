@@ -194,9 +194,7 @@ export class NightshiftStack extends Stack {
       logDestination: executionLogs,
     });
     const stateMachine = this.pipeline.stateMachine;
-    // Distributed Map ItemReader/ResultWriter and the transform's output encryption.
-    bucket.grantPut(stateMachine, 'map-results/*');
-    bucket.grantRead(stateMachine, 'map-results/*');
+    // The preprocess ItemReader reads the plan's item parts (ResultWriters grant their own prefixes).
     bucket.grantRead(stateMachine, runObjects);
     key.grantEncryptDecrypt(stateMachine);
 

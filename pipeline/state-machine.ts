@@ -1,4 +1,5 @@
 import { Duration, Stack } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as logs from 'aws-cdk-lib/aws-logs';
@@ -189,19 +190,17 @@ export class NightshiftStateMachine extends Construct {
         maxItemsPerBatchPath: `${P.preprocess}.batchSize`,
         // A Lambda payload and a child's input are capped at 256 KiB; keep room for BatchInput.
         maxInputBytesPerBatch: 200 * 1024,
+        // ItemBatcher renders BatchInput verbatim (no JsonPath token handling), so the `.$` keys are written out.
         batchInput: {
-          runId: sfn.JsonPath.stringAt(P.runId),
-          pipelineBucket: sfn.JsonPath.stringAt(P.bucket),
-          settings: sfn.JsonPath.objectAt(P.preprocess),
+          'runId.$': P.runId,
+          'pipelineBucket.$': P.bucket,
+          'settings.$': P.preprocess,
         },
       }),
       maxConcurrencyPath: `${P.preprocess}.maxConcurrency`,
       toleratedFailurePercentagePath: `${P.preprocess}.toleratedFailurePercentage`,
       mapExecutionType: childType,
-      resultWriterV2: new sfn.ResultWriterV2({
-        bucketNamePath: sfn.JsonPath.stringAt(P.bucket),
-        prefix: 'map-results/preprocess',
-      }),
+      resultWriterV2: new PrefixScopedResultWriter(bucket, 'map-results/preprocess'),
       resultPath: sfn.JsonPath.DISCARD,
       label: 'Preprocess',
     });
@@ -340,10 +339,7 @@ export class NightshiftStateMachine extends Construct {
       maxConcurrencyPath: `${P.preprocess}.maxConcurrency`,
       toleratedFailurePercentagePath: `${P.preprocess}.toleratedFailurePercentage`,
       mapExecutionType: childType,
-      resultWriterV2: new sfn.ResultWriterV2({
-        bucketNamePath: sfn.JsonPath.stringAt(P.bucket),
-        prefix: 'map-results/aggregate',
-      }),
+      resultWriterV2: new PrefixScopedResultWriter(bucket, 'map-results/aggregate'),
       resultSelector: {
         bucket: sfn.JsonPath.stringAt('$.ResultWriterDetails.Bucket'),
         manifestKey: sfn.JsonPath.stringAt('$.ResultWriterDetails.Key'),
@@ -423,6 +419,28 @@ export class NightshiftStateMachine extends Construct {
       maxDelay: Duration.seconds(60),
       jitterStrategy: sfn.JitterType.FULL,
     };
+  }
+}
+
+/**
+ * A ResultWriter whose IAM covers only its own prefix: aws-cdk's grants the whole bucket (or, with a bucket path,
+ * every bucket).
+ */
+class PrefixScopedResultWriter extends sfn.ResultWriterV2 {
+  constructor(
+    private readonly target: s3.IBucket,
+    private readonly keyPrefix: string,
+  ) {
+    super({ bucket: target, prefix: keyPrefix });
+  }
+
+  override providePolicyStatements(): iam.PolicyStatement[] {
+    return [
+      new iam.PolicyStatement({
+        actions: ['s3:PutObject', 's3:GetObject', 's3:ListMultipartUploadParts', 's3:AbortMultipartUpload'],
+        resources: [this.target.arnForObjects(`${this.keyPrefix}/*`)],
+      }),
+    ];
   }
 }
 

@@ -1,0 +1,26 @@
+import { App, Validations } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { NightshiftStack, type NightshiftStackProps } from '../../infra/nightshift-stack.ts';
+import { arnResolver, type CfnTemplate, definitionFromTemplate } from '../../pipeline/local/template-definition.ts';
+
+/** Synthesizes the stack in-process without bundling the Lambdas (the tests look at the template, not code). */
+export function synthStack(props: NightshiftStackProps = {}, options: { nag?: boolean } = {}) {
+  const app = new App({
+    context: {
+      'aws:cdk:bundling-stacks': [],
+      '@aws-cdk/aws-stepfunctions:useDistributedMapResultWriterV2': true,
+    },
+  });
+  const stack = new NightshiftStack(app, 'Nightshift', props);
+  if (options.nag) Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  const assembly = app.synth();
+  const template = Template.fromStack(stack);
+  return { app, stack, template, assembly };
+}
+
+/** The state machine definition with references replaced by the ARNs/names they would have in an account. */
+export function placeholderDefinition(template: Template): Record<string, unknown> {
+  const json = template.toJSON() as CfnTemplate;
+  return definitionFromTemplate(json, arnResolver(json, { account: '123456789012' }));
+}

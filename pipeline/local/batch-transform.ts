@@ -1,0 +1,467 @@
+import pLimit from 'p-limit';
+import type { Log } from '../../shared/logging.ts';
+import type { Clock, ObjectStore } from '../../shared/ports.ts';
+import { formatS3Uri, parseS3Uri, type S3Location } from '../../shared/s3-location.ts';
+import { applyRecordFilter } from './record-filter.ts';
+
+/** The CreateTransformJob request fields the local batch transform honours (others are refused by name). */
+export interface TransformJobRequest {
+  readonly TransformJobName: string;
+  readonly ModelName: string;
+  readonly BatchStrategy?: 'MultiRecord' | 'SingleRecord';
+  readonly MaxPayloadInMB?: number;
+  readonly MaxConcurrentTransforms?: number;
+  readonly ModelClientConfig?: {
+    readonly InvocationsTimeoutInSeconds?: number;
+    readonly InvocationsMaxRetries?: number;
+  };
+  readonly Environment?: Record<string, string>;
+  readonly TransformInput: {
+    readonly DataSource: {
+      readonly S3DataSource: { readonly S3DataType: 'S3Prefix' | 'ManifestFile'; readonly S3Uri: string };
+    };
+    readonly ContentType?: string;
+    readonly SplitType?: 'None' | 'Line';
+    readonly CompressionType?: 'None';
+  };
+  readonly TransformOutput: {
+    readonly S3OutputPath: string;
+    readonly Accept?: string;
+    readonly AssembleWith?: 'None' | 'Line';
+    readonly KmsKeyId?: string;
+  };
+  readonly TransformResources: {
+    readonly InstanceType: string;
+    readonly InstanceCount: number;
+    readonly VolumeKmsKeyId?: string;
+  };
+  readonly DataProcessing?: {
+    readonly InputFilter?: string;
+    readonly OutputFilter?: string;
+    readonly JoinSource?: 'Input' | 'None';
+  };
+  readonly Tags?: ReadonlyArray<{ Key: string; Value: string }>;
+}
+
+export type TransformJobStatus = 'InProgress' | 'Completed' | 'Failed' | 'Stopping' | 'Stopped';
+
+/** DescribeTransformJob's shape (the fields a local job can fill). */
+export interface TransformJobDescription {
+  readonly TransformJobName: string;
+  readonly TransformJobArn: string;
+  readonly TransformJobStatus: TransformJobStatus;
+  readonly FailureReason?: string;
+  readonly ModelName: string;
+  readonly MaxConcurrentTransforms: number;
+  readonly MaxPayloadInMB: number;
+  readonly BatchStrategy: string;
+  readonly ModelClientConfig: { InvocationsTimeoutInSeconds: number; InvocationsMaxRetries: number };
+  readonly TransformInput: TransformJobRequest['TransformInput'];
+  readonly TransformOutput: TransformJobRequest['TransformOutput'];
+  readonly TransformResources: TransformJobRequest['TransformResources'];
+  readonly DataProcessing?: TransformJobRequest['DataProcessing'];
+  readonly CreationTime: string;
+  readonly TransformStartTime?: string;
+  readonly TransformEndTime?: string;
+}
+
+/** A model server instance: the HTTP contract of SageMaker inference containers on some endpoint. */
+export interface ModelServerInstance {
+  readonly endpoint: string;
+  stop(): Promise<void>;
+}
+
+export interface LocalBatchTransformOptions {
+  readonly objects: ObjectStore;
+  /** Starts instance `index` of a job (a model-server process). */
+  readonly launchInstance: (index: number, request: TransformJobRequest) => Promise<ModelServerInstance>;
+  readonly clock: Clock;
+  readonly log: Log;
+  readonly region?: string;
+  readonly account?: string;
+  /** Progress per object (for the CLI's display). */
+  readonly onProgress?: (event: {
+    job: string;
+    objectsDone: number;
+    objectsTotal: number;
+    recordsDone: number;
+  }) => void;
+}
+
+/** A job-level error with the AWS error name SageMaker would give (`ResourceInUse`, `ValidationException`). */
+export class SageMakerLocalError extends Error {
+  constructor(
+    override readonly name: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+class ObjectFailure extends Error {
+  override readonly name = 'ObjectFailure';
+}
+
+const MB = 1024 * 1024;
+
+/**
+ * SageMaker Batch Transform on one machine: one `.out` object per input object with one line per input line in
+ * order (SplitType Line, AssembleWith Line), MultiRecord batches capped by MaxPayloadInMB (a single record over the
+ * cap fails its object with SageMaker's message), MaxConcurrentTransforms requests per instance, the container's
+ * /execution-parameters when a setting is left to it, DataProcessing (InputFilter, JoinSource, OutputFilter),
+ * ModelClientConfig timeout and retries, InstanceCount model-server processes with objects spread across them, and
+ * a DescribeTransformJob-shaped status.
+ */
+export class LocalBatchTransform {
+  private readonly jobs = new Map<
+    string,
+    { description: TransformJobDescription; done: Promise<TransformJobDescription> }
+  >();
+
+  constructor(private readonly options: LocalBatchTransformOptions) {}
+
+  /** CreateTransformJob: validates, starts the job, and returns at once. */
+  create(request: TransformJobRequest): { TransformJobArn: string } {
+    const name = request.TransformJobName;
+    if (!/^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$/.test(name)) {
+      throw new SageMakerLocalError(
+        'ValidationException',
+        `1 validation error detected: Value '${name}' at 'transformJobName' failed to satisfy constraint: Member must satisfy regular expression pattern: ^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}`,
+      );
+    }
+    const existing = this.jobs.get(name);
+    if (existing) {
+      throw new SageMakerLocalError(
+        'ResourceInUse',
+        `Job name must be unique within an AWS account and region, and a job with this name already exists (${existing.description.TransformJobArn})`,
+      );
+    }
+    this.validate(request);
+    const arn = `arn:aws:sagemaker:${this.options.region ?? 'us-east-1'}:${this.options.account ?? '000000000000'}:transform-job/${name.toLowerCase()}`;
+    const description: TransformJobDescription = {
+      TransformJobName: name,
+      TransformJobArn: arn,
+      TransformJobStatus: 'InProgress',
+      ModelName: request.ModelName,
+      MaxConcurrentTransforms: request.MaxConcurrentTransforms ?? 0,
+      MaxPayloadInMB: request.MaxPayloadInMB ?? 6,
+      BatchStrategy: request.BatchStrategy ?? 'MultiRecord',
+      ModelClientConfig: {
+        InvocationsTimeoutInSeconds: request.ModelClientConfig?.InvocationsTimeoutInSeconds ?? 600,
+        InvocationsMaxRetries: request.ModelClientConfig?.InvocationsMaxRetries ?? 3,
+      },
+      TransformInput: request.TransformInput,
+      TransformOutput: request.TransformOutput,
+      TransformResources: request.TransformResources,
+      ...(request.DataProcessing ? { DataProcessing: request.DataProcessing } : {}),
+      CreationTime: this.options.clock.now().toISOString(),
+    };
+    const entry = { description, done: Promise.resolve(description) };
+    this.jobs.set(name, entry);
+    entry.done = this.execute(request, entry);
+    return { TransformJobArn: arn };
+  }
+
+  /** DescribeTransformJob. */
+  describe(name: string): TransformJobDescription {
+    const job = this.jobs.get(name);
+    if (!job) throw new SageMakerLocalError('ValidationException', `Could not find requested job with name ${name}`);
+    return job.description;
+  }
+
+  /** Resolves with the final description (Completed, Failed or Stopped). */
+  wait(name: string): Promise<TransformJobDescription> {
+    const job = this.jobs.get(name);
+    if (!job)
+      return Promise.reject(
+        new SageMakerLocalError('ValidationException', `Could not find requested job with name ${name}`),
+      );
+    return job.done;
+  }
+
+  private validate(request: TransformJobRequest): void {
+    const refuse = (field: string, why: string) => {
+      throw new SageMakerLocalError(
+        'ValidationException',
+        `${field}: ${why} (the local batch transform supports what SageMaker does for JSON Lines input)`,
+      );
+    };
+    const input = request.TransformInput;
+    if (!['S3Prefix', 'ManifestFile'].includes(input.DataSource.S3DataSource.S3DataType))
+      refuse(
+        'TransformInput.DataSource.S3DataSource.S3DataType',
+        `unsupported ${input.DataSource.S3DataSource.S3DataType}`,
+      );
+    if (input.SplitType && !['None', 'Line'].includes(input.SplitType))
+      refuse('TransformInput.SplitType', `unsupported ${input.SplitType}`);
+    if (input.CompressionType && input.CompressionType !== 'None')
+      refuse('TransformInput.CompressionType', 'only None');
+    if (request.TransformOutput.AssembleWith && !['None', 'Line'].includes(request.TransformOutput.AssembleWith))
+      refuse('TransformOutput.AssembleWith', 'only None or Line');
+    const payload = request.MaxPayloadInMB;
+    if (payload !== undefined && (payload < 0 || payload > 100)) refuse('MaxPayloadInMB', 'must be 0-100');
+    const count = request.TransformResources.InstanceCount;
+    if (!Number.isInteger(count) || count < 1) refuse('TransformResources.InstanceCount', 'must be a positive integer');
+    const join = request.DataProcessing?.JoinSource;
+    if (join && join !== 'None' && join !== 'Input') refuse('DataProcessing.JoinSource', `unsupported ${join}`);
+  }
+
+  private set(
+    entry: { description: TransformJobDescription },
+    changes: Partial<TransformJobDescription>,
+  ): TransformJobDescription {
+    entry.description = { ...entry.description, ...changes };
+    return entry.description;
+  }
+
+  private async execute(
+    request: TransformJobRequest,
+    entry: { description: TransformJobDescription },
+  ): Promise<TransformJobDescription> {
+    const { log, clock } = this.options;
+    const name = request.TransformJobName;
+    const instances: ModelServerInstance[] = [];
+    try {
+      const inputs = await this.listInputs(request);
+      this.set(entry, { TransformStartTime: clock.now().toISOString() });
+      const count = request.TransformResources.InstanceCount;
+      for (let i = 0; i < count; i++) instances.push(await this.options.launchInstance(i, request));
+      const failures: string[] = [];
+      let objectsDone = 0;
+      let recordsDone = 0;
+      // SageMaker spreads input objects across instances; each instance runs its own concurrent requests.
+      await Promise.all(
+        instances.map(async (instance, index) => {
+          const settings = await this.effectiveSettings(request, instance);
+          if (index === 0) {
+            log.info('transform job settings', { job: name, ...settings, instances: count });
+            this.set(entry, {
+              MaxConcurrentTransforms: settings.maxConcurrent,
+              MaxPayloadInMB: settings.maxPayloadInMB,
+              BatchStrategy: settings.batchStrategy,
+            });
+          }
+          const mine = inputs.objects.filter((_, objectIndex) => objectIndex % count === index);
+          const limit = pLimit(settings.maxConcurrent);
+          for (const object of mine) {
+            try {
+              recordsDone += await this.transformObject(request, settings, instance, object, inputs.base, limit);
+            } catch (error) {
+              const message = `${object.bucket}/${object.key}: ${(error as Error).message}`;
+              failures.push(message);
+              log.error('[sagemaker logs]', { job: name, message });
+            }
+            objectsDone += 1;
+            this.options.onProgress?.({ job: name, objectsDone, objectsTotal: inputs.objects.length, recordsDone });
+          }
+        }),
+      );
+      if (failures.length > 0) {
+        return this.set(entry, {
+          TransformJobStatus: 'Failed',
+          FailureReason:
+            `ClientError: See job logs for more information. ${failures.length} of ${inputs.objects.length} objects failed; first: ${failures[0]}`.slice(
+              0,
+              1024,
+            ),
+          TransformEndTime: clock.now().toISOString(),
+        });
+      }
+      return this.set(entry, { TransformJobStatus: 'Completed', TransformEndTime: clock.now().toISOString() });
+    } catch (error) {
+      return this.set(entry, {
+        TransformJobStatus: 'Failed',
+        FailureReason:
+          `${(error as Error).name === 'ObjectFailure' ? 'ClientError' : 'InternalServerError'}: ${(error as Error).message}`.slice(
+            0,
+            1024,
+          ),
+        TransformEndTime: clock.now().toISOString(),
+      });
+    } finally {
+      await Promise.all(instances.map((instance) => instance.stop().catch(() => undefined)));
+    }
+  }
+
+  private async listInputs(request: TransformJobRequest): Promise<{ base: S3Location; objects: S3Location[] }> {
+    const source = request.TransformInput.DataSource.S3DataSource;
+    const location = parseS3Uri(source.S3Uri, 'TransformInput S3Uri');
+    if (source.S3DataType === 'S3Prefix') {
+      const objects: S3Location[] = [];
+      for await (const object of this.options.objects.list(location)) {
+        if (!object.key.endsWith('/')) objects.push({ bucket: location.bucket, key: object.key });
+      }
+      if (objects.length === 0)
+        throw new ObjectFailure(
+          `No S3 objects found under S3 URL "${source.S3Uri}" given in input data source. Please ensure that the bucket exists in the selected region, that objects exist under that S3 prefix, and that the role has permission to read them.`,
+        );
+      const base = {
+        bucket: location.bucket,
+        key:
+          location.key.endsWith('/') || location.key === ''
+            ? location.key
+            : location.key.slice(0, location.key.lastIndexOf('/') + 1),
+      };
+      return { base, objects };
+    }
+    const body = await this.options.objects.get(location);
+    if (!body) throw new ObjectFailure(`manifest ${source.S3Uri} does not exist`);
+    const [head, ...keys] = JSON.parse(new TextDecoder().decode(body)) as [{ prefix: string }, ...string[]];
+    const base = parseS3Uri(head.prefix, 'manifest prefix');
+    return { base, objects: keys.map((key) => ({ bucket: base.bucket, key: `${base.key}${key}` })) };
+  }
+
+  /** Settings left to the container (0 or absent) come from its GET /execution-parameters, as SageMaker does. */
+  private async effectiveSettings(request: TransformJobRequest, instance: ModelServerInstance) {
+    let recommended: { MaxConcurrentTransforms?: number; BatchStrategy?: string; MaxPayloadInMB?: number } = {};
+    if (!request.MaxConcurrentTransforms || !request.BatchStrategy || request.MaxPayloadInMB === undefined) {
+      const response = await fetch(`${instance.endpoint}/execution-parameters`).catch(() => undefined);
+      if (response?.ok) recommended = (await response.json()) as typeof recommended;
+    }
+    const batchStrategy =
+      request.BatchStrategy ??
+      (recommended.BatchStrategy === 'SINGLE_RECORD' || recommended.BatchStrategy === 'SingleRecord'
+        ? 'SingleRecord'
+        : 'MultiRecord');
+    return {
+      maxConcurrent: request.MaxConcurrentTransforms || recommended.MaxConcurrentTransforms || 1,
+      maxPayloadInMB: request.MaxPayloadInMB ?? recommended.MaxPayloadInMB ?? 6,
+      batchStrategy,
+      timeoutMs: (request.ModelClientConfig?.InvocationsTimeoutInSeconds ?? 600) * 1000,
+      retries: request.ModelClientConfig?.InvocationsMaxRetries ?? 3,
+    };
+  }
+
+  private async transformObject(
+    request: TransformJobRequest,
+    settings: Awaited<ReturnType<LocalBatchTransform['effectiveSettings']>>,
+    instance: ModelServerInstance,
+    object: S3Location,
+    base: S3Location,
+    limit: ReturnType<typeof pLimit>,
+  ): Promise<number> {
+    const body = await this.options.objects.get(object);
+    if (body === undefined) throw new ObjectFailure(`object ${formatS3Uri(object)} disappeared`);
+    const text = new TextDecoder().decode(body);
+    const split = request.TransformInput.SplitType === 'Line';
+    const records = split
+      ? text.split('\n').filter((line, index, all) => !(line === '' && index === all.length - 1))
+      : [text];
+    const dataProcessing = request.DataProcessing ?? {};
+    const parsedInputs = records.map((record) =>
+      dataProcessing.InputFilter || dataProcessing.JoinSource === 'Input' ? parseRecord(record) : undefined,
+    );
+    const modelInputs = records.map((record, index) =>
+      dataProcessing.InputFilter
+        ? JSON.stringify(applyRecordFilter(dataProcessing.InputFilter, parsedInputs[index]))
+        : record,
+    );
+
+    // MultiRecord: as many records per request as fit in MaxPayloadInMB (0 = no limit other than 100 MB).
+    const cap = (settings.maxPayloadInMB || 100) * MB;
+    const batches: number[][] = [];
+    let current: number[] = [];
+    let size = 0;
+    modelInputs.forEach((record, index) => {
+      const bytes = Buffer.byteLength(record) + 1;
+      if (bytes > cap) throw new ObjectFailure('Too much data for max payload size');
+      if (settings.batchStrategy === 'SingleRecord' || size + bytes > cap) {
+        if (current.length > 0) batches.push(current);
+        current = [];
+        size = 0;
+      }
+      current.push(index);
+      size += bytes;
+    });
+    if (current.length > 0) batches.push(current);
+
+    const outputs: string[] = new Array(records.length);
+    await Promise.all(
+      batches.map((batch) =>
+        limit(async () => {
+          const payload = batch.map((index) => modelInputs[index]).join('\n');
+          const lines = await this.invoke(instance, request, settings, split ? `${payload}\n` : payload);
+          if (lines.length !== batch.length) {
+            throw new ObjectFailure(`the model returned ${lines.length} records for a request of ${batch.length}`);
+          }
+          batch.forEach((recordIndex, i) => {
+            outputs[recordIndex] = lines[i] ?? '';
+          });
+        }),
+      ),
+    );
+
+    const joined = outputs.map((output, index) => {
+      if (dataProcessing.JoinSource !== 'Input' && !dataProcessing.OutputFilter) return output;
+      let value: unknown = parseRecord(output);
+      if (dataProcessing.JoinSource === 'Input') {
+        const source = parsedInputs[index];
+        if (source === null || typeof source !== 'object' || Array.isArray(source))
+          throw new ObjectFailure('JoinSource Input needs JSON object records');
+        value = { ...(source as Record<string, unknown>), SageMakerOutput: value };
+      }
+      return JSON.stringify(
+        dataProcessing.OutputFilter ? applyRecordFilter(dataProcessing.OutputFilter, value) : value,
+      );
+    });
+    const relative = object.key.startsWith(base.key) ? object.key.slice(base.key.length) : object.key.split('/').pop();
+    const output = parseS3Uri(request.TransformOutput.S3OutputPath, 'S3OutputPath');
+    const outKey = `${output.key === '' || output.key.endsWith('/') ? output.key : `${output.key}/`}${relative}.out`;
+    const assembled =
+      request.TransformOutput.AssembleWith === 'Line' ? joined.map((line) => `${line}\n`).join('') : joined.join('');
+    await this.options.objects.put(
+      { bucket: output.bucket, key: outKey },
+      assembled,
+      request.TransformOutput.Accept ?? 'application/octet-stream',
+    );
+    return records.length;
+  }
+
+  /** POST /invocations with ModelClientConfig's timeout and retries (5xx, timeouts and connection errors). */
+  private async invoke(
+    instance: ModelServerInstance,
+    request: TransformJobRequest,
+    settings: { timeoutMs: number; retries: number },
+    body: string,
+  ): Promise<string[]> {
+    let lastError = '';
+    for (let attempt = 0; attempt <= settings.retries; attempt++) {
+      try {
+        const response = await fetch(`${instance.endpoint}/invocations`, {
+          method: 'POST',
+          headers: {
+            'Content-Type': request.TransformInput.ContentType ?? 'application/octet-stream',
+            Accept: request.TransformOutput.Accept ?? 'application/json',
+          },
+          body,
+          signal: AbortSignal.timeout(settings.timeoutMs),
+        });
+        const text = await response.text();
+        if (response.status >= 400 && response.status < 500)
+          throw new ObjectFailure(`ClientError: ${response.status} ${text.slice(0, 300)}`);
+        if (!response.ok) {
+          lastError = `ServerError: ${response.status} ${text.slice(0, 300)}`;
+          continue;
+        }
+        const lines = text.split('\n');
+        if (lines.at(-1) === '') lines.pop();
+        return lines;
+      } catch (error) {
+        if (error instanceof ObjectFailure) throw error;
+        lastError =
+          (error as Error).name === 'TimeoutError'
+            ? `Model server did not respond to /invocations request within ${settings.timeoutMs / 1000} seconds`
+            : `Unable to get response from algorithm: ${(error as Error).message}`;
+      }
+    }
+    throw new ObjectFailure(lastError);
+  }
+}
+
+function parseRecord(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}

@@ -1,0 +1,84 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import type { ModelServerInstance } from './batch-transform.ts';
+
+const SERVE = fileURLToPath(new URL('../../stages/transform/serve.ts', import.meta.url));
+
+export interface ModelServerProcessOptions {
+  /** Extra environment (SAGEMAKER_* settings, MODEL_DIR, NIGHTSHIFT_EXECUTION_PROVIDER). */
+  readonly env?: Record<string, string>;
+  /** @default 120 s: loading the models takes a few seconds on CPU */
+  readonly startTimeoutMs?: number;
+  /** Receives the server's log lines (JSON). */
+  readonly onLog?: (line: string) => void;
+}
+
+/**
+ * Starts the model server (stages/transform/serve.ts) as a plain Node process on a free loopback port, the way
+ * the container's `serve` would run, and resolves once GET /ping answers 200 (models loaded).
+ */
+export async function startModelServer(
+  options: ModelServerProcessOptions = {},
+): Promise<ModelServerInstance & { pid: number }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', SERVE, '--port', '0'], {
+    env: { ...process.env, ...options.env },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString()).slice(-4000);
+    for (const line of chunk.toString().split('\n')) if (line.trim()) options.onLog?.(line);
+  });
+  const stop = () => stopChild(child);
+  const timeoutMs = options.startTimeoutMs ?? 120_000;
+  const deadline = Date.now() + timeoutMs;
+  try {
+    const port = await new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`the model server did not report its port within ${timeoutMs} ms: ${stderr}`)),
+        timeoutMs,
+      );
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`the model server exited with code ${code} while starting: ${stderr}`));
+      });
+      const lines = createInterface({ input: child.stdout as NonNullable<ChildProcess['stdout']> });
+      lines.on('line', (line) => {
+        try {
+          const parsed = JSON.parse(line) as { port?: unknown };
+          if (typeof parsed.port === 'number') {
+            clearTimeout(timer);
+            resolve(parsed.port);
+            return;
+          }
+        } catch {
+          // not the port line
+        }
+        options.onLog?.(line);
+      });
+    });
+    const endpoint = `http://127.0.0.1:${port}`;
+    while (Date.now() < deadline) {
+      const ping = await fetch(`${endpoint}/ping`).catch(() => undefined);
+      if (ping?.status === 200) return { endpoint, pid: child.pid ?? -1, stop };
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    throw new Error(`the model server on ${endpoint} did not answer /ping with 200 within ${timeoutMs} ms: ${stderr}`);
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}

@@ -177,7 +177,7 @@ export class NightshiftStateMachine extends Construct {
       },
       resultPath: P.cursor,
     });
-    const preprocessBatch = this.lambdaStep('PreprocessBatch', fn.preprocess, sfn.JsonPath.entirePayload);
+    const preprocessBatch = this.lambdaStep('PreprocessBatch', fn.preprocess, 'whole-input');
     preprocessBatch.addRetry(this.lambdaRetry());
     const preprocess = new sfn.DistributedMap(this, 'Preprocess', {
       // bucketNamePath rather than bucket: the construct then grants nothing itself, and the stack grants
@@ -324,7 +324,7 @@ export class NightshiftStateMachine extends Construct {
     }).next(failAfterPlan);
 
     // Aggregate: one child per .out object; per-part statistics go to S3 through ResultWriter.
-    const aggregatePart = this.lambdaStep('AggregatePart', fn.aggregate, sfn.JsonPath.entirePayload);
+    const aggregatePart = this.lambdaStep('AggregatePart', fn.aggregate, 'whole-input');
     aggregatePart.addRetry(this.lambdaRetry());
     const aggregate = new sfn.DistributedMap(this, 'Aggregate', {
       itemReader: new sfn.S3ObjectsItemReader({
@@ -400,10 +400,12 @@ export class NightshiftStateMachine extends Construct {
   }
 
   /** A Lambda task that returns the function's own payload. */
-  private lambdaStep(id: string, fn: lambda.IFunction, payload: Record<string, unknown> | string, resultPath?: string) {
+  private lambdaStep(id: string, fn: lambda.IFunction, payload: Record<string, unknown> | 'whole-input', resultPath?: string) {
     return new tasks.LambdaInvoke(this, id, {
       lambdaFunction: fn,
-      payload: typeof payload === 'string' ? sfn.TaskInput.fromJsonPathAt(payload) : sfn.TaskInput.fromObject(payload),
+      // Without a payload the function gets the whole state input; `TaskInput.fromJsonPathAt('$')` would render
+      // `"Parameters": "$"` with payloadResponseOnly, which is not valid ASL (the local engine refuses it).
+      ...(payload === 'whole-input' ? {} : { payload: sfn.TaskInput.fromObject(payload) }),
       payloadResponseOnly: true,
       retryOnServiceExceptions: false,
       ...(resultPath ? { resultPath } : {}),

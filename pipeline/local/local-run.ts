@@ -17,6 +17,10 @@ export interface LocalRunOptions {
   readonly home: string;
   /** A folder of images or a manifest file (.jsonl or SageMaker .json); absent = the generated sample. */
   readonly source?: string;
+  /** An S3 dataset already in the local S3 server (`start --local`); wins over `source`. */
+  readonly dataset?: string;
+  /** Re-run a FAILED local run with its recorded dataset and settings (`redrive --local`). */
+  readonly redriveRunId?: string;
   readonly runId?: string;
   /** Leave S3/DynamoDB up after the run (until Ctrl-C) and print how to reach them. */
   readonly keepServers?: boolean;
@@ -60,16 +64,33 @@ export async function runLocalPipeline(options: LocalRunOptions): Promise<LocalR
   void onInterrupt;
   try {
     const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-');
-    const { dataset, label } = await putDataset(runtime, options.source, stamp);
-    const runId = options.runId ?? `${label}-${stamp}`;
-    const input = {
-      dataset,
-      runId,
-      preprocess: { batchSize: 10, ...options.preprocess },
-      ...(options.transform ? { transform: options.transform } : {}),
-    };
+    const previous = options.redriveRunId ? await runtime.stores.runs.get(options.redriveRunId) : undefined;
+    if (options.redriveRunId && previous?.status !== 'FAILED') {
+      throw new Error(
+        previous
+          ? `run ${options.redriveRunId} is ${previous.status}; only FAILED runs can be redriven (start a new run instead)`
+          : `run ${options.redriveRunId} was not found in the local state (${options.home})`,
+      );
+    }
+    const { dataset, label } = previous
+      ? { dataset: previous.dataset, label: 'redrive' }
+      : options.dataset
+        ? { dataset: options.dataset, label: 'run' }
+        : await putDataset(runtime, options.source, stamp);
+    const runId = previous?.runId ?? options.runId ?? `${label}-${stamp}`;
+    // A redrive runs the recorded settings again under the same run id: rows are keyed by object, so the work that
+    // finished before is rewritten, not duplicated (the local engine restarts from the top, not the failed state).
+    const input = previous
+      ? { dataset, runId, preprocess: previous.settings.preprocess, transform: previous.settings.transform }
+      : {
+          dataset,
+          runId,
+          preprocess: { batchSize: 10, ...options.preprocess },
+          ...(options.transform ? { transform: options.transform } : {}),
+        };
+    const executionName = previous ? `${runId}-redrive-${stamp}` : runId;
     io.err(`Run ${runId} over ${dataset}\n`);
-    handle = runtime.startRun(runId, input);
+    handle = runtime.startRun(executionName, input);
     const result = await handle.result();
     display.finish();
     const stores = runtime.stores;
@@ -226,4 +247,3 @@ export function formatSummary(summary: LocalRunSummary): string {
   lines.push('');
   return lines.join('\n');
 }
-

@@ -105,11 +105,16 @@ export class NightshiftStateMachine extends Construct {
     const fail = new sfn.Fail(this, 'RunFailed', { errorPath: '$.error.Error', causePath: '$.notification.message' });
     notify.next(fail);
     const finalize = (id: string, withRunId: boolean) => {
-      const task = this.lambdaStep(id, fn.finalizeFailure, {
-        executionName: sfn.JsonPath.stringAt('$$.Execution.Name'),
-        ...(withRunId ? { runId: sfn.JsonPath.stringAt(P.runId) } : {}),
-        error: sfn.JsonPath.objectAt(P.error),
-      });
+      const task = this.lambdaStep(
+        id,
+        fn.finalizeFailure,
+        {
+          executionName: sfn.JsonPath.stringAt('$$.Execution.Name'),
+          ...(withRunId ? { runId: sfn.JsonPath.stringAt(P.runId) } : {}),
+          error: sfn.JsonPath.objectAt(P.error),
+        },
+        '$.notification',
+      );
       task.addRetry(this.lambdaRetry());
       // Even if finalizing fails, the failure is still announced and the execution fails.
       task.addCatch(notifyRaw, { resultPath: '$.finalizeError' });
@@ -400,7 +405,12 @@ export class NightshiftStateMachine extends Construct {
   }
 
   /** A Lambda task that returns the function's own payload. */
-  private lambdaStep(id: string, fn: lambda.IFunction, payload: Record<string, unknown> | 'whole-input', resultPath?: string) {
+  private lambdaStep(
+    id: string,
+    fn: lambda.IFunction,
+    payload: Record<string, unknown> | 'whole-input',
+    resultPath?: string,
+  ) {
     return new tasks.LambdaInvoke(this, id, {
       lambdaFunction: fn,
       // Without a payload the function gets the whole state input; `TaskInput.fromJsonPathAt('$')` would render

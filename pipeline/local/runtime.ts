@@ -1,4 +1,4 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
@@ -91,8 +91,17 @@ export class LocalRuntime {
     const modelServers: ModelServerInstance[] = [];
     const logCapture = new StageLogCapture(join(home, 'logs', 'stages.jsonl'));
     try {
-      servers.push(await startS3Server({ directory: join(home, 's3') }));
-      servers.push(await startDynamoServer({ directory: join(home, 'dynamodb') }));
+      // The same ports as last time when they are free: endpoints stay stable for tools, and stage handlers that
+      // already built their clients in this process keep reaching the servers.
+      const ports = await readPorts(join(home, 'ports.json'));
+      servers.push(await startOnPort((port) => startS3Server({ directory: join(home, 's3'), port }), ports.s3));
+      servers.push(
+        await startOnPort((port) => startDynamoServer({ directory: join(home, 'dynamodb'), port }), ports.dynamodb),
+      );
+      await writeFile(
+        join(home, 'ports.json'),
+        `${JSON.stringify({ s3: portOf(servers[0]), dynamodb: portOf(servers[1]) })}\n`,
+      );
       const [s3Server, dynamoServer] = servers as [RunningEmulator, RunningEmulator];
       // The stage handlers build their clients from the environment, as in Lambda: point it at the local servers.
       Object.assign(process.env, {
@@ -224,4 +233,30 @@ async function loadStageHandlers(stack: LocalStack): Promise<Record<string, Loca
     }),
   );
   return Object.fromEntries(entries);
+}
+
+async function readPorts(file: string): Promise<{ s3?: number; dynamodb?: number }> {
+  try {
+    return JSON.parse(await readFile(file, 'utf8')) as { s3?: number; dynamodb?: number };
+  } catch {
+    return {};
+  }
+}
+
+async function startOnPort(
+  start: (port: number) => Promise<RunningEmulator>,
+  port: number | undefined,
+): Promise<RunningEmulator> {
+  if (port) {
+    try {
+      return await start(port);
+    } catch {
+      // Taken by something else: any free port will do.
+    }
+  }
+  return start(0);
+}
+
+function portOf(server: RunningEmulator | undefined): number {
+  return Number(new URL(server?.endpoint ?? 'http://127.0.0.1:0').port);
 }

@@ -1,0 +1,126 @@
+/**
+ * The CLI's one wiring place: every AWS SDK client the CLI uses is built here, for AWS or for the local servers.
+ * Clients are built on first use, so a command configures only what it calls and `--help` touches nothing.
+ */
+import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { S3Client } from '@aws-sdk/client-s3';
+import { SageMakerClient } from '@aws-sdk/client-sagemaker';
+import { SFNClient } from '@aws-sdk/client-sfn';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { s3ClientConfig } from '../../shared/aws/client-config.ts';
+
+/** How to reach AWS: the standard chain (env, profile, SSO, roles) with the `--region` / `--profile` overrides. */
+export interface AwsClientOptions {
+  /** @default - the SDK's chain: AWS_REGION, then the profile's region */
+  readonly region?: string;
+  /** @default - AWS_PROFILE, then `default` */
+  readonly profile?: string;
+  readonly env: Readonly<Record<string, string | undefined>>;
+}
+
+/** The data clients the read commands need: S3 (reports) and DynamoDB (runs, predictions). */
+export interface DataClients {
+  readonly s3: S3Client;
+  readonly doc: DynamoDBDocumentClient;
+  destroy(): void;
+}
+
+/** Every AWS client of the CLI. */
+export interface AwsClients extends DataClients {
+  readonly sfn: SFNClient;
+  readonly sagemaker: SageMakerClient;
+  readonly cloudFormation: CloudFormationClient;
+  /** The region the clients resolve to; rejects with the SDK's "Region is missing" when there is none. */
+  region(): Promise<string>;
+}
+
+/** Builds the AWS clients lazily; AWS_ENDPOINT_URL_* and the credential chain apply the standard way. */
+export function createAwsClients(options: AwsClientOptions): AwsClients {
+  const common = {
+    ...(options.region ? { region: options.region } : {}),
+    ...(options.profile ? { profile: options.profile } : {}),
+  };
+  const built: { destroy(): void }[] = [];
+  const lazy = <T extends { destroy(): void }>(make: () => T) => {
+    let client: T | undefined;
+    return () => {
+      if (!client) {
+        client = make();
+        built.push(client);
+      }
+      return client;
+    };
+  };
+  const sfn = lazy(() => new SFNClient(common));
+  const sagemaker = lazy(() => new SageMakerClient(common));
+  const cloudFormation = lazy(() => new CloudFormationClient(common));
+  const s3 = lazy(() => new S3Client({ ...s3ClientConfig(options.env), ...common }));
+  const dynamo = lazy(() => new DynamoDBClient(common));
+  // The document client wraps the DynamoDB client and owns nothing to destroy itself.
+  let docClient: DynamoDBDocumentClient | undefined;
+  const doc = () => {
+    docClient ??= documentClient(dynamo());
+    return docClient;
+  };
+  return {
+    get sfn() {
+      return sfn();
+    },
+    get sagemaker() {
+      return sagemaker();
+    },
+    get cloudFormation() {
+      return cloudFormation();
+    },
+    get s3() {
+      return s3();
+    },
+    get doc() {
+      return doc();
+    },
+    region: () => cloudFormation().config.region(),
+    destroy: () => {
+      for (const client of built.splice(0)) client.destroy();
+    },
+  };
+}
+
+/** Where the local S3 and DynamoDB servers listen (`http://127.0.0.1:PORT`). */
+export interface LocalEndpoints {
+  readonly s3: string;
+  readonly dynamodb: string;
+}
+
+// s3rver accepts these and only these; dynalite accepts any. Fixed, so --local never needs real AWS credentials.
+const LOCAL_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
+const LOCAL_REGION = 'us-east-1';
+
+/** Clients for the local servers: explicit endpoints, path-style S3, fixed credentials and region. */
+export function createLocalClients(endpoints: LocalEndpoints): DataClients {
+  const s3 = new S3Client({
+    ...s3ClientConfig(),
+    region: LOCAL_REGION,
+    endpoint: endpoints.s3,
+    credentials: LOCAL_CREDENTIALS,
+    forcePathStyle: true,
+  });
+  const dynamo = new DynamoDBClient({
+    region: LOCAL_REGION,
+    endpoint: endpoints.dynamodb,
+    credentials: LOCAL_CREDENTIALS,
+  });
+  const doc = documentClient(dynamo);
+  return {
+    s3,
+    doc,
+    destroy: () => {
+      s3.destroy();
+      dynamo.destroy();
+    },
+  };
+}
+
+function documentClient(dynamo: DynamoDBClient): DynamoDBDocumentClient {
+  return DynamoDBDocumentClient.from(dynamo, { marshallOptions: { removeUndefinedValues: true } });
+}

@@ -1,0 +1,28 @@
+import { type CommandSpec, flag } from '../command-line.ts';
+import { callLocalHook } from '../local-hooks.ts';
+
+export const demoCommand: CommandSpec = {
+  name: 'demo',
+  summary: 'Run the bundled demo dataset end to end on this machine (local runtime, no AWS account)',
+  usage: 'demo [--keep-servers] [options]',
+  description:
+    'Runs the synthesized state machine locally against local S3 and DynamoDB servers and writes the report.\n' +
+    'Afterwards the read commands work on it with --local: runs, status, report, predictions.',
+  options: {
+    'keep-servers': {
+      type: 'boolean',
+      description:
+        'leave the local S3/DynamoDB servers running (their endpoints go to .nightshift/local-endpoints.json)',
+    },
+  },
+  positionals: { min: 0, max: 0 },
+  examples: ['nightshift demo', 'nightshift demo --keep-servers && nightshift runs --local'],
+  run: (ctx, args) =>
+    callLocalHook(
+      ctx.deps.loadLocalHooks,
+      'demoCommand',
+      'demo',
+      { keepServers: flag(args, 'keep-servers'), json: ctx.global.json, stateDir: ctx.stateDir() },
+      ctx.io,
+    ),
+};

@@ -1,0 +1,69 @@
+import { RUN_STATUSES, type RunStatus } from '../../../shared/records.ts';
+import { UsageError } from '../cli-errors.ts';
+import { type CommandSpec, intOption, stringOption } from '../command-line.ts';
+import { formatCount, formatDuration, formatTimestamp, paintStatus, renderTable, writeJson } from '../output.ts';
+import { listRuns } from '../run-records.ts';
+
+export const runsCommand: CommandSpec = {
+  name: 'runs',
+  summary: 'List runs, newest first, from the runs table',
+  usage: 'runs [--limit N] [--status RUNNING|SUCCEEDED|FAILED] [options]',
+  options: {
+    limit: { type: 'string', value: 'N', description: 'how many runs (1-1000, default 20)' },
+    status: { type: 'string', value: 'STATUS', description: `only runs with this status: ${RUN_STATUSES.join(', ')}` },
+  },
+  positionals: { min: 0, max: 0 },
+  examples: ['nightshift runs', 'nightshift runs --status FAILED --limit 5', 'nightshift runs --local --json'],
+  async run(ctx, args) {
+    const limit = intOption(args, 'limit', { min: 1, max: 1000, fallback: 20 });
+    const statusArg = stringOption(args, 'status')?.toUpperCase();
+    if (statusArg !== undefined && !(RUN_STATUSES as readonly string[]).includes(statusArg)) {
+      throw new UsageError(`--status must be one of ${RUN_STATUSES.join(', ')}, got "${stringOption(args, 'status')}"`);
+    }
+    const data = await ctx.runData();
+    const { runs, skipped } = await listRuns(data, {
+      limit,
+      ...(statusArg ? { status: statusArg as RunStatus } : {}),
+    });
+    if (skipped > 0) ctx.io.stderr(`warning: skipped ${skipped} rows of ${data.runsTable} that are not run records\n`);
+    if (ctx.global.json) {
+      writeJson(ctx.io, runs);
+      return 0;
+    }
+    if (runs.length === 0) {
+      ctx.io.stdout(`no ${statusArg ? `${statusArg} ` : ''}runs in ${data.where}\n`);
+      return 0;
+    }
+    const now = ctx.deps.clock.now();
+    const rows = runs.map((run) => {
+      const end = run.finishedAt ? new Date(run.finishedAt) : now;
+      return [
+        run.runId,
+        run.status,
+        formatTimestamp(run.createdAt),
+        formatDuration((end.getTime() - new Date(run.createdAt).getTime()) / 1000),
+        run.counts ? formatCount(run.counts.items) : '-',
+        run.counts ? formatCount(run.counts.predicted) : '-',
+        run.counts ? formatCount(run.counts.rejected) : '-',
+        run.dataset,
+      ];
+    });
+    ctx.io.stdout(
+      renderTable(
+        [
+          { header: 'RUN' },
+          { header: 'STATUS' },
+          { header: 'CREATED' },
+          { header: 'DURATION', align: 'right' },
+          { header: 'ITEMS', align: 'right' },
+          { header: 'PREDICTED', align: 'right' },
+          { header: 'REJECTED', align: 'right' },
+          { header: 'DATASET', maxWidth: 60 },
+        ],
+        rows,
+        (column, padded, raw) => (column === 1 ? padded.replace(raw, paintStatus(ctx.paint, raw)) : padded),
+      ),
+    );
+    return 0;
+  },
+};

@@ -1,0 +1,117 @@
+import type { RunRecord } from '../../../shared/records.ts';
+import { UsageError } from '../cli-errors.ts';
+import type { CommandSpec } from '../command-line.ts';
+import { stringOption } from '../command-line.ts';
+import { type CostEstimate, estimateRunCost } from '../cost-estimate.ts';
+import { executionConsoleUrl } from '../executions.ts';
+import {
+  formatCount,
+  formatDuration,
+  formatTimestamp,
+  formatUsd,
+  type Painter,
+  paintStatus,
+  renderFields,
+  writeJson,
+} from '../output.ts';
+import { getRun } from '../run-records.ts';
+
+export const statusCommand: CommandSpec = {
+  name: 'status',
+  summary: 'Show one run from the runs table: counts, stage timings, report link and a cost estimate',
+  usage: 'status RUN [--instance-price USD] [options]',
+  description:
+    'The cost is an ESTIMATE (docs/cost.md): GPU time x an approximate us-east-1 price for the instance type, plus\n' +
+    'Lambda, Step Functions, DynamoDB and S3 from the item count. Exits 1 when the run FAILED.',
+  arguments: [['RUN', 'the run id']],
+  options: {
+    'instance-price': {
+      type: 'string',
+      value: 'USD',
+      description: 'Batch Transform price per instance-hour for the estimate (default: the built-in table)',
+    },
+  },
+  positionals: { min: 1, max: 1 },
+  examples: ['nightshift status nightly-2026-11-23', 'nightshift status demo --local --json'],
+  async run(ctx, args) {
+    const runId = args.positionals[0] as string;
+    const price = stringOption(args, 'instance-price');
+    const instancePricePerHour = price === undefined ? undefined : Number(price);
+    if (instancePricePerHour !== undefined && !(instancePricePerHour >= 0)) {
+      throw new UsageError(`--instance-price must be a price in US$ per hour such as 1.41, got "${price}"`);
+    }
+    const data = await ctx.runData();
+    const run = await getRun(data, runId, ctx.deps.clock);
+    const cost = estimateRunCost(run, {
+      now: ctx.deps.clock.now(),
+      ...(instancePricePerHour === undefined ? {} : { instancePricePerHour }),
+    });
+    if (ctx.global.json) {
+      writeJson(ctx.io, {
+        run,
+        cost,
+        ...(run.executionId && !data.local ? { console: executionConsoleUrl(run.executionId) } : {}),
+      });
+    } else {
+      ctx.io.stdout(renderRunStatus(run, cost, ctx.paint, { now: ctx.deps.clock.now(), local: data.local }));
+    }
+    return run.status === 'FAILED' ? 1 : 0;
+  },
+};
+
+/** The human view of one run. */
+export function renderRunStatus(
+  run: RunRecord,
+  cost: CostEstimate,
+  paint: Painter,
+  options: { readonly now: Date; readonly local: boolean },
+): string {
+  const end = run.finishedAt ? new Date(run.finishedAt) : options.now;
+  const seconds = (end.getTime() - new Date(run.createdAt).getTime()) / 1000;
+  const fields: [string, string][] = [
+    ['run', paint.bold(run.runId)],
+    ['status', paintStatus(paint, run.status)],
+    ['dataset', run.dataset],
+    ['created', formatTimestamp(run.createdAt)],
+    [
+      run.finishedAt ? 'finished' : 'running for',
+      run.finishedAt ? `${formatTimestamp(run.finishedAt)} (${formatDuration(seconds)})` : formatDuration(seconds),
+    ],
+  ];
+  const { counts } = run;
+  if (counts) {
+    fields.push(['items', formatCount(counts.items)]);
+    fields.push(['predicted', formatCount(counts.predicted)]);
+    const reasons = Object.entries(counts.rejectedByReason)
+      .filter(([, n]) => n > 0)
+      .sort(([, a], [, b]) => b - a)
+      .map(([reason, n]) => `${reason} ${formatCount(n)}`);
+    fields.push(['rejected', `${formatCount(counts.rejected)}${reasons.length ? ` (${reasons.join(', ')})` : ''}`]);
+  }
+  const timings = Object.entries(run.timings ?? {});
+  if (timings.length > 0) {
+    fields.push([
+      'stages',
+      timings.map(([stage, timing]) => `${stage} ${formatDuration(timing.seconds)}`).join(' \u00b7 '),
+    ]);
+  }
+  const { transform, preprocess } = run.settings;
+  fields.push([
+    'settings',
+    `${transform.instanceCount} x ${transform.instanceType}, batch ${preprocess.batchSize}, ${preprocess.width}x${preprocess.height} ${preprocess.fit}`,
+  ]);
+  if (run.report) fields.push(['report', run.report.html]);
+  if (run.error) fields.push(['error', paint.red(`${run.error.error}: ${run.error.cause}`)]);
+  if (run.executionId && !options.local) fields.push(['console', executionConsoleUrl(run.executionId)]);
+  fields.push(['cost', `~${formatUsd(cost.totalUsd)} (estimate)`]);
+  const shown = cost.lines.filter((line) => line.usd > 0 || line.item === 'Batch Transform');
+  const usdWidth = Math.max(...shown.map((line) => formatUsd(line.usd).length));
+  for (const line of shown) {
+    fields.push([`  ${line.item}`, `${formatUsd(line.usd).padStart(usdWidth)}  ${paint.dim(line.detail)}`]);
+  }
+  for (const note of cost.notes) fields.push(['  note', paint.dim(note)]);
+  let text = renderFields(fields, paint);
+  if (run.report)
+    text += `\nDownload the report with: nightshift report ${run.runId}${options.local ? ' --local' : ''} --open\n`;
+  return text;
+}

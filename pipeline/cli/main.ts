@@ -1,0 +1,153 @@
+/**
+ * The `nightshift` command line. `bin/nightshift.mjs` calls {@link main} with the process's arguments and streams;
+ * tests call it in-process with their own {@link CliIo} and {@link CliDeps}.
+ *
+ * Local runtime hooks. `demo`, `run --local`, `start --local`, `watch --local` and `redrive --local` call functions
+ * of `pipeline/local/cli-commands.ts` (the local runtime), imported lazily so the CLI works before it exists
+ * (those commands then say "not available yet"). Each takes its arguments and the {@link CliIo}, writes only
+ * through that io, and resolves to the exit code (0 success, 1 the run failed):
+ *
+ *   demoCommand(args: { keepServers: boolean; json: boolean; stateDir: string }, io: CliIo): Promise<number>
+ *   runLocalCommand(args: { source: string; keepServers: boolean; json: boolean; stateDir: string }, io): Promise<number>
+ *   startLocal(args: { input: ExecutionInput; name: string; wait: boolean; keepServers: boolean; json: boolean;
+ *                      stateDir: string }, io): Promise<number>
+ *   watchLocal(args: { runId: string; timeoutMs: number; json: boolean; stateDir: string }, io): Promise<number>
+ *   redriveLocal(args: { runId: string; wait: boolean; json: boolean; stateDir: string }, io): Promise<number>
+ *
+ * `source` is an absolute path; `input` is already validated by `parseExecutionInput` and `name` is the run id;
+ * `stateDir` is the absolute state directory (`--state-dir`, else NIGHTSHIFT_HOME, else `.nightshift/`). The types
+ * are {@link LocalHooks} in `local-hooks.ts`.
+ */
+import { fileURLToPath } from 'node:url';
+import { NightshiftError } from '../../shared/errors.ts';
+import { systemClock } from '../../shared/ports.ts';
+import { createAwsClients, createLocalClients } from './aws-clients.ts';
+import { CliFailure, UsageError } from './cli-errors.ts';
+import { type CliDeps, CommandContext } from './command-context.ts';
+import {
+  type CommandSpec,
+  globalOptions,
+  parseCommandArgs,
+  renderCommandHelp,
+  renderOverview,
+  splitCommand,
+} from './command-line.ts';
+import { demoCommand } from './commands/demo.ts';
+import { predictionsCommand } from './commands/predictions.ts';
+import { redriveCommand } from './commands/redrive.ts';
+import { reportCommand } from './commands/report.ts';
+import { runLocalCommand } from './commands/run-local.ts';
+import { runsCommand } from './commands/runs.ts';
+import { startCommand } from './commands/start.ts';
+import { statusCommand } from './commands/status.ts';
+import { watchCommand } from './commands/watch.ts';
+import { openWithDesktop } from './desktop-opener.ts';
+import type { CliIo } from './io.ts';
+import { resolveLocalBackend } from './local-backend.ts';
+import { importLocalHooks, type LocalHooks } from './local-hooks.ts';
+import { painter } from './output.ts';
+
+export type { CliIo } from './io.ts';
+export { processIo } from './io.ts';
+export type { CliDeps, LocalHooks };
+
+/** Every command, in the order `nightshift --help` lists them. */
+export const COMMANDS: readonly CommandSpec[] = [
+  startCommand,
+  watchCommand,
+  statusCommand,
+  runsCommand,
+  reportCommand,
+  predictionsCommand,
+  redriveCommand,
+  demoCommand,
+  runLocalCommand,
+];
+
+/** Exit codes: 0 success, 1 the run failed or the command could not be done, 2 usage error. */
+export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
+
+export function defaultCliDeps(): CliDeps {
+  return {
+    createAwsClients,
+    createLocalClients,
+    resolveLocalBackend,
+    loadLocalHooks: importLocalHooks,
+    sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+    clock: systemClock,
+    openFile: (path) => openWithDesktop(path),
+    projectRoot: fileURLToPath(new URL('../../', import.meta.url)),
+  };
+}
+
+/** Runs one command line; resolves to the exit code and never throws. */
+export async function main(argv: readonly string[], io: CliIo, overrides: Partial<CliDeps> = {}): Promise<number> {
+  const deps: CliDeps = { ...defaultCliDeps(), ...overrides };
+  // Known before parsing, so even a parse error honours them.
+  const verbose = argv.includes('--verbose');
+  const json = argv.includes('--json');
+  let command: CommandSpec | undefined;
+  let ctx: CommandContext | undefined;
+  try {
+    const { name, rest } = splitCommand(argv);
+    if (name === undefined || name === 'help') {
+      const topic =
+        name === 'help' ? COMMANDS.find((c) => c.name === rest.find((arg) => !arg.startsWith('-'))) : undefined;
+      const text = topic ? renderCommandHelp(topic) : renderOverview(COMMANDS);
+      const asked = name === 'help' || rest.includes('--help') || rest.includes('-h');
+      (asked ? io.stdout : io.stderr)(text);
+      return asked ? EXIT.ok : EXIT.usage;
+    }
+    command = COMMANDS.find((c) => c.name === name);
+    if (!command) {
+      throw new UsageError(`unknown command "${name}"; the commands are ${COMMANDS.map((c) => c.name).join(', ')}`);
+    }
+    const args = parseCommandArgs(command, rest);
+    if (args.values.help) {
+      io.stdout(renderCommandHelp(command));
+      return EXIT.ok;
+    }
+    ctx = new CommandContext(io, globalOptions(args), deps);
+    return await command.run(ctx, args);
+  } catch (error) {
+    reportError(io, error, { verbose, json, command });
+    return error instanceof UsageError ? EXIT.usage : EXIT.failed;
+  } finally {
+    try {
+      await ctx?.close();
+    } catch (error) {
+      if (verbose) io.stderr(`warning: cleaning up failed: ${(error as Error).message}\n`);
+    }
+  }
+}
+
+/** One line saying what went wrong and what to do; the stack trace (and causes) only with --verbose. */
+function reportError(
+  io: CliIo,
+  error: unknown,
+  options: { readonly verbose: boolean; readonly json: boolean; readonly command: CommandSpec | undefined },
+): void {
+  const message = error instanceof Error ? error.message : String(error);
+  const expected = error instanceof UsageError || error instanceof CliFailure;
+  if (options.json) {
+    const described =
+      error instanceof NightshiftError ? error.toJSON() : { name: (error as Error)?.name ?? 'Error', message };
+    io.stderr(`${JSON.stringify({ error: described })}\n`);
+  } else {
+    const paint = painter(io);
+    const hint =
+      error instanceof UsageError
+        ? ` (see \`nightshift ${options.command ? `${options.command.name} ` : ''}--help\`)`
+        : !expected && !options.verbose
+          ? ' (run again with --verbose for the stack trace)'
+          : '';
+    io.stderr(`${paint.red('error:')} ${message.replace(/\s*\n\s*/g, ' ')}${hint}\n`);
+  }
+  if (options.verbose) {
+    let current: unknown = error;
+    for (let depth = 0; current instanceof Error && depth < 5; depth++) {
+      io.stderr(`${depth === 0 ? '' : 'caused by: '}${current.stack ?? current.message}\n`);
+      current = current.cause;
+    }
+  }
+}

@@ -1,0 +1,109 @@
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startDynamoServer } from '../../pipeline/local/emulators.ts';
+import { type LocalRunSummary, runLocalPipeline } from '../../pipeline/local/local-run.ts';
+import { DynamoPredictionStore } from '../../shared/aws/dynamo-prediction-store.ts';
+import type { OutcomeRecord } from '../../shared/records.ts';
+
+/**
+ * The whole pipeline on this machine, as `npm run demo` runs it: the synthesized state machine in the local engine,
+ * the real stage handlers, the local S3/DynamoDB servers, the real OCR model server and the local batch transform,
+ * over the generated sample (rendered text images plus broken files).
+ */
+describe('a local run of the synthesized pipeline on generated images', () => {
+  const home = mkdtempSync(join(tmpdir(), 'nightshift-e2e-'));
+  const runId = 'e2e-sample';
+  const quiet = { out: () => undefined, err: () => undefined, isTTY: false };
+  let first: LocalRunSummary;
+  let second: LocalRunSummary;
+  let failed: LocalRunSummary;
+
+  beforeAll(async () => {
+    first = await runLocalPipeline({ home, runId, io: quiet });
+    second = await runLocalPipeline({ home, runId, io: quiet });
+    const names = JSON.parse(readFileSync(join(home, 'local-names.json'), 'utf8'));
+    failed = await runLocalPipeline({
+      home,
+      runId: 'e2e-missing-manifest',
+      dataset: `s3://${names.pipelineBucket}/datasets/nowhere/manifest.jsonl`,
+      io: quiet,
+    });
+  }, 400_000);
+  afterAll(() => rmSync(home, { recursive: true, force: true }));
+
+  it('succeeds and writes report files that exist and parse', () => {
+    expect(first.status).toBe('SUCCEEDED');
+    expect(first.run?.status).toBe('SUCCEEDED');
+    const reportDir = join(home, 'reports', runId);
+    const report = JSON.parse(readFileSync(join(reportDir, 'report.json'), 'utf8'));
+    const csv = readFileSync(join(reportDir, 'predictions.csv'), 'utf8').trimEnd().split('\n');
+    expect(report.counts).toEqual(first.run?.counts);
+    expect(csv).toHaveLength((first.run?.counts?.items ?? 0) + 1);
+    expect(readFileSync(join(reportDir, 'report.html'), 'utf8')).toContain('<canvas');
+  });
+
+  it('ends every input as one prediction or one rejection, and the counts reconcile', () => {
+    const counts = first.run?.counts;
+
+    expect(counts?.items).toBe(55);
+    expect(counts?.predicted).toBe(50);
+    expect(counts?.rejected).toBe(5);
+    expect(counts?.rejectedByReason).toEqual({
+      EMPTY_OBJECT: 1,
+      CORRUPT_IMAGE: 1,
+      NOT_AN_IMAGE: 1,
+      UNSUPPORTED_TYPE: 1,
+      TOO_MANY_PIXELS: 1,
+    });
+  });
+
+  it('reads the expected text exactly for at least 90% of the clean images', () => {
+    expect(first.accuracy?.withExpected).toBe(50);
+    expect(first.accuracy?.rate).toBeGreaterThanOrEqual(0.9);
+  });
+
+  it('is idempotent: a second identical run gives the same counts and no duplicate rows', async () => {
+    expect(second.status).toBe('SUCCEEDED');
+    expect(second.run?.counts).toEqual(first.run?.counts);
+    // Read the rows straight from the persisted DynamoDB state the runs left behind.
+    const server = await startDynamoServer({ directory: join(home, 'dynamodb') });
+    try {
+      const names = JSON.parse(readFileSync(join(home, 'local-names.json'), 'utf8'));
+      const client = new DynamoDBClient({
+        endpoint: server.endpoint,
+        region: 'us-east-1',
+        credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
+      });
+      const rows: OutcomeRecord[] = [];
+      for await (const row of new DynamoPredictionStore(
+        DynamoDBDocumentClient.from(client),
+        names.predictionsTable,
+      ).list(runId))
+        rows.push(row);
+      client.destroy();
+      expect(rows).toHaveLength(55);
+      expect(new Set(rows.map((row) => row.key)).size).toBe(55);
+    } finally {
+      await server.stop();
+    }
+    expect(existsSync(join(home, 'local-endpoints.json'))).toBe(false);
+  });
+
+  it('fails a run with a missing manifest through finalize-failure: run record FAILED, notification written', () => {
+    const notifications = readFileSync(join(home, 'notifications.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line));
+
+    expect(failed.status).toBe('FAILED');
+    expect(failed.error).toBe('DatasetAccessError');
+    expect(notifications.at(-1)).toMatchObject({
+      subject: 'Nightshift run e2e-missing-manifest failed: DatasetAccessError',
+    });
+    expect(notifications.at(-1).message).toContain('datasets/nowhere/manifest.jsonl does not exist');
+  });
+});

@@ -230,6 +230,21 @@ export class NightshiftStack extends Stack {
       });
     }
 
+    // Failures the state machine does not catch (so they stay redrivable), time-outs and aborts: finalize the run
+    // record and notify from the execution status event.
+    const finalizeFailure = f['finalize-failure'];
+    finalizeFailure.addEnvironment('NOTIFICATION_TOPIC_ARN', this.topic.topicArn);
+    this.topic.grantPublish(finalizeFailure);
+    new events.Rule(this, 'ExecutionEnded', {
+      description: 'Finalizes Nightshift runs whose execution failed, timed out or was aborted',
+      eventPattern: {
+        source: ['aws.states'],
+        detailType: ['Step Functions Execution Status Change'],
+        detail: { stateMachineArn: [stateMachine.stateMachineArn], status: ['FAILED', 'TIMED_OUT', 'ABORTED'] },
+      },
+      targets: [new eventTargets.LambdaFunction(finalizeFailure, { retryAttempts: 4, maxEventAge: Duration.hours(6) })],
+    });
+
     // Alarms
     const alarmAction = new cwActions.SnsAction(this.topic);
     const alarm = (id: string, metric: cloudwatch.IMetric, description: string) =>

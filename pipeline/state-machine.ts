@@ -112,6 +112,7 @@ export class NightshiftStateMachine extends Construct {
           executionName: sfn.JsonPath.stringAt('$$.Execution.Name'),
           ...(withRunId ? { runId: sfn.JsonPath.stringAt(P.runId) } : {}),
           error: sfn.JsonPath.objectAt(P.error),
+          attempt: sfn.JsonPath.numberAt('$$.Execution.RedriveCount'),
         },
         '$.notification',
       );
@@ -132,8 +133,12 @@ export class NightshiftStateMachine extends Construct {
     }).next(new sfn.Fail(this, 'RunFailedUnfinalized', { errorPath: '$.error.Error', causePath: '$.error.Cause' }));
     const failBeforePlan = finalize('FinalizePlanFailure', false);
     const failAfterPlan = finalize('FinalizeFailure', true);
+    // Only errors a redrive cannot fix are caught here (the caller's input, our own data): any other failure ends the
+    // execution at the failed state, so `RedriveExecution` resumes there (a redrive from a Catch's Fail state would
+    // just fail again). Those executions are finalized by the EventBridge rule on FAILED/TIMED_OUT/ABORTED
+    // executions (infra/nightshift-stack.ts), which also covers time-outs and aborts that no Catch sees.
     const catchInto = <T extends sfn.TaskStateBase | sfn.DistributedMap>(state: T, handler: sfn.IChainable): T => {
-      state.addCatch(handler, { errors: [sfn.Errors.ALL], resultPath: P.error });
+      state.addCatch(handler, { errors: [...NOT_REDRIVABLE_ERRORS], resultPath: P.error });
       return state;
     };
 
@@ -456,5 +461,5 @@ class PrefixScopedResultWriter extends sfn.ResultWriterV2 {
   }
 }
 
-/** Error names the state machine never retries (documented for tests and readers). */
-export const NON_RETRIED_ERRORS = CALLER_ERROR_NAMES;
+/** Errors caught into finalize-failure: the caller's mistakes and broken pipeline data, which no redrive fixes. */
+export const NOT_REDRIVABLE_ERRORS = [...CALLER_ERROR_NAMES, 'PipelineStateError'] as const;

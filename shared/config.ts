@@ -25,6 +25,8 @@ export const StageEnvSchema = z.object({
   /** Where the manifest trigger watches for manifests, `s3://bucket/prefix/`. */
   MANIFEST_LOCATION: z.string().optional(),
   STATE_MACHINE_ARN: z.string().optional(),
+  /** Where finalize-failure publishes failures it finalizes itself. */
+  NOTIFICATION_TOPIC_ARN: z.string().optional(),
   LOG_LEVEL: z.enum(['DEBUG', 'INFO', 'WARN', 'ERROR', 'SILENT']).default('INFO'),
 });
 
@@ -35,6 +37,7 @@ export interface StageConfig {
   readonly allowedDatasetLocations: readonly S3Location[];
   readonly manifestLocation?: S3Location;
   readonly stateMachineArn?: string;
+  readonly notificationTopicArn?: string;
   readonly logLevel: LogLevel;
 }
 
@@ -52,6 +55,7 @@ export function parseStageConfig(env: Readonly<Record<string, string | undefined
     allowedDatasetLocations: Object.freeze(allowed),
     ...(e.MANIFEST_LOCATION ? { manifestLocation: parseS3Uri(e.MANIFEST_LOCATION, 'MANIFEST_LOCATION') } : {}),
     ...(e.STATE_MACHINE_ARN ? { stateMachineArn: e.STATE_MACHINE_ARN } : {}),
+    ...(e.NOTIFICATION_TOPIC_ARN ? { notificationTopicArn: e.NOTIFICATION_TOPIC_ARN } : {}),
     logLevel: e.LOG_LEVEL,
   });
 }

@@ -189,6 +189,8 @@ export const RunRecordSchema = z.strictObject({
   timings: z.record(z.string(), StageTimingSchema).optional(),
   report: z.strictObject({ json: z.string(), csv: z.string(), html: z.string() }).optional(),
   error: z.strictObject({ error: z.string(), cause: z.string() }).optional(),
+  /** The execution attempt (redrive count) whose failure was recorded, so each failure is announced once. */
+  failedAttempt: z.int().min(0).optional(),
 });
 export type RunRecord = z.infer<typeof RunRecordSchema>;
 

@@ -109,6 +109,8 @@ export const FinalizeFailureEventSchema = z.strictObject({
   runId: z.string().optional(),
   error: z.looseObject({ Error: z.string().default('States.Unknown'), Cause: z.string().default('') }),
   failedState: z.string().optional(),
+  /** `$$.Execution.RedriveCount`: which attempt of the execution failed. */
+  attempt: z.int().min(0).optional(),
 });
 export type FinalizeFailureEvent = z.infer<typeof FinalizeFailureEventSchema>;
 
@@ -118,3 +120,24 @@ export const NotificationSchema = z.strictObject({
   message: z.string(),
 });
 export type Notification = z.infer<typeof NotificationSchema>;
+
+/**
+ * The EventBridge event Step Functions sends when a Standard execution ends FAILED, TIMED_OUT or ABORTED. Failures
+ * that are not caught in the state machine (so that the execution stays redrivable from the failed state) are
+ * finalized from this event.
+ */
+export const ExecutionStatusEventSchema = z.looseObject({
+  source: z.literal('aws.states'),
+  'detail-type': z.literal('Step Functions Execution Status Change'),
+  detail: z.looseObject({
+    executionArn: z.string(),
+    stateMachineArn: z.string(),
+    name: z.string(),
+    status: z.enum(['FAILED', 'TIMED_OUT', 'ABORTED', 'SUCCEEDED', 'RUNNING', 'PENDING_REDRIVE']),
+    input: z.string().nullable().optional(),
+    error: z.string().nullable().optional(),
+    cause: z.string().nullable().optional(),
+    redriveCount: z.int().min(0).optional(),
+  }),
+});
+export type ExecutionStatusEvent = z.infer<typeof ExecutionStatusEventSchema>;

@@ -93,6 +93,7 @@ export async function runLocalPipeline(options: LocalRunOptions): Promise<LocalR
     handle = runtime.startRun(executionName, input);
     const result = await handle.result();
     display.finish();
+    await runtime.finalizeEnded(handle, result, input);
     const stores = runtime.stores;
     const run = await stores.runs.get(runId);
     const summary: LocalRunSummary = {

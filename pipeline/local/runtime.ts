@@ -1,4 +1,4 @@
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
@@ -9,9 +9,16 @@ import { DynamoRunStore } from '../../shared/aws/dynamo-run-store.ts';
 import { S3ObjectStore } from '../../shared/aws/s3-object-store.ts';
 import { type Log, silentLog } from '../../shared/logging.ts';
 import { systemClock } from '../../shared/ports.ts';
+import { runFinalizeExecution } from '../../stages/finalize-failure/finalize-failure.ts';
 import { LocalBatchTransform, type ModelServerInstance } from './batch-transform.ts';
 import { type RunningEmulator, startDynamoServer, startS3Server } from './emulators.ts';
-import { type ExecutionHandle, LocalEngine, type LocalLambdaFunction, type ProgressEvent } from './engine/index.ts';
+import {
+  type ExecutionHandle,
+  type ExecutionResult,
+  LocalEngine,
+  type LocalLambdaFunction,
+  type ProgressEvent,
+} from './engine/index.ts';
 import { s3ListIntegration, snsFileIntegration, transformJobIntegration } from './local-integrations.ts';
 import {
   createStackResources,
@@ -184,6 +191,43 @@ export class LocalRuntime {
       name,
       input,
       stateMachineArn: this.stack.stateMachineArn,
+    });
+  }
+
+  /**
+   * What the stack's EventBridge rule does in AWS: an execution that ended FAILED, TIMED_OUT or ABORTED goes to
+   * finalize-failure (which skips a failure the state machine already finalized), and its notification is
+   * appended to notifications.jsonl.
+   */
+  async finalizeEnded(handle: ExecutionHandle, result: ExecutionResult, input: unknown): Promise<void> {
+    if (result.status === 'SUCCEEDED') return;
+    const event = {
+      source: 'aws.states' as const,
+      'detail-type': 'Step Functions Execution Status Change' as const,
+      detail: {
+        executionArn: handle.executionArn,
+        stateMachineArn: this.stack.stateMachineArn,
+        name: handle.name,
+        status: result.status,
+        input: JSON.stringify(input),
+        error: result.error ?? null,
+        cause: result.cause ?? null,
+        redriveCount: 0,
+      },
+    };
+    const file = join(this.home, 'notifications.jsonl');
+    await runFinalizeExecution(event, {
+      ...this.stores,
+      clock: systemClock,
+      log: silentLog,
+      notifier: {
+        publish: async (notification) => {
+          await appendFile(
+            file,
+            `${JSON.stringify({ at: new Date().toISOString(), subject: notification.subject, message: notification.message })}\n`,
+          );
+        },
+      },
     });
   }
 

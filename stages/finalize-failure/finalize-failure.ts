@@ -2,7 +2,13 @@ import { CALLER_ERROR_NAMES, InvalidInputError } from '../../shared/errors.ts';
 import { formatIssues } from '../../shared/execution-input.ts';
 import type { Log } from '../../shared/logging.ts';
 import type { Clock, RunStore } from '../../shared/ports.ts';
-import { type FinalizeFailureEvent, FinalizeFailureEventSchema, type Notification } from '../../shared/stage-events.ts';
+import {
+  type ExecutionStatusEvent,
+  ExecutionStatusEventSchema,
+  type FinalizeFailureEvent,
+  FinalizeFailureEventSchema,
+  type Notification,
+} from '../../shared/stage-events.ts';
 
 export interface FinalizeFailureDeps {
   readonly runs: RunStore;
@@ -10,11 +16,16 @@ export interface FinalizeFailureDeps {
   readonly log: Log;
 }
 
+/** Publishes a notification (SNS in AWS, a file locally). */
+export interface Notifier {
+  publish(notification: Notification): Promise<void>;
+}
+
 /** Longest cause kept in the run record (DynamoDB items are capped at 400 KB; people read the first lines). */
 const CAUSE_LIMIT = 4000;
 
 /**
- * Marks a run FAILED with the error a `Catch` caught and returns the notification to publish.
+ * Marks a run FAILED with the error a `Catch` caught and returns the notification the state machine publishes.
  * A run whose plan failed before it created the record (invalid input) has no record: only the notification goes.
  */
 export async function runFinalizeFailure(
@@ -23,33 +34,95 @@ export async function runFinalizeFailure(
 ): Promise<Notification> {
   const parsed = FinalizeFailureEventSchema.safeParse(event);
   if (!parsed.success) throw new InvalidInputError(formatIssues(parsed.error, 'finalize-failure event'));
-  const { executionName, error, failedState } = parsed.data;
+  const { executionName, error, failedState, attempt } = parsed.data;
   const runId = parsed.data.runId ?? executionName;
-  const cause = readableCause(error.Cause);
-  const now = deps.clock.now().toISOString();
+  return markFailed(
+    { runId, error: error.Error, cause: error.Cause, ...(failedState ? { failedState } : {}), attempt: attempt ?? 0 },
+    deps,
+  );
+}
 
+/**
+ * Finalizes an execution that ended FAILED, TIMED_OUT or ABORTED without the state machine's own failure path (an
+ * uncaught error, so a redrive resumes at the failed state; a time-out; an abort), and publishes the notification.
+ * An attempt already finalized by the state machine's Catch path is skipped, so each failure is announced once.
+ */
+export async function runFinalizeExecution(
+  event: ExecutionStatusEvent,
+  deps: FinalizeFailureDeps & { readonly notifier: Notifier },
+): Promise<Notification | undefined> {
+  const parsed = ExecutionStatusEventSchema.safeParse(event);
+  if (!parsed.success) throw new InvalidInputError(formatIssues(parsed.error, 'execution status event'));
+  const { detail } = parsed.data;
+  if (!['FAILED', 'TIMED_OUT', 'ABORTED'].includes(detail.status)) return undefined;
+  const runId = runIdOf(detail.input, detail.name);
+  const attempt = detail.redriveCount ?? 0;
+  const existing = await deps.runs.get(runId);
+  if (existing?.status === 'FAILED' && existing.failedAttempt === attempt) {
+    deps.log.info('failure already finalized by the state machine', { runId, attempt });
+    return undefined;
+  }
+  const error =
+    detail.error ??
+    (detail.status === 'TIMED_OUT'
+      ? 'States.Timeout'
+      : detail.status === 'ABORTED'
+        ? 'ExecutionAborted'
+        : 'States.Unknown');
+  const cause =
+    detail.cause ??
+    (detail.status === 'TIMED_OUT'
+      ? 'the execution ran past the state machine timeout'
+      : detail.status === 'ABORTED'
+        ? 'the execution was stopped'
+        : '');
+  const notification = await markFailed({ runId, error, cause, attempt, redrivable: true }, deps);
+  await deps.notifier.publish(notification);
+  return notification;
+}
+
+function runIdOf(input: string | null | undefined, executionName: string): string {
+  try {
+    const parsed = JSON.parse(input ?? '{}') as { runId?: unknown };
+    if (typeof parsed.runId === 'string' && parsed.runId !== '') return parsed.runId;
+  } catch {
+    // Input not JSON (or truncated by EventBridge): the execution name is the run id.
+  }
+  return executionName;
+}
+
+async function markFailed(
+  failure: { runId: string; error: string; cause: string; failedState?: string; attempt: number; redrivable?: boolean },
+  deps: FinalizeFailureDeps,
+): Promise<Notification> {
+  const { runId, error } = failure;
+  const cause = readableCause(failure.cause);
+  const now = deps.clock.now().toISOString();
   const existing = await deps.runs.get(runId);
   if (existing) {
     await deps.runs.update(runId, {
       status: 'FAILED',
       finishedAt: now,
-      error: { error: error.Error, cause: cause.slice(0, CAUSE_LIMIT) },
+      error: { error, cause: cause.slice(0, CAUSE_LIMIT) },
+      failedAttempt: failure.attempt,
     });
   } else {
     deps.log.warn('no run record to mark FAILED (the run failed before its plan created one)', { runId });
   }
-  deps.log.error('run failed', { error: error.Error, cause, failedState });
+  deps.log.error('run failed', { error, cause, failedState: failure.failedState });
 
-  const callerFault = (CALLER_ERROR_NAMES as readonly string[]).includes(error.Error);
+  const callerFault = (CALLER_ERROR_NAMES as readonly string[]).includes(error);
   const advice = callerFault
     ? 'This is a problem with the input: fix it as the message says and start a new run.'
-    : `Once the cause is fixed, redrive the run to resume where it stopped: nightshift redrive ${runId}`;
+    : failure.redrivable
+      ? `The run stopped at the failed step; once the cause is fixed, redrive it to resume there: nightshift redrive ${runId}`
+      : `Once the cause is fixed, start the run again with the same input (run id ${runId}); finished items are rewritten, not duplicated.`;
   return {
     runId,
-    subject: `Nightshift run ${runId} failed: ${error.Error}`.slice(0, 100),
+    subject: `Nightshift run ${runId} failed: ${error}`.slice(0, 100),
     message: [
-      `Run ${runId} failed${failedState ? ` in state ${failedState}` : ''} at ${now}.`,
-      `Error: ${error.Error}`,
+      `Run ${runId} failed${failure.failedState ? ` in state ${failure.failedState}` : ''} at ${now}.`,
+      `Error: ${error}`,
       `Cause: ${cause}`,
       advice,
     ].join('\n'),

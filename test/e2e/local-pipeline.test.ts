@@ -105,5 +105,7 @@ describe('a local run of the synthesized pipeline on generated images', () => {
       subject: 'Nightshift run e2e-missing-manifest failed: DatasetAccessError',
     });
     expect(notifications.at(-1).message).toContain('datasets/nowhere/manifest.jsonl does not exist');
+    // Finalized once: by the state machine's Catch path; the execution-status path saw it done and stayed quiet.
+    expect(notifications.filter((n) => n.subject.includes('e2e-missing-manifest'))).toHaveLength(1);
   });
 });

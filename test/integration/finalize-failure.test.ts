@@ -2,7 +2,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoRunStore } from '../../shared/aws/dynamo-run-store.ts';
 import { PreprocessSettingsSchema, TransformSettingsSchema } from '../../shared/execution-input.ts';
 import { silentLog } from '../../shared/logging.ts';
-import { type FinalizeFailureDeps, runFinalizeFailure } from '../../stages/finalize-failure/finalize-failure.ts';
+import type { Notification } from '../../shared/stage-events.ts';
+import {
+  type FinalizeFailureDeps,
+  runFinalizeExecution,
+  runFinalizeFailure,
+} from '../../stages/finalize-failure/finalize-failure.ts';
 import { type LocalAws, startLocalAws } from '../helpers/local-aws.ts';
 
 describe('finalize-failure stage against the local DynamoDB server', () => {
@@ -21,7 +26,7 @@ describe('finalize-failure stage against the local DynamoDB server', () => {
     await aws?.stop();
   });
 
-  it('marks the run FAILED with the Lambda error message from the Catch and says how to redrive', async () => {
+  it('marks the run FAILED with the Lambda error message from the Catch and says how to start it again', async () => {
     await runs.create({
       runId: 'run-f',
       status: 'RUNNING',
@@ -55,7 +60,7 @@ describe('finalize-failure stage against the local DynamoDB server', () => {
     });
     expect(notification.subject).toBe('Nightshift run run-f failed: PartialWriteError');
     expect(notification.message).toContain('in state Aggregate');
-    expect(notification.message).toContain('nightshift redrive run-f');
+    expect(notification.message).toContain('start the run again with the same input (run id run-f)');
   });
 
   it('still notifies when the run never got a record (bad input), telling the user to fix the input', async () => {
@@ -70,5 +75,90 @@ describe('finalize-failure stage against the local DynamoDB server', () => {
     expect(notification.runId).toBe('exec-bad');
     expect(notification.message).toContain('This is a problem with the input');
     expect(await runs.get('exec-bad')).toBeUndefined();
+  });
+
+  describe('from the execution status event (failures left uncaught so the run stays redrivable)', () => {
+    const statusEvent = (name: string, status: 'FAILED' | 'TIMED_OUT', redriveCount: number, error?: string) => ({
+      source: 'aws.states' as const,
+      'detail-type': 'Step Functions Execution Status Change' as const,
+      detail: {
+        executionArn: `arn:aws:states:us-east-1:123456789012:execution:Nightshift:${name}`,
+        stateMachineArn: 'arn:aws:states:us-east-1:123456789012:stateMachine:Nightshift',
+        name,
+        status,
+        input: JSON.stringify({ dataset: 's3://data/x/', runId: `run-${name}` }),
+        error: error ?? null,
+        cause: error ? 'Lambda.TooManyRequestsException: Rate exceeded' : null,
+        redriveCount,
+      },
+    });
+    const createRun = (runId: string) =>
+      runs.create({
+        runId,
+        status: 'RUNNING',
+        dataset: 's3://data/x/',
+        settings: { preprocess: PreprocessSettingsSchema.parse({}), transform: TransformSettingsSchema.parse({}) },
+        settingsHash: 'h',
+        createdAt: '2026-11-23T02:00:00.000Z',
+        updatedAt: '2026-11-23T02:00:00.000Z',
+      });
+
+    it('marks the run FAILED, publishes once, and announces a failed redrive again', async () => {
+      await createRun('run-uncaught');
+      const published: Notification[] = [];
+      const notifier = { publish: async (n: Notification) => void published.push(n) };
+
+      const first = await runFinalizeExecution(
+        statusEvent('uncaught', 'FAILED', 0, 'Lambda.TooManyRequestsException'),
+        { ...deps, notifier },
+      );
+      const duplicate = await runFinalizeExecution(
+        statusEvent('uncaught', 'FAILED', 0, 'Lambda.TooManyRequestsException'),
+        { ...deps, notifier },
+      );
+      const redriven = await runFinalizeExecution(
+        statusEvent('uncaught', 'FAILED', 1, 'Lambda.TooManyRequestsException'),
+        { ...deps, notifier },
+      );
+
+      expect(first?.message).toContain('redrive it to resume there: nightshift redrive run-uncaught');
+      expect(duplicate).toBeUndefined();
+      expect(redriven).toBeDefined();
+      expect(published).toHaveLength(2);
+      expect(await runs.get('run-uncaught')).toMatchObject({
+        status: 'FAILED',
+        failedAttempt: 1,
+        error: { error: 'Lambda.TooManyRequestsException' },
+      });
+    });
+
+    it('skips a failure the state machine already finalized through its Catch path', async () => {
+      await createRun('run-caught');
+      await runFinalizeFailure(
+        { executionName: 'caught', runId: 'run-caught', error: { Error: 'ManifestError', Cause: 'bad' }, attempt: 0 },
+        deps,
+      );
+      const published: Notification[] = [];
+
+      const result = await runFinalizeExecution(statusEvent('caught', 'FAILED', 0, 'ManifestError'), {
+        ...deps,
+        notifier: { publish: async (n) => void published.push(n) },
+      });
+
+      expect(result).toBeUndefined();
+      expect(published).toEqual([]);
+    });
+
+    it('names a time-out when the event carries no error', async () => {
+      await createRun('run-slow');
+
+      const notice = await runFinalizeExecution(statusEvent('slow', 'TIMED_OUT', 0), {
+        ...deps,
+        notifier: { publish: async () => undefined },
+      });
+
+      expect(notice?.subject).toBe('Nightshift run run-slow failed: States.Timeout');
+      expect((await runs.get('run-slow'))?.error?.cause).toBe('the execution ran past the state machine timeout');
+    });
   });
 });

@@ -37,7 +37,7 @@ describe('stage handlers wired from the environment', () => {
     });
 
     expect(planned).toMatchObject({ runId: 'exec-handler', items: { accepted: 1 } });
-    expect(notice.subject).toContain('exec-handler failed');
+    expect(notice?.subject).toContain('exec-handler failed');
   });
 
   it('reports a missing environment variable by name on the first invocation', async () => {

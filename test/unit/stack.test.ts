@@ -181,6 +181,19 @@ describe('the Nightshift stack', () => {
     }
   });
 
+  it('finalizes executions that fail uncaught, time out or are aborted from their EventBridge status event', () => {
+    template.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: {
+        source: ['aws.states'],
+        'detail-type': ['Step Functions Execution Status Change'],
+        detail: { status: ['FAILED', 'TIMED_OUT', 'ABORTED'], stateMachineArn: [Match.anyValue()] },
+      },
+      Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('finalizefailure'), 'Arn'] } })],
+    });
+    const publish = statements(template).filter((s) => actionsOf(s).includes('sns:Publish'));
+    expect(publish.map((s) => s.policy).some((policy) => policy.includes('finalizefailure'))).toBe(true);
+  });
+
   it('has state machine logging, tracing, alarms to SNS and the outputs the CLI reads', () => {
     template.hasResourceProperties('AWS::StepFunctions::StateMachine', {
       StateMachineType: 'STANDARD',

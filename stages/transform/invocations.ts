@@ -1,0 +1,109 @@
+import { describeError, InvalidInputError } from '../../shared/errors.ts';
+import type { Log } from '../../shared/logging.ts';
+import type { ModelOutput } from '../../shared/records.ts';
+import { type DecodedRecord, decodeRecord } from './image-records.ts';
+import type { DecodedImage, ModelHandler, Prediction } from './model-handler.ts';
+import { RECORD_ERROR_CODES, type RecordError } from './record-errors.ts';
+
+/**
+ * Splits a JSON Lines body into records, as Batch Transform sends them with `SplitType: Line`. Blank lines (a
+ * trailing newline, a `\r\n` ending) are not records. A line that is not JSON fails the whole request: the
+ * records cannot be matched to output lines any more, so the caller gets a 400 naming the first such line.
+ */
+export function parseJsonLines(body: string): unknown[] {
+  const records: unknown[] = [];
+  const lines = body.split('\n');
+  for (const [index, raw] of lines.entries()) {
+    const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
+    if (line.trim() === '') continue;
+    try {
+      records.push(JSON.parse(line));
+    } catch (error) {
+      throw new InvalidInputError(
+        `line ${index + 1} of the request body is not JSON (${describeError(error).message}); ` +
+          'send one JSON object per line (JSON Lines)',
+        { details: { line: index + 1 } },
+      );
+    }
+  }
+  if (records.length === 0) {
+    throw new InvalidInputError('the request body has no records; send one JSON object per line (JSON Lines)');
+  }
+  return records;
+}
+
+export interface InvocationSummary {
+  readonly lines: string[];
+  readonly records: number;
+  readonly errors: number;
+}
+
+/**
+ * Predicts every record and returns one JSON line per record, in order: the handler's prediction, or an error
+ * line for a record that cannot be decoded or that the model fails on. Every line carries the model's name and
+ * version. Records go through `imagesPerBatch` at a time, the next batch decoding while the current one runs.
+ */
+export async function invoke(
+  records: readonly unknown[],
+  handler: ModelHandler,
+  options: { readonly imagesPerBatch: number; readonly log: Log },
+): Promise<InvocationSummary> {
+  const outputs: ModelOutput[] = [];
+  const decodeBatch = (start: number) =>
+    Promise.all(records.slice(start, start + options.imagesPerBatch).map((record) => decodeRecord(record)));
+  let next: Promise<DecodedRecord[]> | undefined = decodeBatch(0);
+  for (let start = 0; next !== undefined; start += options.imagesPerBatch) {
+    const decoded: DecodedRecord[] = await next;
+    const following = start + options.imagesPerBatch;
+    next = following < records.length ? decodeBatch(following) : undefined;
+    const images = decoded.flatMap((record) => (record.ok ? [record.image] : []));
+    const predicted = await predictIsolated(handler, images, options.log);
+    let position = 0;
+    for (const record of decoded) {
+      outputs.push(toOutput(handler, record.ok ? (predicted[position++] as Outcome) : record));
+    }
+  }
+  return {
+    lines: outputs.map((output) => JSON.stringify(output)),
+    records: records.length,
+    errors: outputs.filter((output) => output.error !== undefined).length,
+  };
+}
+
+/**
+ * Predicts a batch; if the model fails on it, predicts image by image so that one image the model cannot handle
+ * becomes one error line rather than a failed request (which Batch Transform would retry, then fail the job for).
+ */
+async function predictIsolated(handler: ModelHandler, images: readonly DecodedImage[], log: Log): Promise<Outcome[]> {
+  if (images.length === 0) return [];
+  try {
+    const predictions = await handler.predictBatch(images);
+    if (predictions.length !== images.length) {
+      throw new Error(`the handler returned ${predictions.length} predictions for ${images.length} images`);
+    }
+    return predictions.map((prediction) => ({ ok: true, prediction }));
+  } catch (error) {
+    const message = describeError(error).message;
+    if (images.length === 1) {
+      log.warn('inference failed for a record', { error: message });
+      const failure: RecordError = {
+        code: RECORD_ERROR_CODES.inferenceFailed,
+        message: `the model failed on this image: ${message}`,
+      };
+      return [{ ok: false, error: failure }];
+    }
+    log.warn('batch inference failed; predicting its images one by one', { images: images.length, error: message });
+    const outcomes: Outcome[] = [];
+    for (const image of images) outcomes.push(...(await predictIsolated(handler, [image], log)));
+    return outcomes;
+  }
+}
+
+type Outcome =
+  | { readonly ok: true; readonly prediction: Prediction }
+  | { readonly ok: false; readonly error: RecordError };
+
+function toOutput(handler: ModelHandler, outcome: Outcome): ModelOutput {
+  const model = { name: handler.model.name, version: handler.model.version };
+  return outcome.ok ? { model, ...outcome.prediction } : { model, error: { ...outcome.error } };
+}

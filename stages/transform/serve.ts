@@ -1,0 +1,95 @@
+/**
+ * The model server's entry point: `serve` in the container (SageMaker runs `docker run <image> serve`), or
+ * `node --import tsx stages/transform/serve.ts [--port 0] [--model-dir DIR]` on any machine.
+ *
+ * It listens first, so /ping can answer 503 while the model loads, then loads the model and turns /ping to 200.
+ * Logs are JSON lines on stdout; `"message":"model server listening"` carries the port (useful with `--port 0`),
+ * `"message":"model server ready"` follows once the model is loaded. A model that cannot be loaded ends the
+ * process with status 1, after logging why.
+ */
+import { availableParallelism } from 'node:os';
+import type { Logger } from '@aws-lambda-powertools/logger';
+import type { LogAttributes } from '@aws-lambda-powertools/logger/types';
+import { describeError } from '../../shared/errors.ts';
+import { createStageLogger, type Log } from '../../shared/logging.ts';
+import { recommendExecutionParameters } from './execution-parameters.ts';
+import { createSessionFactory, probeCuda } from './execution-provider.ts';
+import { chooseModelDirectory, loadModelHandler } from './model-directory.ts';
+import type { ModelHandler } from './model-handler.ts';
+import { ModelServer } from './server.ts';
+import { parseServerConfig, type ServerConfig } from './server-config.ts';
+
+async function main(): Promise<void> {
+  let config: ServerConfig;
+  try {
+    config = parseServerConfig(process.argv.slice(2), process.env);
+  } catch (error) {
+    process.stderr.write(`${describeError(error).message}\n`);
+    process.exit(2);
+  }
+  const log = asLog(createStageLogger({ stage: 'transform', level: config.logLevel }));
+  const server = new ModelServer({ imagesPerBatch: config.imagesPerBatch, log });
+  let handler: ModelHandler | undefined;
+  let stopping = false;
+  const stop = async (why: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info('model server stopping', { why });
+    await server.close();
+    await handler?.dispose();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+  if (config.exitWithStdin) {
+    process.stdin.on('end', () => void stop('stdin closed'));
+    process.stdin.resume();
+  }
+
+  const port = await server.listen(config.port, config.host);
+  log.info('model server listening', {
+    host: config.host,
+    port,
+    batchTransform: config.batchTransform,
+    ...(config.batchStrategy ? { batchStrategy: config.batchStrategy } : {}),
+  });
+
+  try {
+    const choice = chooseModelDirectory(config.modelDirectory);
+    log.info('model directory', { ...choice });
+    const factory = createSessionFactory({
+      preference: config.executionProvider,
+      intraOpThreads: config.intraOpThreads,
+      probe: probeCuda(),
+      log,
+    });
+    handler = await loadModelHandler(choice.directory, factory, log);
+    const parameters = recommendExecutionParameters(
+      { cpus: availableParallelism(), provider: factory.provider },
+      { maxConcurrentTransforms: config.maxConcurrentTransforms, maxPayloadInMB: config.maxPayloadInMB },
+    );
+    server.ready({ handler, parameters });
+    log.info('model server ready', { model: handler.model, executionProvider: factory.provider, ...parameters });
+  } catch (error) {
+    log.error('the model could not be loaded', { error: describeError(error) });
+    await server.close();
+    process.exit(1);
+  }
+}
+
+/** The logging port over the Powertools logger (no run id: one server serves every run). */
+function asLog(logger: Logger): Log {
+  const extra = (attributes?: Record<string, unknown>): LogAttributes[] =>
+    attributes === undefined ? [] : [attributes as LogAttributes];
+  return {
+    debug: (message, attributes) => logger.debug(message, ...extra(attributes)),
+    info: (message, attributes) => logger.info(message, ...extra(attributes)),
+    warn: (message, attributes) => logger.warn(message, ...extra(attributes)),
+    error: (message, attributes) => logger.error(message, ...extra(attributes)),
+  };
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exit(1);
+});

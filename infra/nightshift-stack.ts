@@ -70,11 +70,12 @@ export class NightshiftStack extends Stack {
 
   constructor(scope: Construct, id: string, props: NightshiftStackProps = {}) {
     super(scope, id, props);
-    const key = (this.key = new kms.Key(this, 'DataKey', {
+    this.key = new kms.Key(this, 'DataKey', {
       enableKeyRotation: true,
       description: 'Nightshift: run data, predictions, notifications, transform volumes',
       removalPolicy: RemovalPolicy.RETAIN,
-    }));
+    });
+    const key = this.key;
 
     // Storage
     const accessLogs = new s3.Bucket(this, 'AccessLogs', {
@@ -140,7 +141,7 @@ export class NightshiftStack extends Stack {
       `s3://${bucket.bucketName}/${MANIFEST_PREFIX}`,
       ...(datasetBucket ? [`s3://${datasetBucket.bucketName}/${datasetPrefix}`] : []),
     ];
-    const stages = (this.stages = new StageFunctions(this, 'Stages', {
+    this.stages = new StageFunctions(this, 'Stages', {
       environment: {
         PIPELINE_BUCKET: bucket.bucketName,
         RUNS_TABLE: this.runsTable.tableName,
@@ -150,7 +151,8 @@ export class NightshiftStack extends Stack {
         LOG_LEVEL: 'INFO',
       },
       ...(props.logRetention ? { logRetention: props.logRetention } : {}),
-    }));
+    });
+    const stages = this.stages;
     const f = stages.functions;
     const readDatasets = (fn: (typeof f)['plan']) => {
       bucket.grantRead(fn, `${DATASETS_PREFIX}*`);
@@ -175,7 +177,8 @@ export class NightshiftStack extends Stack {
     this.runsTable.grantReadWriteData(f['finalize-failure']);
 
     // Model and state machine
-    const model = (this.model = new OcrModel(this, 'OcrModel', { pipelineBucket: bucket, encryptionKey: key }));
+    this.model = new OcrModel(this, 'OcrModel', { pipelineBucket: bucket, encryptionKey: key });
+    const model = this.model;
     const executionLogs = new logs.LogGroup(this, 'ExecutionLogs', {
       retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
     });

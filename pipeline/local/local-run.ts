@@ -44,8 +44,6 @@ export interface LocalRunSummary {
   readonly reportHtml?: string;
 }
 
-const IMAGE_FILE = /\.(jpe?g|png|webp|gif|tiff?|avif)$/i;
-
 /**
  * One pipeline run on this machine: starts the runtime, puts the dataset in the local S3 server, runs the
  * synthesized state machine with progress, prints a summary and copies the HTML report out of local S3.

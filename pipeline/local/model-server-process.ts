@@ -21,10 +21,14 @@ export interface ModelServerProcessOptions {
 export async function startModelServer(
   options: ModelServerProcessOptions = {},
 ): Promise<ModelServerInstance & { pid: number }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', SERVE, '--port', '0', '--host', '127.0.0.1', '--exit-with-stdin'], {
-    env: { ...process.env, ...options.env },
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', SERVE, '--port', '0', '--host', '127.0.0.1', '--exit-with-stdin'],
+    {
+      env: { ...process.env, ...options.env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    },
+  );
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => {
     stderr = (stderr + chunk.toString()).slice(-4000);

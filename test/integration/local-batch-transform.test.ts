@@ -89,10 +89,8 @@ describe('the local batch transform against the real model server and the local 
     await aws.createBucket(BUCKET);
     const signs = (await generateSampleDataset()).filter((file) => file.kind === 'sign').slice(0, 4);
     lines = await Promise.all(signs.map((file, i) => record(i, file.body, file.expected)));
-  }, 120_000);
-  beforeAll(() => {
     launched = [];
-  });
+  }, 120_000);
   afterAll(async () => {
     await server?.stop();
     await aws?.stop();

@@ -177,7 +177,7 @@ describe('the synthesized state machine definition', () => {
       JitterStrategy: 'FULL',
       MaxDelaySeconds: 60,
     });
-    expect((states.get('Transform')?.Retry as Array<{ ErrorEquals: string[] }>)[0]?.ErrorEquals).toContain(
+    expect(((states.get('Transform')?.Retry ?? []) as Array<{ ErrorEquals: string[] }>)[0]?.ErrorEquals).toContain(
       'SageMaker.ThrottlingException',
     );
     for (const retry of retried) {

@@ -2,8 +2,13 @@
  * The CLI commands the local runtime implements (`nightshift demo`, `run --local`, `start/watch/redrive --local`);
  * the CLI imports this module lazily and passes its io (see pipeline/cli/local-hooks.ts).
  */
+
+import { DynamoRunStore } from '../../shared/aws/dynamo-run-store.ts';
 import type { ExecutionInput } from '../../shared/execution-input.ts';
+import { systemClock } from '../../shared/ports.ts';
+import { createLocalClients } from '../cli/aws-clients.ts';
 import type { CliIo } from '../cli/io.ts';
+import { resolveLocalBackend } from '../cli/local-backend.ts';
 import { formatSummary, type LocalRunSummary, runLocalPipeline } from './local-run.ts';
 
 interface HookArgs {
@@ -93,4 +98,51 @@ export function redriveLocal(
   io: CliIo,
 ): Promise<number> {
   return run({ redriveRunId: args.runId, keepServers: false }, args, io);
+}
+
+/**
+ * `watch --local RUN`: follows a local run that another process is executing (`npm run demo` publishes its servers
+ * while it runs), from the run record, until it ends or the time limit passes.
+ */
+export async function watchLocal(
+  args: HookArgs & { readonly runId: string; readonly timeoutMs: number },
+  io: CliIo,
+  sleep: (ms: number) => Promise<void> = (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+): Promise<number> {
+  const backend = await resolveLocalBackend({ stateDir: args.stateDir });
+  const clients = createLocalClients(backend.endpoints);
+  try {
+    const runs = new DynamoRunStore(clients.doc, backend.names.runsTable, systemClock);
+    const deadline = Date.now() + args.timeoutMs;
+    let last = '';
+    let delay = 500;
+    for (;;) {
+      const run = await runs.get(args.runId);
+      if (!run) {
+        io.stderr(`run ${args.runId} not found in ${args.stateDir}: list them with \`nightshift runs --local\`\n`);
+        return 1;
+      }
+      const line = `${run.status}${run.counts ? ` items=${run.counts.items} predicted=${run.counts.predicted} rejected=${run.counts.rejected}` : ''}`;
+      if (line !== last) {
+        io.stdout(
+          args.json
+            ? `${JSON.stringify({ runId: run.runId, status: run.status, counts: run.counts })}\n`
+            : `${run.runId}: ${line}\n`,
+        );
+        last = line;
+      }
+      if (run.status !== 'RUNNING') return run.status === 'SUCCEEDED' ? 0 : 1;
+      if (Date.now() + delay > deadline) {
+        io.stderr(
+          `run ${args.runId} is still RUNNING after ${Math.round(args.timeoutMs / 1000)} s; watch again later\n`,
+        );
+        return 1;
+      }
+      await sleep(delay);
+      delay = Math.min(delay * 2, 5000);
+    }
+  } finally {
+    clients.destroy();
+    await backend.close();
+  }
 }

@@ -167,7 +167,10 @@ export class LocalRuntime {
       const { s3: _s3, dynamodb: _dynamodb, ...names } = endpoints;
       await writeFile(join(home, 'local-names.json'), `${JSON.stringify(names, null, 2)}\n`);
       logCapture.start();
-      return new LocalRuntime(stack, engine, s3, dynamo, endpoints, servers, modelServers, logCapture, home);
+      const runtime = new LocalRuntime(stack, engine, s3, dynamo, endpoints, servers, modelServers, logCapture, home);
+      // While this runtime lives, `nightshift --local` (status, watch, predictions) in another terminal uses its servers.
+      await runtime.publishEndpoints();
+      return runtime;
     } catch (error) {
       logCapture.stop();
       await Promise.all([...modelServers, ...servers].map((server) => server.stop().catch(() => undefined)));

@@ -164,7 +164,30 @@ export class NightshiftStateMachine extends Construct {
       const task = this.lambdaStep(id, fn.report, {
         runId: sfn.JsonPath.stringAt(P.runId),
         pipelineBucket: sfn.JsonPath.stringAt(P.bucket),
-        ...(withAggregate ? { aggregateResults: sfn.JsonPath.objectAt(P.aggregate) } : {}),
+        ...(withAggregate
+          ? {
+              aggregateResults: sfn.JsonPath.objectAt(P.aggregate),
+              // When each stage started, recorded by the Mark* states (ISO times from the context object).
+              stageTimes: {
+                plan: {
+                  startedAt: sfn.JsonPath.stringAt('$$.Execution.StartTime'),
+                  finishedAt: sfn.JsonPath.stringAt('$.times.preprocess.at'),
+                },
+                preprocess: {
+                  startedAt: sfn.JsonPath.stringAt('$.times.preprocess.at'),
+                  finishedAt: sfn.JsonPath.stringAt('$.times.transform.at'),
+                },
+                transform: {
+                  startedAt: sfn.JsonPath.stringAt('$.times.transform.at'),
+                  finishedAt: sfn.JsonPath.stringAt('$.times.aggregate.at'),
+                },
+                aggregate: {
+                  startedAt: sfn.JsonPath.stringAt('$.times.aggregate.at'),
+                  finishedAt: sfn.JsonPath.stringAt('$$.State.EnteredTime'),
+                },
+              },
+            }
+          : {}),
       });
       task.addRetry(this.lambdaRetry());
       return catchInto(task, failAfterPlan).next(new sfn.Succeed(this, `${id}Done`));
@@ -361,11 +384,19 @@ export class NightshiftStateMachine extends Construct {
     catchInto(aggregate, failAfterPlan);
     const reportAll = report('Report', true);
     aggregate.next(reportAll);
+    const mark = (stage: string) =>
+      new sfn.Pass(this, `Mark${stage[0]?.toUpperCase()}${stage.slice(1)}Start`, {
+        parameters: { at: sfn.JsonPath.stringAt('$$.State.EnteredTime') },
+        resultPath: `$.times.${stage}`,
+      });
+    const markAggregate = mark('aggregate').next(aggregate);
+    const markPreprocess = mark('preprocess');
+    const markTransform = mark('transform');
 
-    transform.next(aggregate);
+    transform.next(markAggregate);
     describeJob.next(
       new sfn.Choice(this, 'ExistingJobStatus?')
-        .when(sfn.Condition.stringEquals('$.transformJob.status', 'Completed'), aggregate)
+        .when(sfn.Condition.stringEquals('$.transformJob.status', 'Completed'), markAggregate)
         .when(
           sfn.Condition.or(
             sfn.Condition.stringEquals('$.transformJob.status', 'InProgress'),
@@ -380,7 +411,8 @@ export class NightshiftStateMachine extends Construct {
       new sfn.Choice(this, 'AnythingToPreprocess?')
         .when(sfn.Condition.stringEquals('$.plan.next', 'empty'), reportNoTransform)
         .otherwise(
-          firstPart
+          markPreprocess
+            .next(firstPart)
             .next(partKey)
             .next(preprocess)
             .next(nextPart)
@@ -388,11 +420,13 @@ export class NightshiftStateMachine extends Construct {
               new sfn.Choice(this, 'MoreParts?')
                 .when(sfn.Condition.numberLessThanJsonPath('$.cursor.index', '$.plan.items.partCount'), partKey)
                 .otherwise(
-                  countInput.next(
-                    new sfn.Choice(this, 'AnythingToTransform?')
-                      .when(sfn.Condition.numberGreaterThan('$.transformInput.objects', 0), nameJob.next(transform))
-                      .otherwise(reportNoTransform),
-                  ),
+                  markTransform
+                    .next(countInput)
+                    .next(
+                      new sfn.Choice(this, 'AnythingToTransform?')
+                        .when(sfn.Condition.numberGreaterThan('$.transformInput.objects', 0), nameJob.next(transform))
+                        .otherwise(reportNoTransform),
+                    ),
                 ),
             ),
         ),

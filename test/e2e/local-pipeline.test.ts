@@ -44,6 +44,7 @@ describe('a local run of the synthesized pipeline on generated images', () => {
     expect(report.counts).toEqual(first.run?.counts);
     expect(csv).toHaveLength((first.run?.counts?.items ?? 0) + 1);
     expect(readFileSync(join(reportDir, 'report.html'), 'utf8')).toContain('<canvas');
+    expect(Object.keys(report.stageTimes).sort()).toEqual(['aggregate', 'plan', 'preprocess', 'report', 'transform']);
   });
 
   it('ends every input as one prediction or one rejection, and the counts reconcile', () => {

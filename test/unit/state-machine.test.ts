@@ -71,7 +71,8 @@ describe('the synthesized state machine definition', () => {
       ItemSelector: { 'key.$': '$$.Map.Item.Value.Key' },
       Next: 'Report',
     });
-    expect(states.get('Transform')?.Next).toBe('Aggregate');
+    expect(states.get('Transform')?.Next).toBe('MarkAggregateStart');
+    expect(states.get('MarkAggregateStart')?.Next).toBe('Aggregate');
     expect(states.get('AnythingToPreprocess?')).toMatchObject({
       Choices: [{ Variable: '$.plan.next', StringEquals: 'empty', Next: 'ReportWithoutTransform' }],
     });
@@ -126,7 +127,7 @@ describe('the synthesized state machine definition', () => {
     });
     expect(states.get('ExistingJobStatus?')).toMatchObject({
       Choices: [
-        { Variable: '$.transformJob.status', StringEquals: 'Completed', Next: 'Aggregate' },
+        { Variable: '$.transformJob.status', StringEquals: 'Completed', Next: 'MarkAggregateStart' },
         { Next: 'WaitForExistingJob' },
       ],
       Default: 'TransformJobFailed',

@@ -1,9 +1,10 @@
-import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps, TimeZone } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as eventTargets from 'aws-cdk-lib/aws-events-targets';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
@@ -131,6 +132,9 @@ export class NightshiftStack extends Stack {
     });
 
     this.topic = new sns.Topic(this, 'Notifications', { masterKey: key, enforceSSL: true });
+    // CloudWatch alarms publish to the topic as the service: with a customer-managed key the key policy must let
+    // it encrypt, or alarm notifications are dropped.
+    key.grant(new iam.ServicePrincipal('cloudwatch.amazonaws.com'), 'kms:Decrypt', 'kms:GenerateDataKey*');
     if (props.notificationEmail) {
       this.topic.addSubscription(new snsSubscriptions.EmailSubscription(props.notificationEmail));
     }
@@ -219,7 +223,7 @@ export class NightshiftStack extends Stack {
         description: 'Nightly Nightshift run over the dataset of the scheduled date',
         schedule: scheduler.ScheduleExpression.expression(
           nightly.expression ?? 'cron(0 2 * * ? *)',
-          ...(nightly.timeZone ? [{ timezoneName: nightly.timeZone } as never] : []),
+          nightly.timeZone ? TimeZone.of(nightly.timeZone) : undefined,
         ),
         target: new schedulerTargets.LambdaInvoke(f.trigger, {
           input: scheduler.ScheduleTargetInput.fromObject({

@@ -8,7 +8,7 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
-import { CALLER_ERROR_NAMES, RETRYABLE_ERROR_NAMES } from '../shared/errors.ts';
+import { NOT_REDRIVABLE_ERROR_NAMES, RETRYABLE_ERROR_NAMES } from '../shared/errors.ts';
 import { TransformJobTask } from './transform-job-task.ts';
 
 /** The Lambda functions of the stages the state machine calls. */
@@ -59,6 +59,7 @@ const TRANSIENT_LAMBDA_ERRORS = [
  * errors). A job that ran and failed is not retried here: the catch path waits on it or reports its failure.
  */
 const TRANSIENT_SAGEMAKER_ERRORS = [
+  'SageMaker.AmazonSageMakerException',
   'SageMaker.ThrottlingException',
   'SageMaker.InternalFailure',
   'SageMaker.ServiceUnavailable',
@@ -110,7 +111,9 @@ export class NightshiftStateMachine extends Construct {
         fn.finalizeFailure,
         {
           executionName: sfn.JsonPath.stringAt('$$.Execution.Name'),
-          ...(withRunId ? { runId: sfn.JsonPath.stringAt(P.runId) } : {}),
+          executionArn: sfn.JsonPath.stringAt('$$.Execution.Id'),
+          // Before the plan there is no run id in the state, only the input that may name one.
+          ...(withRunId ? { runId: sfn.JsonPath.stringAt(P.runId) } : { input: sfn.JsonPath.entirePayload }),
           error: sfn.JsonPath.objectAt(P.error),
           attempt: sfn.JsonPath.numberAt('$$.Execution.RedriveCount'),
         },
@@ -266,19 +269,15 @@ export class NightshiftStateMachine extends Construct {
     });
     catchInto(countInput, failAfterPlan);
 
-    const nameJob = new sfn.Pass(this, 'NameTransformJob', {
-      parameters: {
-        // Unique per execution (plan's base) and per redrive, so a redriven run never reuses a failed job's name.
-        name: sfn.JsonPath.format(
-          '{}-{}',
-          sfn.JsonPath.stringAt('$.plan.transformJobName'),
-          sfn.JsonPath.stringAt('$$.Execution.RedriveCount'),
-        ),
-      },
-      resultPath: P.job,
-    });
+    // Unique per execution (plan's base name) and per redrive: a redriven Transform creates a new job instead of
+    // colliding with the failed one; a retry within one attempt finds its own job and waits on it.
+    const jobName = sfn.JsonPath.format(
+      '{}-{}',
+      sfn.JsonPath.stringAt('$.plan.transformJobName'),
+      sfn.JsonPath.stringAt('$$.Execution.RedriveCount'),
+    );
     const transform = new TransformJobTask(this, 'Transform', {
-      transformJobName: sfn.JsonPath.stringAt('$.transformJob.name'),
+      transformJobName: jobName,
       modelName: props.modelName,
       bucket,
       inputS3Uri: sfn.JsonPath.format(
@@ -306,6 +305,9 @@ export class NightshiftStateMachine extends Construct {
       taskTimeout: sfn.Timeout.duration(Duration.hours(24)),
     });
     transform.addRetry({
+      // The optimised integration names CreateTransformJob's API errors SageMaker.AmazonSageMakerException
+      // (throttling and capacity included); a name already in use also lands here and, after the retries, in the
+      // Catch below that waits on that job.
       errors: TRANSIENT_SAGEMAKER_ERRORS,
       interval: Duration.seconds(30),
       backoffRate: 2,
@@ -318,7 +320,7 @@ export class NightshiftStateMachine extends Construct {
     const describeJob = new tasks.CallAwsService(this, 'DescribeExistingJob', {
       service: 'sagemaker',
       action: 'describeTransformJob',
-      parameters: { TransformJobName: sfn.JsonPath.stringAt('$.transformJob.name') },
+      parameters: { TransformJobName: jobName },
       iamResources: [
         Stack.of(this).formatArn({ service: 'sagemaker', resource: 'transform-job', resourceName: 'ns-*' }),
       ],
@@ -424,7 +426,7 @@ export class NightshiftStateMachine extends Construct {
                     .next(countInput)
                     .next(
                       new sfn.Choice(this, 'AnythingToTransform?')
-                        .when(sfn.Condition.numberGreaterThan('$.transformInput.objects', 0), nameJob.next(transform))
+                        .when(sfn.Condition.numberGreaterThan('$.transformInput.objects', 0), transform)
                         .otherwise(reportNoTransform),
                     ),
                 ),
@@ -495,5 +497,5 @@ class PrefixScopedResultWriter extends sfn.ResultWriterV2 {
   }
 }
 
-/** Errors caught into finalize-failure: the caller's mistakes and broken pipeline data, which no redrive fixes. */
-export const NOT_REDRIVABLE_ERRORS = [...CALLER_ERROR_NAMES, 'PipelineStateError'] as const;
+/** Errors caught into finalize-failure (see shared/errors.ts). */
+export const NOT_REDRIVABLE_ERRORS = NOT_REDRIVABLE_ERROR_NAMES;

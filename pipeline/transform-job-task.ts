@@ -80,7 +80,8 @@ export class TransformJobTask extends sfn.TaskStateBase {
       TransformResources: {
         InstanceType: p.instanceType,
         InstanceCount: p.instanceCount,
-        ...(kmsKeyId ? { VolumeKmsKeyId: kmsKeyId } : {}),
+        // No VolumeKmsKeyId: SageMaker refuses it for instance types with local NVMe storage (the g5 default among
+        // them), whose instance storage is encrypted by the hardware.
       },
       DataProcessing: { ...TRANSFORM_DATA_PROCESSING },
       ...(p.tags ? { Tags: Object.entries(p.tags).map(([Key, Value]) => ({ Key, Value })) } : {}),

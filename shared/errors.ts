@@ -114,6 +114,12 @@ export const CALLER_ERROR_NAMES = [
   'ObjectNotFoundError',
 ] as const;
 
+/**
+ * Errors the state machine catches into finalize-failure: the caller's mistakes and broken pipeline data, which no
+ * redrive can fix. Everything else fails the execution at its state, so a redrive resumes there.
+ */
+export const NOT_REDRIVABLE_ERROR_NAMES = [...CALLER_ERROR_NAMES, 'PipelineStateError'] as const;
+
 /** Turns anything thrown into a message fit for a one-line log or a run record. */
 export function describeError(error: unknown): { name: string; message: string } {
   if (error instanceof Error) return { name: error.name, message: error.message };

@@ -106,7 +106,11 @@ export type ReportResult = z.infer<typeof ReportResultSchema>;
 /** finalize-failure: what a `Catch` hands over (`ResultPath` puts the error beside the input). */
 export const FinalizeFailureEventSchema = z.strictObject({
   executionName: z.string().min(1),
+  /** `$$.Execution.Id`: a run record owned by another execution is never marked. */
+  executionArn: z.string().optional(),
   runId: z.string().optional(),
+  /** The state when the plan failed (the execution input plus `error`): it may name the run id. */
+  input: z.unknown().optional(),
   error: z.looseObject({ Error: z.string().default('States.Unknown'), Cause: z.string().default('') }),
   failedState: z.string().optional(),
   /** `$$.Execution.RedriveCount`: which attempt of the execution failed. */

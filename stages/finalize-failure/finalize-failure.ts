@@ -1,4 +1,4 @@
-import { CALLER_ERROR_NAMES, InvalidInputError } from '../../shared/errors.ts';
+import { CALLER_ERROR_NAMES, InvalidInputError, NOT_REDRIVABLE_ERROR_NAMES } from '../../shared/errors.ts';
 import { formatIssues } from '../../shared/execution-input.ts';
 import type { Log } from '../../shared/logging.ts';
 import type { Clock, RunStore } from '../../shared/ports.ts';
@@ -34,10 +34,17 @@ export async function runFinalizeFailure(
 ): Promise<Notification> {
   const parsed = FinalizeFailureEventSchema.safeParse(event);
   if (!parsed.success) throw new InvalidInputError(formatIssues(parsed.error, 'finalize-failure event'));
-  const { executionName, error, failedState, attempt } = parsed.data;
-  const runId = parsed.data.runId ?? executionName;
+  const { executionName, executionArn, error, failedState, attempt } = parsed.data;
+  const runId = parsed.data.runId ?? runIdOf(JSON.stringify(parsed.data.input ?? {}), executionName);
   return markFailed(
-    { runId, error: error.Error, cause: error.Cause, ...(failedState ? { failedState } : {}), attempt: attempt ?? 0 },
+    {
+      runId,
+      error: error.Error,
+      cause: error.Cause,
+      ...(failedState ? { failedState } : {}),
+      ...(executionArn ? { executionArn } : {}),
+      attempt: attempt ?? 0,
+    },
     deps,
   );
 }
@@ -55,6 +62,8 @@ export async function runFinalizeExecution(
   if (!parsed.success) throw new InvalidInputError(formatIssues(parsed.error, 'execution status event'));
   const { detail } = parsed.data;
   if (!['FAILED', 'TIMED_OUT', 'ABORTED'].includes(detail.status)) return undefined;
+  // Errors the state machine catches were finalized and announced on its own failure path.
+  if (detail.error && (NOT_REDRIVABLE_ERROR_NAMES as readonly string[]).includes(detail.error)) return undefined;
   const runId = runIdOf(detail.input, detail.name);
   const attempt = detail.redriveCount ?? 0;
   const existing = await deps.runs.get(runId);
@@ -76,7 +85,10 @@ export async function runFinalizeExecution(
       : detail.status === 'ABORTED'
         ? 'the execution was stopped'
         : '');
-  const notification = await markFailed({ runId, error, cause, attempt, redrivable: true }, deps);
+  const notification = await markFailed(
+    { runId, error, cause, attempt, redrivable: true, executionArn: detail.executionArn },
+    deps,
+  );
   await deps.notifier.publish(notification);
   return notification;
 }
@@ -92,14 +104,30 @@ function runIdOf(input: string | null | undefined, executionName: string): strin
 }
 
 async function markFailed(
-  failure: { runId: string; error: string; cause: string; failedState?: string; attempt: number; redrivable?: boolean },
+  failure: {
+    runId: string;
+    error: string;
+    cause: string;
+    failedState?: string;
+    attempt: number;
+    redrivable?: boolean;
+    executionArn?: string;
+  },
   deps: FinalizeFailureDeps,
 ): Promise<Notification> {
   const { runId, error } = failure;
   const cause = readableCause(failure.cause);
   const now = deps.clock.now().toISOString();
   const existing = await deps.runs.get(runId);
-  if (existing) {
+  // A run id reused with other settings (RunConflictError) names somebody else's run: leave that record alone.
+  const ownedByAnother =
+    error === 'RunConflictError' ||
+    (existing?.executionId !== undefined &&
+      failure.executionArn !== undefined &&
+      existing.executionId !== failure.executionArn);
+  if (ownedByAnother) {
+    deps.log.warn('the run record belongs to another execution; not marking it', { runId });
+  } else if (existing) {
     await deps.runs.update(runId, {
       status: 'FAILED',
       finishedAt: now,

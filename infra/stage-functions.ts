@@ -30,8 +30,8 @@ interface StageSizing {
  */
 const SIZING: Record<StageName, StageSizing> = {
   plan: { memoryMb: 1024, timeout: Duration.minutes(15), architecture: lambda.Architecture.ARM_64 },
-  // Inside an EXPRESS child (5-minute cap) that may retry: keep one attempt well under a minute and a half.
-  preprocess: { memoryMb: 2048, timeout: Duration.seconds(90), architecture: lambda.Architecture.X86_64 },
+  // Inside an EXPRESS child (5-minute cap) that may retry: keep one attempt to two minutes.
+  preprocess: { memoryMb: 3008, timeout: Duration.seconds(120), architecture: lambda.Architecture.X86_64 },
   aggregate: { memoryMb: 1024, timeout: Duration.seconds(90), architecture: lambda.Architecture.ARM_64 },
   report: { memoryMb: 1769, timeout: Duration.minutes(15), architecture: lambda.Architecture.ARM_64 },
   'finalize-failure': { memoryMb: 256, timeout: Duration.seconds(30), architecture: lambda.Architecture.ARM_64 },

@@ -22,8 +22,11 @@ export const PreprocessSettingsSchema = z.strictObject({
     .int()
     .positive()
     .default(50 * 1024 * 1024),
-  /** Items per Distributed Map batch (ItemBatcher MaxItemsPerBatch). */
-  batchSize: z.int().min(1).max(1000).default(50),
+  /**
+   * Items per Distributed Map batch (ItemBatcher MaxItemsPerBatch). At most 200: one preprocess Lambda (3 GB,
+   * 120 s, inside an Express child's 5 minutes with its retries) must finish a batch of large photos.
+   */
+  batchSize: z.int().min(1).max(200).default(50),
   /** Child workflows at once (Distributed Map MaxConcurrency). */
   maxConcurrency: z.int().min(1).max(10_000).default(40),
   /** Downloads at once inside one batch. */

@@ -9,6 +9,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
 import { App } from 'aws-cdk-lib';
+import { cdkJsonContext } from '../../infra/cdk-context.ts';
 import { NightshiftStack } from '../../infra/nightshift-stack.ts';
 import {
   arnResolver,
@@ -71,10 +72,10 @@ export function synthesizeLocalStack(): LocalStack {
     const app = new App({
       outdir,
       context: {
+        ...cdkJsonContext(),
         'aws:cdk:bundling-stacks': [],
         // Construct paths in the template metadata tell which stage each function is.
         'aws:cdk:enable-path-metadata': true,
-        '@aws-cdk/aws-stepfunctions:useDistributedMapResultWriterV2': true,
       },
     });
     const stack = new NightshiftStack(app, 'Nightshift');

@@ -20,7 +20,8 @@ const ItemPartKeysSchema = z.array(z.string().min(1));
 export const NOT_PROCESSED_MESSAGE =
   'no result was recorded for this object: the preprocess or aggregate batch that held it failed, and the run ' +
   'tolerated the failure (ToleratedFailurePercentage). See the failed items of the Map Run in the Step Functions ' +
-  'console, fix the cause and redrive the execution; a redrive replaces this row with the real outcome.';
+  'console, fix the cause and start the run again with the same input and run id (`nightshift start ... --run-id`); ' +
+  'rows are keyed by object, so the re-run replaces this row with the real outcome.';
 
 /**
  * Gives every item of the plan that has no row a `NOT_PROCESSED` rejection, so that after the report every input

@@ -14,6 +14,9 @@ const MISSING = `SKIPPED: no Chromium at ${CHROMIUM_PATH}; install it with \`apt
  * is not. It is never skipped for any other reason: a failing launch fails the suite.
  */
 export function describeWithChromium(name: string, body: () => void): void {
+  // CI installs Chromium: there a missing browser is a broken setup, not a reason to skip.
+  if (!chromiumAvailable && process.env.CI === 'true')
+    throw new Error(`${name}: no Chromium at ${CHROMIUM_PATH} in CI`);
   if (!chromiumAvailable) console.warn(`${name}: ${MISSING}`);
   describe.skipIf(!chromiumAvailable)(chromiumAvailable ? name : `${name} (${MISSING})`, body);
 }

@@ -1,16 +1,14 @@
 import { App, Validations } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
+import { cdkJsonContext } from '../../infra/cdk-context.ts';
 import { NightshiftStack, type NightshiftStackProps } from '../../infra/nightshift-stack.ts';
 import { arnResolver, type CfnTemplate, definitionFromTemplate } from '../../pipeline/local/template-definition.ts';
 
 /** Synthesizes the stack in-process without bundling the Lambdas (the tests look at the template, not code). */
 export function synthStack(props: NightshiftStackProps = {}, options: { nag?: boolean } = {}) {
   const app = new App({
-    context: {
-      'aws:cdk:bundling-stacks': [],
-      '@aws-cdk/aws-stepfunctions:useDistributedMapResultWriterV2': true,
-    },
+    context: { ...cdkJsonContext(), 'aws:cdk:bundling-stacks': [] },
   });
   const stack = new NightshiftStack(app, 'Nightshift', props);
   if (options.nag) Validations.of(app).addPlugins(new AwsSolutionsChecks(app));

@@ -43,17 +43,29 @@ export function isTransient(error: unknown): boolean {
   );
 }
 
-/** Maps an SDK error to our family, naming the operation and resource for the reader. */
-export function toNightshiftError(error: unknown, action: string): NightshiftError {
+/**
+ * Maps an SDK error to our family, naming the operation and resource for the reader. `accessDenied` says whose
+ * mistake a 403 is: reading a dataset the user pointed at (`caller`: pick another location or grant access) or
+ * anything of the pipeline's own (`internal`: a deployment bug that a fixed deployment and a redrive cure).
+ */
+export function toNightshiftError(
+  error: unknown,
+  action: string,
+  options: { readonly accessDenied?: 'caller' | 'internal' } = {},
+): NightshiftError {
   if (error instanceof NightshiftError) return error;
   const s = shape(error);
   const detail = `${s.name ?? 'Error'}: ${s.message ?? String(error)}`;
   if (s.name === 'AccessDenied' || s.name === 'AccessDeniedException' || statusOf(error) === 403) {
-    return new DatasetAccessError(
-      `${action} was denied (${detail}); grant the pipeline read access or pick another location`,
-      {
-        cause: error,
-      },
+    if (options.accessDenied === 'caller') {
+      return new DatasetAccessError(
+        `${action} was denied (${detail}); grant the pipeline read access or pick another location`,
+        { cause: error },
+      );
+    }
+    return new ServiceError(
+      `${action} was denied (${detail}); the deployment lacks a permission: check the stage's IAM role and key policy`,
+      { cause: error },
     );
   }
   if (isTransient(error)) return new RetryableError(`${action} failed (${detail})`, { cause: error });

@@ -32,7 +32,7 @@ export class S3ObjectStore implements ObjectStore {
           cause: error,
         });
       }
-      throw toNightshiftError(error, `listing ${formatS3Uri(prefix)}`);
+      throw toNightshiftError(error, `listing ${formatS3Uri(prefix)}`, { accessDenied: 'caller' });
     }
   }
 
@@ -42,7 +42,7 @@ export class S3ObjectStore implements ObjectStore {
       return { key: location.key, size: out.ContentLength ?? 0, ...(out.ETag ? { etag: out.ETag } : {}) };
     } catch (error) {
       if (isNotFound(error)) return undefined;
-      throw toNightshiftError(error, `reading the metadata of ${formatS3Uri(location)}`);
+      throw toNightshiftError(error, `reading the metadata of ${formatS3Uri(location)}`, { accessDenied: 'caller' });
     }
   }
 
@@ -53,7 +53,7 @@ export class S3ObjectStore implements ObjectStore {
       return await out.Body.transformToByteArray();
     } catch (error) {
       if (isNotFound(error)) return undefined;
-      throw toNightshiftError(error, `reading ${formatS3Uri(location)}`);
+      throw toNightshiftError(error, `reading ${formatS3Uri(location)}`, { accessDenied: 'caller' });
     }
   }
 
@@ -64,7 +64,7 @@ export class S3ObjectStore implements ObjectStore {
       body = out.Body instanceof Readable ? out.Body : Readable.from([]);
     } catch (error) {
       if (isNotFound(error)) throw new ObjectNotFoundError(`${formatS3Uri(location)} does not exist`, { cause: error });
-      throw toNightshiftError(error, `reading ${formatS3Uri(location)}`);
+      throw toNightshiftError(error, `reading ${formatS3Uri(location)}`, { accessDenied: 'caller' });
     }
     const reader = createInterface({ input: body, crlfDelay: Number.POSITIVE_INFINITY });
     try {

@@ -1,6 +1,12 @@
 import pLimit from 'p-limit';
 import { runLayout } from '../../shared/config.ts';
-import { describeError, InvalidInputError, NightshiftError, RetryableError } from '../../shared/errors.ts';
+import {
+  DatasetAccessError,
+  describeError,
+  InvalidInputError,
+  NightshiftError,
+  RetryableError,
+} from '../../shared/errors.ts';
 import { formatIssues } from '../../shared/execution-input.ts';
 import type { Log } from '../../shared/logging.ts';
 import type { Clock, ObjectStore, PredictionStore } from '../../shared/ports.ts';
@@ -149,16 +155,32 @@ async function preprocessItem(
   const notFound = () =>
     reject('NOT_FOUND', `${uri} does not exist (it was deleted or renamed after the dataset was listed)`);
 
+  // One object the pipeline may not read (another account's key, a deny on that key) is that object's problem,
+  // not the batch's.
+  const denied = (error: unknown): ItemOutcome => {
+    if (!(error instanceof DatasetAccessError)) throw error;
+    return reject('ACCESS_DENIED', `${uri} cannot be read by the pipeline (${error.message})`);
+  };
   // A size the listing did not give is asked for first, so that an oversized object is never downloaded.
   let size = item.size;
   if (size === undefined) {
-    const summary = await withStageError(`reading the size of ${uri}`, () => objects.head(location));
+    let summary: Awaited<ReturnType<ObjectStore['head']>>;
+    try {
+      summary = await withStageError(`reading the size of ${uri}`, () => objects.head(location));
+    } catch (error) {
+      return denied(error);
+    }
     if (summary === undefined) return notFound();
     size = summary.size;
   }
   if (size > settings.maxObjectBytes) return tooLarge(size);
 
-  const bytes = await withStageError(`reading ${uri}`, () => objects.get(location));
+  let bytes: Uint8Array | undefined;
+  try {
+    bytes = await withStageError(`reading ${uri}`, () => objects.get(location));
+  } catch (error) {
+    return denied(error);
+  }
   if (bytes === undefined) return notFound();
   if (bytes.byteLength === 0) return reject('EMPTY_OBJECT', `${uri} is empty (0 bytes)`);
   // The object may have been replaced since it was listed.

@@ -458,6 +458,28 @@ describe('preprocess stage over the local S3 and DynamoDB servers', () => {
     }
   });
 
+  it('rejects an object S3 refuses to read as ACCESS_DENIED, keeping the batch (mocked S3 client: the local server never answers 403)', async () => {
+    const s3 = new S3Client({ region: 'us-east-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
+    const s3Mock = mockClient(s3);
+    s3Mock
+      .on(GetObjectCommand)
+      .rejects(
+        new S3ServiceException({
+          name: 'AccessDenied',
+          $fault: 'client',
+          $metadata: { httpStatusCode: 403 },
+          message: 'Access Denied',
+        }),
+      );
+    const batch = batchOf('run-denied', listed([image('images/clean.jpg')]));
+
+    const result = await runPreprocess(batch, depsWith({ objects: new S3ObjectStore(s3) }));
+
+    expect(result).toMatchObject({ part: null, records: 0, rejected: 1, rejectedByReason: { ACCESS_DENIED: 1 } });
+    expect(s3Mock).toHaveReceivedCommandWith(GetObjectCommand, { Bucket: DATASET_BUCKET, Key: 'images/clean.jpg' });
+    s3Mock.restore();
+  });
+
   it('fails the batch with RetryableError when S3 answers 5xx (mocked S3 client: the local server cannot answer 5xx)', async () => {
     const s3 = new S3Client({ region: 'us-east-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
     const s3Mock = mockClient(s3);

@@ -167,7 +167,8 @@ export class NightshiftStack extends Stack {
     readDatasets(f.plan);
     bucket.grantReadWrite(f.plan, runObjects);
     this.runsTable.grantReadWriteData(f.plan);
-    this.predictionsTable.grantWriteData(f.plan);
+    // Plan clears the rows of a run it re-runs (Query + BatchWriteItem deletes).
+    this.predictionsTable.grantReadWriteData(f.plan);
     readDatasets(f.preprocess);
     bucket.grantPut(f.preprocess, runObjects);
     this.predictionsTable.grantWriteData(f.preprocess);

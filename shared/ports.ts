@@ -21,6 +21,8 @@ export interface ObjectStore {
   put(location: S3Location, body: string | Uint8Array, contentType: string): Promise<void>;
   /** Streams text chunks into one object (multipart where large), so the writer never holds the whole body. */
   putStream(location: S3Location, chunks: AsyncIterable<string>, contentType: string): Promise<void>;
+  /** Deletes every object under a key prefix; returns how many. */
+  deletePrefix(prefix: S3Location): Promise<number>;
 }
 
 /** Outcome of creating a run record. */
@@ -43,6 +45,8 @@ export interface PredictionStore {
   list(runId: string): AsyncIterable<OutcomeRecord>;
   /** Which of these keys already have a row. */
   existing(runId: string, keys: readonly string[]): Promise<Set<string>>;
+  /** Deletes every row of a run (before a re-run recomputes them); returns how many. */
+  deleteRun(runId: string): Promise<number>;
 }
 
 /** Time, injectable so tests and logs agree. */

@@ -21,7 +21,9 @@ export interface DynamoPredictionStoreOptions {
   readonly runtime?: BackoffRuntime;
 }
 
-type WriteRequest = { PutRequest: { Item: Record<string, unknown> } };
+type WriteRequest =
+  | { PutRequest: { Item: Record<string, unknown> } }
+  | { DeleteRequest: { Key: Record<string, unknown> } };
 
 const DEFAULT_BACKOFF: BackoffPolicy = { maxAttempts: 8, baseDelayMs: 50, maxDelayMs: 3000 };
 
@@ -84,6 +86,39 @@ export class DynamoPredictionStore implements PredictionStore {
       if (attempt >= this.backoff.maxAttempts) return pending.length;
       await this.runtime.sleep(backoffDelay(this.backoff, attempt, this.runtime.random));
     }
+  }
+
+  async deleteRun(runId: string): Promise<number> {
+    const pages = paginateQuery(
+      { client: this.client },
+      {
+        TableName: this.tableName,
+        KeyConditionExpression: '#pk = :runId',
+        ProjectionExpression: '#pk, #sk',
+        ExpressionAttributeNames: { '#pk': PREDICTIONS_TABLE.partitionKey, '#sk': PREDICTIONS_TABLE.sortKey },
+        ExpressionAttributeValues: { ':runId': runId },
+      },
+    );
+    let deleted = 0;
+    try {
+      for await (const page of pages) {
+        const keys = (page.Items ?? []).map((item) => ({ DeleteRequest: { Key: item } }));
+        const chunks: WriteRequest[][] = [];
+        for (let i = 0; i < keys.length; i += BATCH_WRITE_LIMIT) chunks.push(keys.slice(i, i + BATCH_WRITE_LIMIT));
+        const limit = pLimit(this.concurrency);
+        const leftovers = await Promise.all(chunks.map((chunk) => limit(() => this.writeChunk(chunk))));
+        const unwritten = leftovers.reduce((sum, n) => sum + n, 0);
+        if (unwritten > 0) {
+          throw new PartialWriteError(
+            `${unwritten} rows of run "${runId}" could not be deleted from ${this.tableName}`,
+          );
+        }
+        deleted += keys.length;
+      }
+    } catch (error) {
+      throw toNightshiftError(error, `deleting the rows of run "${runId}" from table ${this.tableName}`);
+    }
+    return deleted;
   }
 
   async *list(runId: string): AsyncIterable<OutcomeRecord> {

@@ -1,6 +1,7 @@
 import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
 import {
+  DeleteObjectsCommand,
   GetObjectCommand,
   HeadObjectCommand,
   PutObjectCommand,
@@ -95,5 +96,33 @@ export class S3ObjectStore implements ObjectStore {
     } catch (error) {
       throw toNightshiftError(error, `writing ${formatS3Uri(location)}`);
     }
+  }
+
+  async deletePrefix(prefix: S3Location): Promise<number> {
+    let deleted = 0;
+    let batch: string[] = [];
+    const flush = async () => {
+      if (batch.length === 0) return;
+      const keys = batch;
+      batch = [];
+      try {
+        await this.client.send(
+          new DeleteObjectsCommand({
+            Bucket: prefix.bucket,
+            Delete: { Objects: keys.map((Key) => ({ Key })), Quiet: true },
+          }),
+        );
+      } catch (error) {
+        throw toNightshiftError(error, `deleting ${keys.length} objects under ${formatS3Uri(prefix)}`);
+      }
+      deleted += keys.length;
+    };
+    for await (const object of this.list(prefix)) {
+      batch.push(object.key);
+      // DeleteObjects takes at most 1,000 keys per request.
+      if (batch.length === 1000) await flush();
+    }
+    await flush();
+    return deleted;
   }
 }

@@ -192,9 +192,15 @@ async function createOrRejoinRun(
       { details: { runId } },
     );
   }
-  // Same input again: a retried plan, a redriven execution or a deliberate re-run. Rows are keyed by object, so
-  // re-planning overwrites rather than duplicates.
-  deps.log.info('run re-joined', { previousStatus: result.existing.status });
+  // Same input again: a retried plan or a deliberate re-run. The dataset may have changed since (objects added or
+  // removed under the prefix), so the run's intermediate data and rows are cleared and computed afresh: stale parts
+  // would go through the transform, and rows of vanished objects would break the report's reconciliation.
+  const bucket = deps.pipelineBucket;
+  const [objects, rows] = await Promise.all([
+    deps.objects.deletePrefix({ bucket, key: runLayout.root(runId) }),
+    deps.predictions.deleteRun(runId),
+  ]);
+  deps.log.info('run re-joined: previous data cleared', { previousStatus: result.existing.status, objects, rows });
   await deps.runs.update(runId, { status: 'RUNNING', ...(executionId === undefined ? {} : { executionId }) });
 }
 

@@ -56,6 +56,12 @@ export class MemoryObjectStore implements ObjectStore {
     await this.put(location, text);
   }
 
+  async deletePrefix(prefix: S3Location): Promise<number> {
+    const keys = [...this.objects.keys()].filter((id) => id.startsWith(this.id(prefix)));
+    for (const key of keys) this.objects.delete(key);
+    return keys.length;
+  }
+
   text(location: S3Location): string | undefined {
     const body = this.objects.get(this.id(location));
     return body === undefined ? undefined : new TextDecoder().decode(body);
@@ -97,5 +103,11 @@ export class MemoryPredictionStore implements PredictionStore {
 
   async existing(runId: string, keys: readonly string[]): Promise<Set<string>> {
     return new Set(keys.filter((key) => this.rows.has(`${runId}\u0000${key}`)));
+  }
+
+  async deleteRun(runId: string): Promise<number> {
+    const keys = [...this.rows.keys()].filter((key) => key.startsWith(`${runId}\u0000`));
+    for (const key of keys) this.rows.delete(key);
+    return keys.length;
   }
 }

@@ -1,4 +1,4 @@
-import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import pLimit from 'p-limit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoPredictionStore } from '../../shared/aws/dynamo-prediction-store.ts';
@@ -222,6 +222,26 @@ describe('plan stage against the local S3 and DynamoDB servers', () => {
     expect(rerun.items.accepted).toBe(1);
     await expect(clash).rejects.toThrow(RunConflictError);
     expect((await runs.get('same-id'))?.settings.transform.instanceCount).toBe(1);
+  });
+
+  it('re-running a run id over a changed dataset clears its old parts and rows and plans the dataset as it is now', async () => {
+    await Promise.all([put(DATA, 'changing/a.jpg'), put(DATA, 'changing/b.jpg'), put(DATA, 'changing/old-notes.txt')]);
+    const input = { dataset: `s3://${DATA}/changing/`, runId: 'changing' };
+    await runPlan({ input, execution: { name: 'exec-change-1' } }, deps);
+    await put(PIPELINE, 'runs/changing/transform-input/part-000000000.jsonl', '{"stale": true}\n');
+    await aws.s3.send(new DeleteObjectCommand({ Bucket: DATA, Key: 'changing/b.jpg' }));
+    await aws.s3.send(new DeleteObjectCommand({ Bucket: DATA, Key: 'changing/old-notes.txt' }));
+    await put(DATA, 'changing/c.jpg');
+
+    const result = await runPlan({ input, execution: { name: 'exec-change-2' } }, deps);
+
+    expect(result.items).toMatchObject({ total: 2, accepted: 2, rejected: 0 });
+    expect((await itemsOf(result.items.manifestKey)).map((item) => item.key)).toEqual([
+      'changing/a.jpg',
+      'changing/c.jpg',
+    ]);
+    expect(await rows('changing')).toEqual([]);
+    await expect(text(PIPELINE, 'runs/changing/transform-input/part-000000000.jsonl')).rejects.toThrow();
   });
 
   it('rejects a dataset outside the allowed locations, or overlapping the pipeline folders, before creating a run', async () => {

@@ -83,6 +83,9 @@ class PassThroughObjectStore implements ObjectStore {
   putStream(location: S3Location, chunks: AsyncIterable<string>, contentType: string): Promise<void> {
     return this.inner.putStream(location, chunks, contentType);
   }
+  deletePrefix(prefix: S3Location): Promise<number> {
+    return this.inner.deletePrefix(prefix);
+  }
 }
 
 /** Remembers which objects were asked for. */
@@ -461,16 +464,14 @@ describe('preprocess stage over the local S3 and DynamoDB servers', () => {
   it('rejects an object S3 refuses to read as ACCESS_DENIED, keeping the batch (mocked S3 client: the local server never answers 403)', async () => {
     const s3 = new S3Client({ region: 'us-east-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
     const s3Mock = mockClient(s3);
-    s3Mock
-      .on(GetObjectCommand)
-      .rejects(
-        new S3ServiceException({
-          name: 'AccessDenied',
-          $fault: 'client',
-          $metadata: { httpStatusCode: 403 },
-          message: 'Access Denied',
-        }),
-      );
+    s3Mock.on(GetObjectCommand).rejects(
+      new S3ServiceException({
+        name: 'AccessDenied',
+        $fault: 'client',
+        $metadata: { httpStatusCode: 403 },
+        message: 'Access Denied',
+      }),
+    );
     const batch = batchOf('run-denied', listed([image('images/clean.jpg')]));
 
     const result = await runPreprocess(batch, depsWith({ objects: new S3ObjectStore(s3) }));

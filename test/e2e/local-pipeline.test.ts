@@ -4,9 +4,11 @@ import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { redriveLocal, startLocal } from '../../pipeline/local/cli-commands.ts';
 import { startDynamoServer } from '../../pipeline/local/emulators.ts';
 import { type LocalRunSummary, runLocalPipeline } from '../../pipeline/local/local-run.ts';
 import { DynamoPredictionStore } from '../../shared/aws/dynamo-prediction-store.ts';
+import { parseExecutionInput } from '../../shared/execution-input.ts';
 import type { OutcomeRecord } from '../../shared/records.ts';
 
 /**
@@ -109,4 +111,44 @@ describe('a local run of the synthesized pipeline on generated images', () => {
     // Finalized once: by the state machine's Catch path; the execution-status path saw it done and stayed quiet.
     expect(notifications.filter((n) => n.subject.includes('e2e-missing-manifest'))).toHaveLength(1);
   });
+
+  it('starts a run from the CLI hook (`nightshift start --local`) with an input validated like the AWS one', async () => {
+    const names = JSON.parse(readFileSync(join(home, 'local-names.json'), 'utf8'));
+    const out: string[] = [];
+    const io = { stdout: (t: string) => void out.push(t), stderr: () => undefined, isTTY: false, env: {}, cwd: home };
+    const input = parseExecutionInput({
+      dataset: `s3://${names.pipelineBucket}/datasets/demo/manifest.jsonl`,
+      runId: 'e2e-start',
+    });
+
+    const code = await startLocal(
+      { input, name: 'e2e-start', wait: true, keepServers: false, json: true, stateDir: home },
+      io,
+    );
+
+    expect(code).toBe(0);
+    expect(JSON.parse(out.join(''))).toMatchObject({
+      runId: 'e2e-start',
+      status: 'SUCCEEDED',
+      run: { counts: { items: 55 } },
+    });
+  }, 120_000);
+
+  it('redrives a failed run from the CLI hook (`nightshift redrive --local`): it runs again and is announced again', async () => {
+    const out: string[] = [];
+    const io = { stdout: (t: string) => void out.push(t), stderr: () => undefined, isTTY: false, env: {}, cwd: home };
+
+    const code = await redriveLocal({ runId: 'e2e-missing-manifest', wait: true, json: true, stateDir: home }, io);
+    const refused = redriveLocal({ runId: runId, wait: true, json: true, stateDir: home }, io);
+
+    expect(code).toBe(1);
+    expect(JSON.parse(out.join(''))).toMatchObject({
+      runId: 'e2e-missing-manifest',
+      status: 'FAILED',
+      error: 'DatasetAccessError',
+    });
+    await expect(refused).rejects.toThrow(/is SUCCEEDED; only FAILED runs can be redriven/);
+    const notifications = readFileSync(join(home, 'notifications.jsonl'), 'utf8').trim().split('\n');
+    expect(notifications.filter((line) => line.includes('Nightshift run e2e-missing-manifest failed'))).toHaveLength(2);
+  }, 120_000);
 });

@@ -50,9 +50,11 @@ export function packageOcrModel(): string {
   return archive;
 }
 
+/** Properties of {@link OcrModel}. */
 export interface OcrModelProps {
   /** The bucket holding transform input and output. */
   readonly pipelineBucket: s3.IBucket;
+  /** The key of the pipeline bucket, which the transform reads and writes through. */
   readonly encryptionKey: kms.IKey;
 }
 
@@ -62,7 +64,9 @@ export interface OcrModelProps {
  * the transform prefixes, its artifact, its image and its logs.
  */
 export class OcrModel extends Construct {
+  /** The SageMaker model's name, for CreateTransformJob. */
   readonly modelName: string;
+  /** The role SageMaker assumes for the model's jobs. */
   readonly role: iam.Role;
 
   constructor(scope: Construct, id: string, props: OcrModelProps) {

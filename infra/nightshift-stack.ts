@@ -25,6 +25,7 @@ export const MANIFEST_PREFIX = 'manifests/';
 /** Where datasets may be uploaded, in the pipeline bucket. */
 export const DATASETS_PREFIX = 'datasets/';
 
+/** The nightly run: when, and over which dataset. */
 export interface NightlyScheduleProps {
   /**
    * EventBridge Scheduler expression.
@@ -40,6 +41,7 @@ export interface NightlyScheduleProps {
   readonly dataset?: string;
 }
 
+/** Properties of {@link NightshiftStack}; every one is optional. */
 export interface NightshiftStackProps extends StackProps {
   /**
    * An existing bucket holding datasets; the pipeline gets read access to `datasetPrefix` in it only.

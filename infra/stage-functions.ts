@@ -65,7 +65,9 @@ function afterBundling(stage: StageName, outputDir: string): string[] {
   return [];
 }
 
+/** Properties of {@link StageFunctions}. */
 export interface StageFunctionsProps {
+  /** The environment every stage parses with `parseStageConfig`. */
   readonly environment: StageEnvironment;
   /** @default logs.RetentionDays.ONE_MONTH */
   readonly logRetention?: logs.RetentionDays;
@@ -73,6 +75,7 @@ export interface StageFunctionsProps {
 
 /** One NodejsFunction per stage, bundled locally with esbuild from `stages/<name>/handler.ts`. */
 export class StageFunctions extends Construct {
+  /** The functions, by stage. */
   readonly functions: Record<StageName, nodejs.NodejsFunction>;
   readonly roles = {} as Record<StageName, iam.Role>;
 

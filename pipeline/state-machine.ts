@@ -13,14 +13,21 @@ import { TransformJobTask } from './transform-job-task.ts';
 
 /** The Lambda functions of the stages the state machine calls. */
 export interface PipelineFunctions {
+  /** stages/plan */
   readonly plan: lambda.IFunction;
+  /** stages/preprocess: the Preprocess map's child task */
   readonly preprocess: lambda.IFunction;
+  /** stages/aggregate: the Aggregate map's child task */
   readonly aggregate: lambda.IFunction;
+  /** stages/report */
   readonly report: lambda.IFunction;
+  /** stages/finalize-failure */
   readonly finalizeFailure: lambda.IFunction;
 }
 
+/** Properties of {@link NightshiftStateMachine}. */
 export interface NightshiftStateMachineProps {
+  /** The stage Lambdas the tasks invoke. */
   readonly functions: PipelineFunctions;
   /** Holds run data, transform input/output and reports. */
   readonly pipelineBucket: s3.IBucket;
@@ -89,6 +96,7 @@ const P = {
  * (ResultWriter), and the parent history grows by about a dozen events per 100,000 items.
  */
 export class NightshiftStateMachine extends Construct {
+  /** The Standard state machine. */
   readonly stateMachine: sfn.StateMachine;
 
   constructor(scope: Construct, id: string, props: NightshiftStateMachineProps) {

@@ -10,6 +10,7 @@ import { TRANSFORM_DATA_PROCESSING } from '../shared/records.ts';
 export interface TransformJobTaskProps extends sfn.TaskStateBaseProps {
   /** Job name (JSONPath allowed). */
   readonly transformJobName: string;
+  /** The SageMaker model the job runs. */
   readonly modelName: string;
   /** The bucket holding the transform input and output. */
   readonly bucket: s3.IBucket;
@@ -17,16 +18,27 @@ export interface TransformJobTaskProps extends sfn.TaskStateBaseProps {
   readonly inputS3Uri: string;
   /** `s3://...` output path (JSONPath allowed). */
   readonly outputS3Uri: string;
-  /** JSONPath values or numbers. */
+  /** `TransformResources.InstanceType`, e.g. ml.g5.xlarge (JSONPath allowed). */
   readonly instanceType: string;
+  /** `TransformResources.InstanceCount` (JSONPath allowed). */
   readonly instanceCount: number | string;
+  /** `MaxPayloadInMB`, 0-100 (JSONPath allowed). */
   readonly maxPayloadInMB: number | string;
+  /** `MaxConcurrentTransforms`; 0 asks the container (JSONPath allowed). */
   readonly maxConcurrentTransforms: number | string;
+  /** `ModelClientConfig.InvocationsTimeoutInSeconds`, 1-3600 (JSONPath allowed). */
   readonly invocationsTimeoutInSeconds: number | string;
+  /** `ModelClientConfig.InvocationsMaxRetries`, 0-3 (JSONPath allowed). */
   readonly invocationsMaxRetries: number | string;
-  /** Encrypts the output objects and the instances' storage volumes. */
+  /**
+   * Encrypts the output objects (`TransformOutput.KmsKeyId`).
+   * @default - the output bucket's default encryption
+   */
   readonly encryptionKey?: kms.IKey;
-  /** @default - none */
+  /**
+   * Tags of the job.
+   * @default - none
+   */
   readonly tags?: Record<string, string>;
 }
 

@@ -42,21 +42,13 @@ export interface LocalHooks {
 
 export type LocalHookName = keyof LocalHooks;
 
-// A variable specifier: tsc does not resolve it, so the CLI type-checks before the module exists.
-const LOCAL_COMMANDS_MODULE = '../local/cli-commands.ts';
-
-/** Imports `pipeline/local/cli-commands.ts`; `undefined` when it does not exist yet. Other import errors propagate. */
+/**
+ * Imports `pipeline/local/cli-commands.ts` on first use: the local runtime pulls in aws-cdk-lib and the engine,
+ * which the AWS commands never need. The literal specifier keeps the module type-checked against {@link LocalHooks}.
+ */
 export async function importLocalHooks(): Promise<LocalHooks | undefined> {
-  try {
-    return (await import(/* @vite-ignore */ LOCAL_COMMANDS_MODULE)) as LocalHooks;
-  } catch (error) {
-    const { code, message } = error as { code?: string; message?: string };
-    const missing =
-      code === 'ERR_MODULE_NOT_FOUND' ||
-      /cannot find module|failed to load url|does the file exist/i.test(message ?? '');
-    if (missing && (message ?? '').includes('cli-commands')) return undefined;
-    throw error;
-  }
+  const hooks: LocalHooks = await import('../local/cli-commands.ts');
+  return hooks;
 }
 
 /** Runs one hook, or fails with NOT_AVAILABLE naming the command when the runtime does not provide it yet. */

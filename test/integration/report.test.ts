@@ -385,7 +385,9 @@ describe('report stage', () => {
       stage: 'report',
       bucket: 'datasets',
     });
-    expect(missing?.outcome === 'REJECTED' && missing.message).toMatch(/start the run again with the same input and run id/);
+    expect(missing?.outcome === 'REJECTED' && missing.message).toMatch(
+      /start the run again with the same input and run id/,
+    );
     const csv = await readCsv('run-gaps');
     expect(new Set(csv.rows.map((row) => row.key)).size).toBe(250);
     expect(csv.rows.filter((row) => row.reason === 'NOT_PROCESSED')).toHaveLength(125);

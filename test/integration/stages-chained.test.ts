@@ -1,10 +1,17 @@
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LocalBatchTransform, type ModelServerInstance } from '../../pipeline/local/batch-transform.ts';
+import { startModelServer } from '../../pipeline/local/model-server-process.ts';
 import { DynamoPredictionStore } from '../../shared/aws/dynamo-prediction-store.ts';
 import { DynamoRunStore } from '../../shared/aws/dynamo-run-store.ts';
 import { S3ObjectStore } from '../../shared/aws/s3-object-store.ts';
 import { silentLog } from '../../shared/logging.ts';
-import { DatasetItemSchema, type OutcomeRecord, type PartStats } from '../../shared/records.ts';
+import {
+  DatasetItemSchema,
+  type OutcomeRecord,
+  type PartStats,
+  TRANSFORM_DATA_PROCESSING,
+} from '../../shared/records.ts';
 import type { PlanResult } from '../../shared/stage-events.ts';
 import { runAggregate } from '../../stages/aggregate/aggregate.ts';
 import { runPlan } from '../../stages/plan/plan.ts';
@@ -12,7 +19,6 @@ import { runPreprocess } from '../../stages/preprocess/preprocess.ts';
 import { runReport } from '../../stages/report/report.ts';
 import { BAD_INPUT_SET, badInputSet, TEST_MAX_OBJECT_BYTES } from '../helpers/images.ts';
 import { type LocalAws, startLocalAws } from '../helpers/local-aws.ts';
-import { runStandInTransform } from '../helpers/stand-in-transform.ts';
 
 const DATA = 'chain-data';
 const PIPELINE = 'chain-pipeline';
@@ -20,19 +26,21 @@ const PIPELINE = 'chain-pipeline';
 const PREPROCESS = { width: 256, height: 256, maxObjectBytes: TEST_MAX_OBJECT_BYTES, batchSize: 4 };
 
 /**
- * Every stage, in the order the state machine runs them, over the local S3 and DynamoDB servers. Batch Transform is
- * stood in for by `runStandInTransform` (SageMaker's line/join semantics with a toy model) until the model server
- * and the local batch transform land.
+ * Every stage, in the order the state machine runs them, over the local S3 and DynamoDB servers, with the real OCR
+ * model server behind the local Batch Transform (the same job request the state machine sends). The whole state
+ * machine around them is exercised by test/e2e/local-pipeline.test.ts.
  */
 describe('stages chained over the local servers: every input ends as exactly one prediction or rejection', () => {
   let aws: LocalAws;
   let objects: S3ObjectStore;
   let predictions: DynamoPredictionStore;
   let runs: DynamoRunStore;
+  let server: ModelServerInstance;
+  let jobs = 0;
   const clock = { now: () => new Date() };
 
   beforeAll(async () => {
-    aws = await startLocalAws();
+    [aws, server] = await Promise.all([startLocalAws(), startModelServer()]);
     await Promise.all([aws.createBucket(DATA), aws.createBucket(PIPELINE)]);
     const tables = await aws.createTables();
     objects = new S3ObjectStore(aws.s3);
@@ -40,8 +48,47 @@ describe('stages chained over the local servers: every input ends as exactly one
     runs = new DynamoRunStore(aws.doc, tables.runsTable, clock);
   });
   afterAll(async () => {
+    await server?.stop();
     await aws?.stop();
   });
+
+  /** The transform job the state machine would start for this plan, on the local batch transform. */
+  async function transform(plan: PlanResult): Promise<string[]> {
+    const inputs = [];
+    for await (const object of objects.list({ bucket: PIPELINE, key: plan.transformInputPrefix })) inputs.push(object);
+    if (inputs.length === 0) return [];
+    const batch = new LocalBatchTransform({
+      objects,
+      clock,
+      log: silentLog,
+      launchInstance: async () => ({ endpoint: server.endpoint, stop: async () => undefined }),
+    });
+    jobs += 1;
+    const name = `ns-chain-${jobs}`;
+    batch.create({
+      TransformJobName: name,
+      ModelName: 'ocr',
+      BatchStrategy: 'MultiRecord',
+      MaxPayloadInMB: 6,
+      MaxConcurrentTransforms: 2,
+      TransformInput: {
+        DataSource: {
+          S3DataSource: { S3DataType: 'S3Prefix', S3Uri: `s3://${PIPELINE}/${plan.transformInputPrefix}` },
+        },
+        ContentType: 'application/jsonlines',
+        SplitType: 'Line',
+      },
+      TransformOutput: { S3OutputPath: `s3://${PIPELINE}/${plan.transformOutputPrefix}`, AssembleWith: 'Line' },
+      TransformResources: { InstanceType: 'ml.g5.xlarge', InstanceCount: 1 },
+      DataProcessing: { ...TRANSFORM_DATA_PROCESSING },
+    });
+    const done = await batch.wait(name);
+    if (done.TransformJobStatus !== 'Completed') throw new Error(`transform job failed: ${done.FailureReason}`);
+    const outputs: string[] = [];
+    for await (const object of objects.list({ bucket: PIPELINE, key: plan.transformOutputPrefix }))
+      outputs.push(object.key);
+    return outputs;
+  }
 
   async function runAllStages(input: Record<string, unknown>, executionName: string) {
     const ports = { objects, runs, predictions, clock, log: silentLog };
@@ -67,7 +114,7 @@ describe('stages chained over the local servers: every input ends as exactly one
         ports,
       );
     }
-    const outputs = await runStandInTransform(objects, PIPELINE, plan.runId);
+    const outputs = await transform(plan);
     const parts: PartStats[] = [];
     for (const key of outputs)
       parts.push(await runAggregate({ runId: plan.runId, pipelineBucket: PIPELINE, key }, ports));

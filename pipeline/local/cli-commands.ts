@@ -9,12 +9,11 @@ import { systemClock } from '../../shared/ports.ts';
 import { createLocalClients } from '../cli/aws-clients.ts';
 import type { CliIo } from '../cli/io.ts';
 import { resolveLocalBackend } from '../cli/local-backend.ts';
+import type { LocalHooks } from '../cli/local-hooks.ts';
 import { formatSummary, type LocalRunSummary, runLocalPipeline } from './local-run.ts';
 
-interface HookArgs {
-  readonly json: boolean;
-  readonly stateDir: string;
-}
+/** The arguments the CLI passes to hook `K` (the contract is `LocalHooks` in pipeline/cli/local-hooks.ts). */
+type Args<K extends keyof LocalHooks> = Parameters<NonNullable<LocalHooks[K]>>[0];
 
 /** Resolves on the first Ctrl-C (SIGINT) or SIGTERM, so the run stops and every child process is shut down. */
 function interruption(): { promise: Promise<void>; dispose: () => void } {
@@ -36,7 +35,7 @@ function interruption(): { promise: Promise<void>; dispose: () => void } {
 
 async function run(
   options: { source?: string; runId?: string; input?: ExecutionInput; redriveRunId?: string; keepServers: boolean },
-  args: HookArgs,
+  args: { readonly json: boolean; readonly stateDir: string },
   io: CliIo,
 ): Promise<number> {
   const stop = interruption();
@@ -65,27 +64,16 @@ function report(summary: LocalRunSummary, json: boolean, io: CliIo): void {
   else io.stdout(formatSummary(summary));
 }
 
-export function demoCommand(args: HookArgs & { readonly keepServers: boolean }, io: CliIo): Promise<number> {
+export function demoCommand(args: Args<'demoCommand'>, io: CliIo): Promise<number> {
   return run({ keepServers: args.keepServers }, args, io);
 }
 
-export function runLocalCommand(
-  args: HookArgs & { readonly source: string; readonly keepServers: boolean },
-  io: CliIo,
-): Promise<number> {
+export function runLocalCommand(args: Args<'runLocalCommand'>, io: CliIo): Promise<number> {
   return run({ source: args.source, keepServers: args.keepServers }, args, io);
 }
 
 /** `start --local`: runs the given input to its end (a local execution lives as long as this process). */
-export function startLocal(
-  args: HookArgs & {
-    readonly input: ExecutionInput;
-    readonly name: string;
-    readonly wait: boolean;
-    readonly keepServers: boolean;
-  },
-  io: CliIo,
-): Promise<number> {
+export function startLocal(args: Args<'startLocal'>, io: CliIo): Promise<number> {
   if (!args.wait) {
     io.stderr('note: a local run lives in this process, so `start --local` waits for it to finish\n');
   }
@@ -93,10 +81,7 @@ export function startLocal(
 }
 
 /** `redrive --local RUN`: runs a FAILED local run again with its recorded dataset and settings, same run id. */
-export function redriveLocal(
-  args: HookArgs & { readonly runId: string; readonly wait: boolean },
-  io: CliIo,
-): Promise<number> {
+export function redriveLocal(args: Args<'redriveLocal'>, io: CliIo): Promise<number> {
   return run({ redriveRunId: args.runId, keepServers: false }, args, io);
 }
 
@@ -105,7 +90,7 @@ export function redriveLocal(
  * while it runs), from the run record, until it ends or the time limit passes.
  */
 export async function watchLocal(
-  args: HookArgs & { readonly runId: string; readonly timeoutMs: number },
+  args: Args<'watchLocal'>,
   io: CliIo,
   sleep: (ms: number) => Promise<void> = (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
 ): Promise<number> {

@@ -1,7 +1,7 @@
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve } from 'node:path';
-import { GetObjectCommand } from '@aws-sdk/client-s3';
 import type { RunRecord } from '../../shared/records.ts';
+import { parseS3Uri } from '../../shared/s3-location.ts';
 import { ProgressDisplay } from './progress-display.ts';
 import { LocalRuntime } from './runtime.ts';
 import { generateSampleDataset } from './sample-dataset.ts';
@@ -108,15 +108,13 @@ export async function runLocalPipeline(options: LocalRunOptions): Promise<LocalR
     await mkdir(reportDir, { recursive: true });
     let accuracy: LocalRunSummary['accuracy'];
     for (const [name, uri] of Object.entries(run.report)) {
-      const [, bucket, key] = /^s3:\/\/([^/]+)\/(.+)$/.exec(uri) ?? [];
-      const body = await (
-        await runtime.s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }))
-      ).Body?.transformToByteArray();
-      const file = join(reportDir, basename(key ?? `${name}`));
-      await writeFile(file, body ?? new Uint8Array());
-      if (name === 'json')
+      const location = parseS3Uri(uri, `report ${name}`);
+      const body = (await stores.objects.get(location)) ?? new Uint8Array();
+      await writeFile(join(reportDir, basename(location.key)), body);
+      if (name === 'json') {
         accuracy =
           (JSON.parse(new TextDecoder().decode(body)) as { accuracy?: LocalRunSummary['accuracy'] }).accuracy ?? null;
+      }
     }
     return { ...summary, accuracy, reportHtml: resolve(reportDir, 'report.html') };
   } finally {

@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { ModelServerInstance } from './batch-transform.ts';
+import { stopChild } from './child-process.ts';
 
 const SERVE = fileURLToPath(new URL('../../stages/transform/serve.ts', import.meta.url));
 /** The project root: `--import tsx` resolves from the child's working directory, wherever the caller runs. */
@@ -76,16 +77,4 @@ export async function startModelServer(
     await stop();
     throw error;
   }
-}
-
-function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    child.kill('SIGTERM');
-  });
 }

@@ -81,13 +81,18 @@ export class LocalRuntime {
 
   /** Stores over the local servers, for summaries and the CLI. */
   get stores() {
-    const doc = DynamoDBDocumentClient.from(this.dynamo, { marshallOptions: { removeUndefinedValues: true } });
-    return {
-      objects: new S3ObjectStore(this.s3),
-      runs: new DynamoRunStore(doc, this.stack.runsTable, systemClock),
-      predictions: new DynamoPredictionStore(doc, this.stack.predictionsTable),
-    };
+    if (!this.cachedStores) {
+      const doc = DynamoDBDocumentClient.from(this.dynamo, { marshallOptions: { removeUndefinedValues: true } });
+      this.cachedStores = {
+        objects: new S3ObjectStore(this.s3),
+        runs: new DynamoRunStore(doc, this.stack.runsTable, systemClock),
+        predictions: new DynamoPredictionStore(doc, this.stack.predictionsTable),
+      };
+    }
+    return this.cachedStores;
   }
+
+  private cachedStores?: { objects: S3ObjectStore; runs: DynamoRunStore; predictions: DynamoPredictionStore };
 
   static async start(options: LocalRuntimeOptions): Promise<LocalRuntime> {
     const log = options.log ?? silentLog;

@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { crc32, deflateSync } from 'node:zlib';
+import { crc32, deflateSync, constants as zlibConstants } from 'node:zlib';
 import sharp, { type OverlayOptions } from 'sharp';
 
 /** One file of the sample dataset, with the text it shows (absent for the deliberately broken ones). */
@@ -125,10 +125,11 @@ async function renderText(options: {
   return options.format === 'jpeg' ? flat.jpeg({ quality: 92 }).toBuffer() : flat.png().toBuffer();
 }
 
-/** A PNG whose header claims 20,000 x 20,000 pixels: a decompression bomb in 50 KB (1-bit, all zero). */
-function decompressionBomb(): Uint8Array {
-  const width = 20_000;
-  const height = 20_000;
+/**
+ * A valid PNG declaring `width` x `height` 1-bit grey pixels, all black: a decompression bomb that stays small
+ * (20,000 x 20,000 is about 50 KB and 400 megapixels) and takes milliseconds to make, because it is written by hand.
+ */
+export function decompressionBombPng(width: number, height: number): Buffer {
   const chunk = (type: string, data: Buffer) => {
     const length = Buffer.alloc(4);
     length.writeUInt32BE(data.length);
@@ -141,13 +142,13 @@ function decompressionBomb(): Uint8Array {
   header.writeUInt32BE(width, 0);
   header.writeUInt32BE(height, 4);
   header[8] = 1; // bit depth
-  header[9] = 0; // greyscale
-  const row = Buffer.alloc(1 + Math.ceil(width / 8));
-  const raw = Buffer.alloc(row.length * height);
+  header[9] = 0; // colour type: greyscale
+  // Each row is a filter-type byte (0 = none) and the packed bits, all zero.
+  const rows = Buffer.alloc((1 + Math.ceil(width / 8)) * height);
   return Buffer.concat([
     Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
     chunk('IHDR', header),
-    chunk('IDAT', deflateSync(raw, { level: 9 })),
+    chunk('IDAT', deflateSync(rows, { strategy: zlibConstants.Z_RLE })),
     chunk('IEND', Buffer.alloc(0)),
   ]);
 }
@@ -226,7 +227,7 @@ export async function generateSampleDataset(seed = 7): Promise<SampleFile[]> {
       body: new TextEncoder().encode('Meeting notes: this is text, not a photo.\n'),
     },
     { name: 'broken/readme.txt', kind: 'broken', body: new TextEncoder().encode('not an image type\n') },
-    { name: 'broken/decompression-bomb.png', kind: 'broken', body: decompressionBomb() },
+    { name: 'broken/decompression-bomb.png', kind: 'broken', body: decompressionBombPng(20_000, 20_000) },
   );
   return files;
 }

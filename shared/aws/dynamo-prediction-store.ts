@@ -121,14 +121,22 @@ export class DynamoPredictionStore implements PredictionStore {
     return deleted;
   }
 
-  async *list(runId: string): AsyncIterable<OutcomeRecord> {
+  async *list(runId: string, options: { readonly keyPrefix?: string } = {}): AsyncIterable<OutcomeRecord> {
+    const names: Record<string, string> = { '#pk': PREDICTIONS_TABLE.partitionKey };
+    const values: Record<string, unknown> = { ':runId': runId };
+    let condition = '#pk = :runId';
+    if (options.keyPrefix) {
+      names['#sk'] = PREDICTIONS_TABLE.sortKey;
+      values[':prefix'] = options.keyPrefix;
+      condition += ' AND begins_with(#sk, :prefix)';
+    }
     const pages = paginateQuery(
       { client: this.client },
       {
         TableName: this.tableName,
-        KeyConditionExpression: '#pk = :runId',
-        ExpressionAttributeNames: { '#pk': PREDICTIONS_TABLE.partitionKey },
-        ExpressionAttributeValues: { ':runId': runId },
+        KeyConditionExpression: condition,
+        ExpressionAttributeNames: names,
+        ExpressionAttributeValues: values,
       },
     );
     try {

@@ -35,7 +35,7 @@ export async function runFinalizeFailure(
   const parsed = FinalizeFailureEventSchema.safeParse(event);
   if (!parsed.success) throw new InvalidInputError(formatIssues(parsed.error, 'finalize-failure event'));
   const { executionName, executionArn, error, failedState, attempt } = parsed.data;
-  const runId = parsed.data.runId ?? runIdOf(JSON.stringify(parsed.data.input ?? {}), executionName);
+  const runId = parsed.data.runId ?? runIdOf(parsed.data.input, executionName);
   return markFailed(
     {
       runId,
@@ -64,7 +64,7 @@ export async function runFinalizeExecution(
   if (!['FAILED', 'TIMED_OUT', 'ABORTED'].includes(detail.status)) return undefined;
   // Errors the state machine catches were finalized and announced on its own failure path.
   if (detail.error && (NOT_REDRIVABLE_ERROR_NAMES as readonly string[]).includes(detail.error)) return undefined;
-  const runId = runIdOf(detail.input, detail.name);
+  const runId = runIdOf(parseJson(detail.input), detail.name);
   const attempt = detail.redriveCount ?? 0;
   const existing = await deps.runs.get(runId);
   if (existing?.status === 'FAILED' && existing.failedAttempt === attempt) {
@@ -93,14 +93,19 @@ export async function runFinalizeExecution(
   return notification;
 }
 
-function runIdOf(input: string | null | undefined, executionName: string): string {
+/** The run id the execution input names, else the execution name (as the plan stage decides it). */
+function runIdOf(input: unknown, executionName: string): string {
+  const runId = (input as { runId?: unknown } | null | undefined)?.runId;
+  return typeof runId === 'string' && runId !== '' ? runId : executionName;
+}
+
+function parseJson(text: string | null | undefined): unknown {
   try {
-    const parsed = JSON.parse(input ?? '{}') as { runId?: unknown };
-    if (typeof parsed.runId === 'string' && parsed.runId !== '') return parsed.runId;
+    return JSON.parse(text ?? '{}');
   } catch {
-    // Input not JSON (or truncated by EventBridge): the execution name is the run id.
+    // Not JSON (EventBridge truncates large inputs): no run id to read.
+    return undefined;
   }
-  return executionName;
 }
 
 async function markFailed(
@@ -119,12 +124,12 @@ async function markFailed(
   const cause = readableCause(failure.cause);
   const now = deps.clock.now().toISOString();
   const existing = await deps.runs.get(runId);
-  // A run id reused with other settings (RunConflictError) names somebody else's run: leave that record alone.
+  // The record belongs to the execution whose plan created or last re-joined it. Another execution's failure (a
+  // run id reused with other settings fails with RunConflictError before it re-joins) leaves it alone.
   const ownedByAnother =
-    error === 'RunConflictError' ||
-    (existing?.executionId !== undefined &&
-      failure.executionArn !== undefined &&
-      existing.executionId !== failure.executionArn);
+    existing?.executionId !== undefined &&
+    failure.executionArn !== undefined &&
+    existing.executionId !== failure.executionArn;
   if (ownedByAnother) {
     deps.log.warn('the run record belongs to another execution; not marking it', { runId });
   } else if (existing) {

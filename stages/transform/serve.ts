@@ -8,10 +8,8 @@
  * process with status 1, after logging why.
  */
 import { availableParallelism } from 'node:os';
-import type { Logger } from '@aws-lambda-powertools/logger';
-import type { LogAttributes } from '@aws-lambda-powertools/logger/types';
 import { describeError } from '../../shared/errors.ts';
-import { createStageLogger, type Log } from '../../shared/logging.ts';
+import { asLog, createStageLogger } from '../../shared/logging.ts';
 import { recommendExecutionParameters } from './execution-parameters.ts';
 import { createSessionFactory, probeCuda } from './execution-provider.ts';
 import { chooseModelDirectory, loadModelHandler } from './model-directory.ts';
@@ -27,6 +25,7 @@ async function main(): Promise<void> {
     process.stderr.write(`${describeError(error).message}\n`);
     process.exit(2);
   }
+  // No run id on these lines: one server serves every run.
   const log = asLog(createStageLogger({ stage: 'transform', level: config.logLevel }));
   const server = new ModelServer({ imagesPerBatch: config.imagesPerBatch, log });
   let handler: ModelHandler | undefined;
@@ -75,18 +74,6 @@ async function main(): Promise<void> {
     await server.close();
     process.exit(1);
   }
-}
-
-/** The logging port over the Powertools logger (no run id: one server serves every run). */
-function asLog(logger: Logger): Log {
-  const extra = (attributes?: Record<string, unknown>): LogAttributes[] =>
-    attributes === undefined ? [] : [attributes as LogAttributes];
-  return {
-    debug: (message, attributes) => logger.debug(message, ...extra(attributes)),
-    info: (message, attributes) => logger.info(message, ...extra(attributes)),
-    warn: (message, attributes) => logger.warn(message, ...extra(attributes)),
-    error: (message, attributes) => logger.error(message, ...extra(attributes)),
-  };
 }
 
 main().catch((error: unknown) => {

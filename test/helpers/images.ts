@@ -2,8 +2,8 @@
  * Test images made in memory with sharp (and, for the decompression bomb, by hand): no files, no fonts.
  * {@link badInputSet} is the shared set of awkward inputs every stage's tests can upload.
  */
-import { crc32, deflateSync, constants as zlibConstants } from 'node:zlib';
 import sharp from 'sharp';
+import { decompressionBombPng } from '../../pipeline/local/sample-dataset.ts';
 import { type PreprocessSettings, PreprocessSettingsSchema } from '../../shared/execution-input.ts';
 import type { RejectionReason } from '../../shared/records.ts';
 
@@ -151,35 +151,8 @@ export function transparentPng(size: number): Promise<Buffer> {
     .toBuffer();
 }
 
-/**
- * A valid PNG declaring `width` x `height` 1-bit grey pixels, all black: a decompression bomb that stays small
- * (20,000 x 20,000 is about 50 KB and 400 megapixels) and takes milliseconds to make, because it is written by hand.
- */
-export function hugePng(width: number, height: number): Buffer {
-  const header = Buffer.alloc(13);
-  header.writeUInt32BE(width, 0);
-  header.writeUInt32BE(height, 4);
-  header[8] = 1; // bit depth
-  header[9] = 0; // colour type: greyscale
-  // Each row is a filter-type byte (0 = none) and the packed bits, all zero.
-  const rows = Buffer.alloc((1 + Math.ceil(width / 8)) * height);
-  const data = deflateSync(rows, { strategy: zlibConstants.Z_RLE });
-  return Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    pngChunk('IHDR', header),
-    pngChunk('IDAT', data),
-    pngChunk('IEND', Buffer.alloc(0)),
-  ]);
-}
-
-function pngChunk(type: string, data: Buffer): Buffer {
-  const length = Buffer.alloc(4);
-  length.writeUInt32BE(data.length);
-  const typeAndData = Buffer.concat([Buffer.from(type, 'ascii'), data]);
-  const crc = Buffer.alloc(4);
-  crc.writeUInt32BE(crc32(typeAndData));
-  return Buffer.concat([length, typeAndData, crc]);
-}
+/** A 1-bit PNG decompression bomb of `width` x `height` pixels (the one the demo's sample dataset ships). */
+export const hugePng = decompressionBombPng;
 
 /** A valid PNG of incompressible pixels, a little over `minBytes` long. */
 export function noisePng(minBytes: number): Promise<Buffer> {

@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, type CreateTableCommandInput, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { type RunningEmulator, startDynamoServer, startS3Server } from '../../pipeline/local/emulators.ts';
@@ -22,6 +22,46 @@ export interface LocalAws {
 }
 
 let tableCounter = 0;
+
+/** The runs table with the shared key schema and its byStatus index. */
+export function runsTableDefinition(TableName: string): CreateTableCommandInput {
+  return {
+    TableName,
+    BillingMode: 'PAY_PER_REQUEST',
+    KeySchema: [{ AttributeName: RUNS_TABLE.partitionKey, KeyType: 'HASH' }],
+    AttributeDefinitions: [
+      { AttributeName: RUNS_TABLE.partitionKey, AttributeType: 'S' },
+      { AttributeName: RUNS_TABLE.statusIndex.partitionKey, AttributeType: 'S' },
+      { AttributeName: RUNS_TABLE.statusIndex.sortKey, AttributeType: 'S' },
+    ],
+    GlobalSecondaryIndexes: [
+      {
+        IndexName: RUNS_TABLE.statusIndex.name,
+        KeySchema: [
+          { AttributeName: RUNS_TABLE.statusIndex.partitionKey, KeyType: 'HASH' },
+          { AttributeName: RUNS_TABLE.statusIndex.sortKey, KeyType: 'RANGE' },
+        ],
+        Projection: { ProjectionType: 'ALL' },
+      },
+    ],
+  };
+}
+
+/** The predictions table with the shared key schema. */
+export function predictionsTableDefinition(TableName: string): CreateTableCommandInput {
+  return {
+    TableName,
+    BillingMode: 'PAY_PER_REQUEST',
+    KeySchema: [
+      { AttributeName: PREDICTIONS_TABLE.partitionKey, KeyType: 'HASH' },
+      { AttributeName: PREDICTIONS_TABLE.sortKey, KeyType: 'RANGE' },
+    ],
+    AttributeDefinitions: [
+      { AttributeName: PREDICTIONS_TABLE.partitionKey, AttributeType: 'S' },
+      { AttributeName: PREDICTIONS_TABLE.sortKey, AttributeType: 'S' },
+    ],
+  };
+}
 
 /**
  * Starts s3rver and dynalite on free loopback ports and points the SDK at them through
@@ -55,42 +95,8 @@ export async function startLocalAws(): Promise<LocalAws> {
       tableCounter += 1;
       const runsTable = `runs-${process.pid}-${tableCounter}`;
       const predictionsTable = `predictions-${process.pid}-${tableCounter}`;
-      await dynamo.send(
-        new CreateTableCommand({
-          TableName: runsTable,
-          BillingMode: 'PAY_PER_REQUEST',
-          KeySchema: [{ AttributeName: RUNS_TABLE.partitionKey, KeyType: 'HASH' }],
-          AttributeDefinitions: [
-            { AttributeName: RUNS_TABLE.partitionKey, AttributeType: 'S' },
-            { AttributeName: RUNS_TABLE.statusIndex.partitionKey, AttributeType: 'S' },
-            { AttributeName: RUNS_TABLE.statusIndex.sortKey, AttributeType: 'S' },
-          ],
-          GlobalSecondaryIndexes: [
-            {
-              IndexName: RUNS_TABLE.statusIndex.name,
-              KeySchema: [
-                { AttributeName: RUNS_TABLE.statusIndex.partitionKey, KeyType: 'HASH' },
-                { AttributeName: RUNS_TABLE.statusIndex.sortKey, KeyType: 'RANGE' },
-              ],
-              Projection: { ProjectionType: 'ALL' },
-            },
-          ],
-        }),
-      );
-      await dynamo.send(
-        new CreateTableCommand({
-          TableName: predictionsTable,
-          BillingMode: 'PAY_PER_REQUEST',
-          KeySchema: [
-            { AttributeName: PREDICTIONS_TABLE.partitionKey, KeyType: 'HASH' },
-            { AttributeName: PREDICTIONS_TABLE.sortKey, KeyType: 'RANGE' },
-          ],
-          AttributeDefinitions: [
-            { AttributeName: PREDICTIONS_TABLE.partitionKey, AttributeType: 'S' },
-            { AttributeName: PREDICTIONS_TABLE.sortKey, AttributeType: 'S' },
-          ],
-        }),
-      );
+      await dynamo.send(new CreateTableCommand(runsTableDefinition(runsTable)));
+      await dynamo.send(new CreateTableCommand(predictionsTableDefinition(predictionsTable)));
       return { runsTable, predictionsTable };
     },
     async stop() {

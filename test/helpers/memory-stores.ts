@@ -96,8 +96,10 @@ export class MemoryPredictionStore implements PredictionStore {
     for (const record of records) this.rows.set(`${record.runId}\u0000${record.key}`, record);
   }
 
-  async *list(runId: string): AsyncIterable<OutcomeRecord> {
-    const rows = [...this.rows.values()].filter((row) => row.runId === runId);
+  async *list(runId: string, options: { readonly keyPrefix?: string } = {}): AsyncIterable<OutcomeRecord> {
+    const rows = [...this.rows.values()].filter(
+      (row) => row.runId === runId && row.key.startsWith(options.keyPrefix ?? ''),
+    );
     yield* rows.sort((a, b) => (a.key < b.key ? -1 : 1));
   }
 

@@ -18,9 +18,8 @@ import { startDynamoServer, startS3Server } from '../../pipeline/local/emulators
 import { DynamoRunStore } from '../../shared/aws/dynamo-run-store.ts';
 import { PreprocessSettingsSchema, TransformSettingsSchema } from '../../shared/execution-input.ts';
 import { systemClock } from '../../shared/ports.ts';
-import { RUNS_TABLE } from '../../shared/tables.ts';
 import { captureIo, runCli } from '../helpers/cli-harness.ts';
-import { type LocalAws, startLocalAws } from '../helpers/local-aws.ts';
+import { type LocalAws, runsTableDefinition, startLocalAws } from '../helpers/local-aws.ts';
 
 const NAMES = {
   pipelineBucket: 'nightshift-local',
@@ -49,28 +48,7 @@ async function persistRun(stateDir: string, runId: string): Promise<void> {
     credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
   });
   try {
-    await dynamo.send(
-      new CreateTableCommand({
-        TableName: NAMES.runsTable,
-        BillingMode: 'PAY_PER_REQUEST',
-        KeySchema: [{ AttributeName: RUNS_TABLE.partitionKey, KeyType: 'HASH' }],
-        AttributeDefinitions: [
-          { AttributeName: RUNS_TABLE.partitionKey, AttributeType: 'S' },
-          { AttributeName: RUNS_TABLE.statusIndex.partitionKey, AttributeType: 'S' },
-          { AttributeName: RUNS_TABLE.statusIndex.sortKey, AttributeType: 'S' },
-        ],
-        GlobalSecondaryIndexes: [
-          {
-            IndexName: RUNS_TABLE.statusIndex.name,
-            KeySchema: [
-              { AttributeName: RUNS_TABLE.statusIndex.partitionKey, KeyType: 'HASH' },
-              { AttributeName: RUNS_TABLE.statusIndex.sortKey, KeyType: 'RANGE' },
-            ],
-            Projection: { ProjectionType: 'ALL' },
-          },
-        ],
-      }),
-    );
+    await dynamo.send(new CreateTableCommand(runsTableDefinition(NAMES.runsTable)));
     await new DynamoRunStore(DynamoDBDocumentClient.from(dynamo), NAMES.runsTable, systemClock).create({
       runId,
       status: 'SUCCEEDED',

@@ -1,6 +1,5 @@
-import { paginateQuery } from '@aws-sdk/lib-dynamodb';
+import { DynamoPredictionStore } from '../../../shared/aws/dynamo-prediction-store.ts';
 import type { OutcomeRecord } from '../../../shared/records.ts';
-import { PREDICTIONS_TABLE } from '../../../shared/tables.ts';
 import { predictionsCsv } from '../../../stages/report/predictions-csv.ts';
 import { explainAwsError, UsageError } from '../cli-errors.ts';
 import type { RunData } from '../command-context.ts';
@@ -107,33 +106,16 @@ interface RowFilter {
 
 /** The run's rows in key order, page by page, filtered, stopping at the limit. */
 async function* matchingRows(data: RunData, runId: string, filter: RowFilter): AsyncGenerator<OutcomeRecord> {
-  const names: Record<string, string> = { '#pk': PREDICTIONS_TABLE.partitionKey };
-  const values: Record<string, unknown> = { ':runId': runId };
-  let condition = '#pk = :runId';
-  if (filter.keyPrefix) {
-    names['#sk'] = PREDICTIONS_TABLE.sortKey;
-    values[':prefix'] = filter.keyPrefix;
-    condition += ' AND begins_with(#sk, :prefix)';
-  }
-  const pages = paginateQuery(
-    { client: data.doc, pageSize: 500 },
-    {
-      TableName: data.predictionsTable,
-      KeyConditionExpression: condition,
-      ExpressionAttributeNames: names,
-      ExpressionAttributeValues: values,
-    },
-  );
+  const rows = new DynamoPredictionStore(data.doc, data.predictionsTable).list(runId, {
+    ...(filter.keyPrefix ? { keyPrefix: filter.keyPrefix } : {}),
+  });
   let emitted = 0;
   try {
-    for await (const page of pages) {
-      for (const item of page.Items ?? []) {
-        const row = item as OutcomeRecord;
-        if (filter.search && !searchableText(row).includes(filter.search)) continue;
-        yield row;
-        emitted += 1;
-        if (filter.limit > 0 && emitted >= filter.limit) return;
-      }
+    for await (const row of rows) {
+      if (filter.search && !searchableText(row).includes(filter.search)) continue;
+      yield row;
+      emitted += 1;
+      if (filter.limit > 0 && emitted >= filter.limit) return;
     }
   } catch (error) {
     throw explainAwsError(error, `dynamodb:Query on ${data.predictionsTable}`);

@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { runLayout } from '../../shared/config.ts';
 import { InvalidInputError, PipelineStateError } from '../../shared/errors.ts';
 import { formatIssues } from '../../shared/execution-input.ts';
+import { runLayout } from '../../shared/layout.ts';
 import type { Log } from '../../shared/logging.ts';
 import type { Clock, ObjectStore, PredictionStore } from '../../shared/ports.ts';
 import {

@@ -1,5 +1,4 @@
 import pLimit from 'p-limit';
-import { runLayout } from '../../shared/config.ts';
 import {
   DatasetAccessError,
   describeError,
@@ -8,6 +7,7 @@ import {
   RetryableError,
 } from '../../shared/errors.ts';
 import { formatIssues } from '../../shared/execution-input.ts';
+import { runLayout } from '../../shared/layout.ts';
 import type { Log } from '../../shared/logging.ts';
 import type { Clock, ObjectStore, PredictionStore } from '../../shared/ports.ts';
 import type { DatasetItem, RejectionReason, RejectionRecord, TransformRecord } from '../../shared/records.ts';

@@ -2,9 +2,10 @@
  * The report stage: reconciles the run's rows with its input objects, writes predictions.csv, report.json and
  * report.html under the run's report prefix, and finalises the run record.
  */
-import { runLayout } from '../../shared/config.ts';
+
 import { InvalidInputError, PipelineStateError } from '../../shared/errors.ts';
 import { formatIssues } from '../../shared/execution-input.ts';
+import { runLayout } from '../../shared/layout.ts';
 import type { Log } from '../../shared/logging.ts';
 import type { Clock, ObjectStore, PredictionStore, RunStore } from '../../shared/ports.ts';
 import type { PartStats, RunCounts, RunRecord } from '../../shared/records.ts';

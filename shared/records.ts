@@ -86,6 +86,16 @@ export const TransformRecordSchema = z.strictObject({
 });
 export type TransformRecord = z.infer<typeof TransformRecordSchema>;
 
+/** One entry of a transform index: which object a line of the transform input part (and of its output) is. */
+export const TransformIndexEntrySchema = z.strictObject({ id: z.int().min(0), key: z.string(), bucket: z.string() });
+export type TransformIndexEntry = z.infer<typeof TransformIndexEntrySchema>;
+
+/**
+ * A transform index (`runs/<runId>/transform-index/<part>.json`), written by preprocess beside each transform input
+ * part and read by aggregate: one entry per line of the part, in line order.
+ */
+export const TransformIndexSchema = z.array(TransformIndexEntrySchema);
+
 /** The Batch Transform `DataProcessing` that goes with {@link TransformRecordSchema}. */
 export const TRANSFORM_DATA_PROCESSING = {
   InputFilter: '$.input',
@@ -172,6 +182,10 @@ export const RunCountsSchema = z.strictObject({
 });
 export type RunCounts = z.infer<typeof RunCountsSchema>;
 
+/** Where a run's report files are, as `s3://` URIs. */
+export const ReportFilesSchema = z.strictObject({ json: z.string(), csv: z.string(), html: z.string() });
+export type ReportFiles = z.infer<typeof ReportFilesSchema>;
+
 export const StageTimingSchema = z.strictObject({ startedAt: z.string(), finishedAt: z.string(), seconds: z.number() });
 
 /** The run table's row: one per run id. */
@@ -188,7 +202,7 @@ export const RunRecordSchema = z.strictObject({
   finishedAt: z.string().optional(),
   counts: RunCountsSchema.optional(),
   timings: z.record(z.string(), StageTimingSchema).optional(),
-  report: z.strictObject({ json: z.string(), csv: z.string(), html: z.string() }).optional(),
+  report: ReportFilesSchema.optional(),
   error: z.strictObject({ error: z.string(), cause: z.string() }).optional(),
   /** The execution attempt (redrive count) whose failure was recorded, so each failure is announced once. */
   failedAttempt: z.int().min(0).optional(),

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import type { z } from 'zod';
 import { InvalidInputError, PipelineStateError } from '../../shared/errors.ts';
 import { formatIssues } from '../../shared/execution-input.ts';
 import { runLayout } from '../../shared/layout.ts';
@@ -10,6 +10,7 @@ import {
   type PartStats,
   type PredictionRecord,
   type RejectionReason,
+  TransformIndexSchema,
   TransformOutputLineSchema,
 } from '../../shared/records.ts';
 import { type AggregateEvent, AggregateEventSchema } from '../../shared/stage-events.ts';
@@ -23,8 +24,6 @@ export interface AggregateDeps {
   /** Rows buffered before a write. @default 250 */
   readonly writeBatchSize?: number;
 }
-
-const IndexSchema = z.array(z.strictObject({ id: z.int(), key: z.string(), bucket: z.string() }));
 
 /**
  * Joins one Batch Transform output object back to its items and stores one row per item.
@@ -138,7 +137,7 @@ async function loadIndex(objects: ObjectStore, bucket: string, key: string) {
   if (body === undefined) {
     throw new PipelineStateError(`the index s3://${bucket}/${key} written by preprocess is missing; redrive the run`);
   }
-  const parsed = IndexSchema.safeParse(JSON.parse(new TextDecoder().decode(body)));
+  const parsed = TransformIndexSchema.safeParse(JSON.parse(new TextDecoder().decode(body)));
   if (!parsed.success)
     throw new PipelineStateError(`the index s3://${bucket}/${key} is not a list of {id, key, bucket}`);
   return parsed.data;

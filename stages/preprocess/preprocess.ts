@@ -10,7 +10,13 @@ import { formatIssues } from '../../shared/execution-input.ts';
 import { runLayout } from '../../shared/layout.ts';
 import type { Log } from '../../shared/logging.ts';
 import type { Clock, ObjectStore, PredictionStore } from '../../shared/ports.ts';
-import type { DatasetItem, RejectionReason, RejectionRecord, TransformRecord } from '../../shared/records.ts';
+import type {
+  DatasetItem,
+  RejectionReason,
+  RejectionRecord,
+  TransformIndexEntry,
+  TransformRecord,
+} from '../../shared/records.ts';
 import { formatS3Uri, type S3Location } from '../../shared/s3-location.ts';
 import { type PreprocessBatch, PreprocessBatchSchema, type PreprocessResult } from '../../shared/stage-events.ts';
 import { prepareModelInput } from './model-input.ts';
@@ -21,13 +27,6 @@ export interface PreprocessDeps {
   readonly predictions: PredictionStore;
   readonly clock: Clock;
   readonly log: Log;
-}
-
-/** One line of a transform index: which object a line of the transform input part (and its output) belongs to. */
-export interface TransformIndexEntry {
-  readonly id: number;
-  readonly key: string;
-  readonly bucket: string;
 }
 
 type ItemOutcome =

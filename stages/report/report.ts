@@ -8,7 +8,7 @@ import { formatIssues } from '../../shared/execution-input.ts';
 import { runLayout } from '../../shared/layout.ts';
 import type { Log } from '../../shared/logging.ts';
 import type { Clock, ObjectStore, PredictionStore, RunStore } from '../../shared/ports.ts';
-import type { PartStats, RunCounts, RunRecord } from '../../shared/records.ts';
+import type { PartStats, ReportFiles, RunCounts, RunRecord } from '../../shared/records.ts';
 import { formatS3Uri, type S3Location } from '../../shared/s3-location.ts';
 import { type ReportEvent, ReportEventSchema, type ReportResult } from '../../shared/stage-events.ts';
 import { loadChartJsSource } from './chart-script.ts';
@@ -17,7 +17,7 @@ import { mergePartStats } from './part-statistics.ts';
 import { predictionsCsv } from './predictions-csv.ts';
 import { renderReportHtml } from './report-html.ts';
 import { type MapRunResults, readMapRunResults } from './result-writer.ts';
-import { buildRunReport, type ReportFiles, type RunReport } from './run-report.ts';
+import { buildRunReport, type RunReport } from './run-report.ts';
 import { stageTimings } from './stage-timings.ts';
 import { recordUnprocessedItems } from './unprocessed-items.ts';
 

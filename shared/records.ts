@@ -148,7 +148,7 @@ export const PredictionRecordSchema = z.strictObject({
   confidence: z.number().min(0).max(1),
   lines: z.array(TextLineSchema).optional(),
   expected: z.string().optional(),
-  /** Whether `text` (or `label`) equals `expected` after whitespace/case normalisation. */
+  /** Whether `text` (or `label`) equals `expected` after Unicode (NFKC) and whitespace normalisation; case counts. */
   match: z.boolean().optional(),
   part: z.string(),
   updatedAt: z.string(),

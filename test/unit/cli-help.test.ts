@@ -36,7 +36,7 @@ describe('nightshift --help', () => {
   it('shows the start settings with the schema defaults', async () => {
     const result = await runCli(['start', '--help']);
 
-    expect(result.stdout).toMatch(/--batch-size N\s+images per Distributed Map batch \(1-1000\) \(default 50\)/);
+    expect(result.stdout).toMatch(/--batch-size N\s+images per Distributed Map batch \(1-200\) \(default 50\)/);
     expect(result.stdout).toMatch(/--instance-type TYPE\s+Batch Transform instance type \(default ml\.g5\.xlarge\)/);
   });
 });

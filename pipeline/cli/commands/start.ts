@@ -99,7 +99,7 @@ const INPUT_FLAGS: readonly InputFlag[] = [
     field: 'batchSize',
     kind: 'number',
     value: 'N',
-    description: 'images per Distributed Map batch (1-1000)',
+    description: 'images per Distributed Map batch (1-200)',
   },
   {
     flag: 'max-concurrency',

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
@@ -38,6 +38,7 @@ describe('local runtime commands delegate to pipeline/local/cli-commands.ts', ()
     expect(result.code).toBe(1);
     expect(result.stdout).toBe('demoCommand ran\n');
     expect(calls).toEqual([{ hook: 'demoCommand', args: { keepServers: true, json: false, stateDir: home } }]);
+    await rm(home, { recursive: true, force: true });
   });
 
   it('runs `run --local SOURCE` with the source resolved against the working directory', async () => {

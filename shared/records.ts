@@ -118,13 +118,12 @@ export const ModelOutputSchema = z.looseObject({
 });
 export type ModelOutput = z.infer<typeof ModelOutputSchema>;
 
-/** One joined Batch Transform output line (after `OutputFilter`). */
+/**
+ * One joined Batch Transform output line: the input record's fields that `OutputFilter` keeps (all but `input`)
+ * beside the model's `SageMakerOutput`.
+ */
 export const TransformOutputLineSchema = z.looseObject({
-  id: z.int().min(0),
-  key: z.string(),
-  bucket: z.string(),
-  expected: z.string().optional(),
-  geometry: GeometrySchema,
+  ...TransformRecordSchema.omit({ input: true }).shape,
   SageMakerOutput: ModelOutputSchema,
 });
 
@@ -170,6 +169,11 @@ export const RejectionRecordSchema = z.strictObject({
 export type RejectionRecord = z.infer<typeof RejectionRecordSchema>;
 
 export type OutcomeRecord = PredictionRecord | RejectionRecord;
+
+/** The predictions-table row of a rejected item. */
+export function rejectionRecord(runId: string, rejection: RejectedItem, updatedAt: string): RejectionRecord {
+  return { runId, outcome: 'REJECTED', ...rejection, updatedAt };
+}
 
 export const RUN_STATUSES = ['RUNNING', 'SUCCEEDED', 'FAILED'] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];

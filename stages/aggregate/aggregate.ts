@@ -10,6 +10,7 @@ import {
   type PartStats,
   type PredictionRecord,
   type RejectionReason,
+  rejectionRecord,
   TransformIndexSchema,
   TransformOutputLineSchema,
 } from '../../shared/records.ts';
@@ -52,16 +53,9 @@ export async function runAggregate(event: AggregateEvent, deps: AggregateDeps): 
     stats.rejected += 1;
     stats.rejectedByReason[reason] = (stats.rejectedByReason[reason] ?? 0) + 1;
     deps.log.warn('rejected', { key: item.key, reason, detail: message });
-    await writer.add({
-      runId,
-      key: item.key,
-      bucket: item.bucket,
-      outcome: 'REJECTED',
-      reason,
-      message,
-      stage: 'aggregate',
-      updatedAt: now(),
-    });
+    await writer.add(
+      rejectionRecord(runId, { key: item.key, bucket: item.bucket, reason, message, stage: 'aggregate' }, now()),
+    );
   };
 
   let lineNumber = 0;

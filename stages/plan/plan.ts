@@ -10,7 +10,13 @@ import { PIPELINE_OWNED_PREFIXES, runLayout, TRANSFORM_JOB_PREFIX } from '../../
 import type { Log } from '../../shared/logging.ts';
 import { readManifest } from '../../shared/manifest.ts';
 import type { Clock, ObjectStore, PredictionStore, RunStore } from '../../shared/ports.ts';
-import type { DatasetItem, RejectedItem, RejectionRecord, RunRecord } from '../../shared/records.ts';
+import {
+  type DatasetItem,
+  type RejectedItem,
+  type RejectionRecord,
+  type RunRecord,
+  rejectionRecord,
+} from '../../shared/records.ts';
 import { formatS3Uri, isInside, type S3Location } from '../../shared/s3-location.ts';
 import { hashOf } from '../../shared/settings-hash.ts';
 import { type PlanEvent, PlanEventSchema, type PlanResult } from '../../shared/stage-events.ts';
@@ -245,12 +251,7 @@ class PlanWriter {
   async reject(rejection: RejectedItem): Promise<void> {
     this.rejected += 1;
     this.rejectedByReason[rejection.reason] = (this.rejectedByReason[rejection.reason] ?? 0) + 1;
-    this.pendingRejections.push({
-      runId: this.runId,
-      outcome: 'REJECTED',
-      ...rejection,
-      updatedAt: this.deps.clock.now().toISOString(),
-    });
+    this.pendingRejections.push(rejectionRecord(this.runId, rejection, this.deps.clock.now().toISOString()));
     this.deps.log.warn('rejected', { key: rejection.key, reason: rejection.reason, detail: rejection.message });
     if (this.pendingRejections.length >= this.rejectionBatchSize) await this.flushRejections();
   }

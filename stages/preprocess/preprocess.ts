@@ -10,12 +10,12 @@ import { formatIssues } from '../../shared/execution-input.ts';
 import { runLayout } from '../../shared/layout.ts';
 import type { Log } from '../../shared/logging.ts';
 import type { Clock, ObjectStore, PredictionStore } from '../../shared/ports.ts';
-import type {
-  DatasetItem,
-  RejectionReason,
-  RejectionRecord,
-  TransformIndexEntry,
-  TransformRecord,
+import {
+  type DatasetItem,
+  type RejectionReason,
+  rejectionRecord,
+  type TransformIndexEntry,
+  type TransformRecord,
 } from '../../shared/records.ts';
 import { formatS3Uri, type S3Location } from '../../shared/s3-location.ts';
 import { type PreprocessBatch, PreprocessBatchSchema, type PreprocessResult } from '../../shared/stage-events.ts';
@@ -90,16 +90,9 @@ export async function runPreprocess(batch: PreprocessBatch, deps: PreprocessDeps
 
   if (rejected.length > 0) {
     const updatedAt = deps.clock.now().toISOString();
-    const rows: RejectionRecord[] = rejected.map(({ item, reason, message }) => ({
-      runId,
-      key: item.key,
-      bucket: item.bucket,
-      outcome: 'REJECTED',
-      reason,
-      message,
-      stage: 'preprocess',
-      updatedAt,
-    }));
+    const rows = rejected.map(({ item, reason, message }) =>
+      rejectionRecord(runId, { key: item.key, bucket: item.bucket, reason, message, stage: 'preprocess' }, updatedAt),
+    );
     await withStageError(`writing ${rows.length} rejection rows of run "${runId}"`, () => deps.predictions.put(rows));
   }
 

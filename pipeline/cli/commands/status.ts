@@ -1,3 +1,4 @@
+import { formatDuration } from '../../../shared/format-duration.ts';
 import type { RunRecord } from '../../../shared/records.ts';
 import { UsageError } from '../cli-errors.ts';
 import type { CommandSpec } from '../command-line.ts';
@@ -6,7 +7,6 @@ import { type CostEstimate, estimateRunCost } from '../cost-estimate.ts';
 import { executionConsoleUrl } from '../executions.ts';
 import {
   formatCount,
-  formatDuration,
   formatTimestamp,
   formatUsd,
   type Painter,

@@ -4,7 +4,8 @@ import { ExecutionProgressReader, type ExecutionSnapshot } from '../execution-pr
 import { followExecution } from '../execution-watch.ts';
 import { type RunExecution, resolveRunExecution } from '../executions.ts';
 import { callLocalHook } from '../local-hooks.ts';
-import { formatCount, formatDuration, paintStatus, writeJsonLine } from '../output.ts';
+import { formatDuration } from '../../../shared/format-duration.ts';
+import { formatCount, paintStatus, writeJsonLine } from '../output.ts';
 
 /** The state machine's own time limit is 48 h (pipeline/state-machine.ts); watching an hour longer sees its end. */
 export const DEFAULT_WATCH_TIMEOUT_MS = 49 * 3_600_000;

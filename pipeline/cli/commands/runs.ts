@@ -1,7 +1,7 @@
+import { formatDuration } from '../../../shared/format-duration.ts';
 import { RUN_STATUSES, type RunStatus } from '../../../shared/records.ts';
 import { UsageError } from '../cli-errors.ts';
 import { type CommandSpec, intOption, stringOption } from '../command-line.ts';
-import { formatDuration } from '../../../shared/format-duration.ts';
 import { formatCount, formatTimestamp, paintStatus, renderTable, writeJson } from '../output.ts';
 import { listRuns } from '../run-records.ts';
 

@@ -1,10 +1,10 @@
+import { formatDuration } from '../../../shared/format-duration.ts';
 import type { CommandContext } from '../command-context.ts';
 import { type CommandSpec, durationOption } from '../command-line.ts';
 import { ExecutionProgressReader, type ExecutionSnapshot } from '../execution-progress.ts';
 import { followExecution } from '../execution-watch.ts';
 import { type RunExecution, resolveRunExecution } from '../executions.ts';
 import { callLocalHook } from '../local-hooks.ts';
-import { formatDuration } from '../../../shared/format-duration.ts';
 import { formatCount, paintStatus, writeJsonLine } from '../output.ts';
 
 /** The state machine's own time limit is 48 h (pipeline/state-machine.ts); watching an hour longer sees its end. */

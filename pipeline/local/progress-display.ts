@@ -106,5 +106,7 @@ export class ProgressDisplay {
 
 /** The stage a top-level state counts toward; undefined for the failure path and the map children. */
 function stageOf(stateName: string): StageName | undefined {
-  return Object.hasOwn(STAGE_OF_STATE, stateName) ? STAGE_OF_STATE[stateName as keyof typeof STAGE_OF_STATE] : undefined;
+  return Object.hasOwn(STAGE_OF_STATE, stateName)
+    ? STAGE_OF_STATE[stateName as keyof typeof STAGE_OF_STATE]
+    : undefined;
 }

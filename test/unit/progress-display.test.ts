@@ -37,7 +37,15 @@ describe('the local progress display names only states of the synthesized defini
 
   it('times each stage from its first state entered to its last state exited, in pipeline order', () => {
     const { display, lines, step } = recordingDisplay();
-    const path = ['Plan', 'MarkPreprocessStart', 'Preprocess', 'MarkTransformStart', 'Transform', 'Aggregate', 'Report'];
+    const path = [
+      'Plan',
+      'MarkPreprocessStart',
+      'Preprocess',
+      'MarkTransformStart',
+      'Transform',
+      'Aggregate',
+      'Report',
+    ];
 
     for (const state of path) {
       step('StateEntered', state);

@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { PreprocessSettingsSchema, TransformSettingsSchema } from '../../shared/execution-input.ts';
-import { UsageError } from './cli-errors.ts';
+import { UsageError } from '../run-backend/failures.ts';
 import { type OptionSpec, type OptionSpecs, type ParsedArgs, stringOption } from './command-line.ts';
 
 const SECTIONS = { preprocess: PreprocessSettingsSchema, transform: TransformSettingsSchema } as const;

@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { SfnExecutionStarter } from '../../../shared/aws/sfn-execution-starter.ts';
 import { InvalidInputError } from '../../../shared/errors.ts';
 import {
   classifyDataset,
@@ -8,13 +7,11 @@ import {
   ExecutionInputSchema,
   parseExecutionInput,
 } from '../../../shared/execution-input.ts';
-import { CliFailure, explainAwsError, UsageError } from '../cli-errors.ts';
+import { UsageError } from '../../run-backend/failures.ts';
 import { type CommandSpec, durationOption, flag, type ParsedArgs, stringOption } from '../command-line.ts';
-import { executionConsoleUrl, executionNameOf } from '../executions.ts';
 import { flagOfField, INPUT_FLAG_OPTIONS, settingsFromArgs } from '../input-flags.ts';
-import { callLocalHook } from '../local-hooks.ts';
-import { writeJson, writeJsonLine } from '../output.ts';
-import { DEFAULT_WATCH_TIMEOUT_MS, watchRun } from './watch.ts';
+import { writeJson } from '../output.ts';
+import { DEFAULT_WATCH_TIMEOUT_MS } from './watch.ts';
 
 export const startCommand: CommandSpec = {
   name: 'start',
@@ -62,41 +59,7 @@ export const startCommand: CommandSpec = {
       writeJson(ctx.io, { name, input });
       return 0;
     }
-    if (ctx.global.local) {
-      return callLocalHook(
-        ctx.deps.loadLocalHooks,
-        'startLocal',
-        'start --local',
-        { input, name, wait, keepServers: flag(args, 'keep-servers'), json: ctx.global.json, stateDir: ctx.stateDir() },
-        ctx.io,
-      );
-    }
-    const stack = await ctx.stack();
-    const starter = new SfnExecutionStarter(ctx.aws().sfn, stack.StateMachineArn);
-    let result: Awaited<ReturnType<SfnExecutionStarter['start']>>;
-    try {
-      result = await starter.start({ name, input });
-    } catch (error) {
-      throw explainAwsError(error, 'states:StartExecution');
-    }
-    if (!result.started) {
-      throw new CliFailure(
-        'RUN_EXISTS',
-        `run "${name}" already exists (execution names stay taken for 90 days): follow it with \`nightshift watch ${name}\`, ` +
-          'or pick another --run-id',
-      );
-    }
-    const { executionArn } = result;
-    const consoleUrl = executionConsoleUrl(executionArn);
-    if (ctx.global.json) {
-      (wait ? writeJsonLine : writeJson)(ctx.io, { event: 'started', runId: name, executionArn, console: consoleUrl });
-    } else {
-      ctx.io.stdout(
-        `started run ${ctx.paint.bold(name)}\n  execution  ${executionArn}\n  console    ${consoleUrl}\n` +
-          (wait ? '' : `follow it with: nightshift watch ${name}\n`),
-      );
-    }
-    return wait ? watchRun(ctx, { runId: executionNameOf(executionArn), executionArn }, timeoutMs) : 0;
+    return (await ctx.backend()).start({ input, name, wait, timeoutMs, keepServers: flag(args, 'keep-servers') });
   },
 };
 

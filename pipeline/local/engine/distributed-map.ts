@@ -19,7 +19,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import pLimit from 'p-limit';
-import type { MapState } from './definition.ts';
+import type { MapState } from './asl.ts';
 import { StatesError, StatesErrors } from './engine-errors.ts';
 import type { EngineServices, ExecutionResult, MapRunDescription, MapRunItemCounts } from './engine-types.ts';
 import type { ExecutionHistory } from './execution-history.ts';

@@ -1,11 +1,10 @@
 /** Shapes shared by the engine's parts and its callers. */
 import type { S3Client } from '@aws-sdk/client-s3';
-import type { Log } from '../../../shared/logging.ts';
-import type { Clock } from '../../../shared/ports.ts';
+import type { EngineLog } from './engine-log.ts';
 import type { IntegrationRegistry } from './integrations.ts';
 import type { IntrinsicRuntime } from './intrinsic-functions.ts';
 import type { ProgressListener } from './progress-events.ts';
-import type { Sleeper } from './timers.ts';
+import type { EngineClock, Sleeper } from './timers.ts';
 
 export type ExecutionStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED';
 
@@ -49,11 +48,11 @@ export interface MapRunDescription {
 
 /** What every execution of one engine shares. */
 export interface EngineServices {
-  readonly clock: Clock;
+  readonly clock: EngineClock;
   readonly sleeper: Sleeper;
   readonly integrations: IntegrationRegistry;
   readonly s3: S3Client | undefined;
-  readonly log: Log;
+  readonly log: EngineLog;
   readonly intrinsics: IntrinsicRuntime;
   readonly emit: ProgressListener;
   readonly region: string;

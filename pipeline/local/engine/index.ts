@@ -1,5 +1,5 @@
 /** The local Step Functions engine's public API. */
-export type { ChoiceCondition, StateMachineDefinition } from './definition.ts';
+export type { ChoiceCondition, StateMachineDefinition } from './asl.ts';
 export { dynamoDbIntegration } from './dynamodb-integration.ts';
 export { DefinitionError, ExecutionInputError, StatesError, StatesErrors } from './engine-errors.ts';
 export type { ExecutionResult, ExecutionStatus, MapRunDescription, MapRunItemCounts } from './engine-types.ts';

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { TaskState } from './asl.ts';
 import { BranchAborted, ExecutionInterrupt, StatesError, StatesErrors } from './engine-errors.ts';
-import type { EngineServices } from './engine-types.ts';
+import type { EngineServices } from './engine-services.ts';
 import type { ExecutionHistory } from './execution-history.ts';
 import { type ContextObject, describeResource, isLambdaFunctionArn, type TaskIntegration } from './integrations.ts';
 import { applyInputPath, positiveSeconds } from './io-paths.ts';

@@ -12,6 +12,12 @@ export {
   type TaskIntegration,
   type TaskInvocation,
 } from './integrations.ts';
+export {
+  type JsonPath,
+  JsonPathSyntaxError,
+  parseJsonPath,
+  type Segment as JsonPathSegment,
+} from './json-path.ts';
 export { type LambdaHandler, type LocalLambdaFunction, lambdaIntegration } from './lambda-integration.ts';
 export {
   type ExecutionHandle,

@@ -24,7 +24,7 @@ import { checkChoiceRules } from './choice-rules.ts';
 import { DefinitionError } from './engine-errors.ts';
 import { FieldChecker } from './field-checks.ts';
 import { isPlainObject } from './json-path.ts';
-import { checkMapFields } from './map-checks.ts';
+import { checkMapFields, DISTRIBUTED_ONLY_FIELDS } from './map-checks.ts';
 import { checkDynamicValue } from './payload-template.ts';
 import { checkResultHandling } from './retry-catch.ts';
 
@@ -68,14 +68,7 @@ const FIELDS: Readonly<Record<State['Type'], readonly string[]>> = {
     'Parameters',
     'MaxConcurrency',
     'MaxConcurrencyPath',
-    'ItemReader',
-    'ItemBatcher',
-    'ResultWriter',
-    'ToleratedFailurePercentage',
-    'ToleratedFailurePercentagePath',
-    'ToleratedFailureCount',
-    'ToleratedFailureCountPath',
-    'Label',
+    ...DISTRIBUTED_ONLY_FIELDS,
   ],
 };
 

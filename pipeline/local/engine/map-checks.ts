@@ -18,6 +18,18 @@ import { isPlainObject } from './json-path.ts';
 const S3_READER = /^arn:aws[a-z-]*:states:::s3:(listObjectsV2|getObject)$/;
 const S3_WRITER = /^arn:aws[a-z-]*:states:::s3:putObject$/;
 
+/** Map fields that only a Map in DISTRIBUTED mode may have. */
+export const DISTRIBUTED_ONLY_FIELDS = [
+  'ItemReader',
+  'ItemBatcher',
+  'ResultWriter',
+  'ToleratedFailurePercentage',
+  'ToleratedFailurePercentagePath',
+  'ToleratedFailureCount',
+  'ToleratedFailureCountPath',
+  'Label',
+] as const;
+
 /** What the Map check needs of the whole check. */
 export interface MapCheckOptions {
   /** Whether an S3 client is there for ItemReader and ResultWriter. */
@@ -75,16 +87,7 @@ export function checkMapFields(
     processor = { ...options.graph(rawProcessor, `${at}.`), ProcessorConfig: processorConfig };
   }
   const distributed = processor.ProcessorConfig.Mode === 'DISTRIBUTED';
-  for (const field of [
-    'ItemReader',
-    'ItemBatcher',
-    'ResultWriter',
-    'ToleratedFailurePercentage',
-    'ToleratedFailurePercentagePath',
-    'ToleratedFailureCount',
-    'ToleratedFailureCountPath',
-    'Label',
-  ]) {
+  for (const field of DISTRIBUTED_ONLY_FIELDS) {
     if (!distributed && field in value) check.problem(`${where}.${field}`, 'applies only to a Map in DISTRIBUTED mode');
   }
   const selectorField = 'Parameters' in value ? 'Parameters' : 'ItemSelector';

@@ -54,10 +54,11 @@ export const OcrModelConfigSchema = z.strictObject({
       /**
        * Context added around each box before it is cropped for recognition, as a fraction of the box height on
        * every side; the reported boxes stay the detector's. PP-OCRv4's recogniser drops the spaces between words
-       * on crops cut tight to the glyphs, which DB boxes with unclip ratio 1.5 are: on rendered DejaVu Sans lines
-       * at 24-56 px, 0.2 took exact lines from 2-22 of 24 to 24 of 24 (see stages/transform/README.md).
+       * on crops cut tight to the glyphs, which DB boxes with unclip ratio 1.5 are; on a dense page a larger margin
+       * reaches into the neighbouring lines. 0.3 is the measured best of 0.1-0.4 and of height-dependent rules
+       * over single lines and dense pages alike (stages/transform/README.md, "Crop margin").
        */
-      cropMargin: z.number().min(0).max(1).default(0.2),
+      cropMargin: z.number().min(0).max(1).default(0.3),
     })
     .prefault({}),
 });

@@ -1,4 +1,4 @@
-import { Worker } from 'node:worker_threads';
+import { Worker, type WorkerOptions } from 'node:worker_threads';
 import type { Log } from '../../shared/logging.ts';
 import type { ExecutionProvider } from './execution-provider.ts';
 import type { WorkerReply, WorkerRequest, WorkerSettings } from './inference-messages.ts';
@@ -87,12 +87,10 @@ export class InferencePool implements ModelHandler {
     size: PoolSize,
     log: Log,
   ): Promise<InferencePool> {
-    const threads = Array.from(
-      { length: size.workers },
-      () =>
-        new Worker(new URL('./inference-worker.ts', import.meta.url), {
-          workerData: { ...settings, intraOpThreads: size.intraOpThreads } satisfies WorkerSettings,
-        }),
+    const threads = Array.from({ length: size.workers }, () =>
+      startWorker(new URL('./inference-worker.ts', import.meta.url), {
+        workerData: { ...settings, intraOpThreads: size.intraOpThreads } satisfies WorkerSettings,
+      }),
     );
     try {
       const loaded = await Promise.all(threads.map((thread) => firstReply(thread)));
@@ -168,6 +166,18 @@ export class InferencePool implements ModelHandler {
       if (!this.disposing) this.log.warn('inference worker stopped', { code, workersLeft: this.workers.length });
     });
   }
+}
+
+/**
+ * Starts a worker on a TypeScript file. Node runs it as is where it strips types itself (the container's Node);
+ * under tsx (local runs and tests on Node 20) a worker does not inherit the `--import tsx` loader, so the worker
+ * registers tsx before importing the file.
+ */
+function startWorker(url: URL, options: WorkerOptions): Worker {
+  if (!process.execArgv.some((argument) => /(^|[/\\])tsx($|[/\\@])/.test(argument))) return new Worker(url, options);
+  const tsx = import.meta.resolve('tsx/esm/api');
+  const bootstrap = `import(${JSON.stringify(tsx)}).then((api) => { api.register(); return import(${JSON.stringify(url.href)}); });`;
+  return new Worker(bootstrap, { ...options, eval: true });
 }
 
 function firstReply(thread: Worker): Promise<Extract<WorkerReply, { type: 'ready' }>> {

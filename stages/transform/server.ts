@@ -181,6 +181,7 @@ export class ModelServer {
     const received = performance.now();
     const { result, inFlight, waitedMs } = await state.limit(async () => {
       const waited = performance.now() - received;
+      this.options.log.debug('invocation started', { records: records.length });
       // Counted inside the limit: how many requests are being predicted now, this one included.
       const running = state.limit.activeCount;
       const options = { imagesPerBatch: this.options.imagesPerBatch, log: this.options.log };

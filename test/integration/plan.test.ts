@@ -136,7 +136,7 @@ describe('plan stage against the local S3 and DynamoDB servers', () => {
       deps,
     );
 
-    expect(result.items).toMatchObject({ total: 5, accepted: 2, rejected: 3, duplicates: 1 });
+    expect(result.items).toMatchObject({ total: 6, accepted: 2, rejected: 4, duplicates: 1 });
     const items = await itemsOf(result.items.manifestKey);
     expect(items).toEqual([
       { index: 0, bucket: DATA, key: 'jsonl/one.jpg', expected: 'HELLO' },
@@ -148,6 +148,7 @@ describe('plan stage against the local S3 and DynamoDB servers', () => {
     ).toEqual([
       ['OUTSIDE_DATASET', 2],
       ['MALFORMED_MANIFEST_LINE', 3],
+      ['DUPLICATE', 6],
       ['MALFORMED_MANIFEST_LINE', 7],
     ]);
     const outside = rejected.find((row) => row.outcome === 'REJECTED' && row.reason === 'OUTSIDE_DATASET');
@@ -184,6 +185,72 @@ describe('plan stage against the local S3 and DynamoDB servers', () => {
     expect(result.items).toMatchObject({ total: 3, accepted: 2, rejected: 1 });
     const [rejection] = await rows('exec-mf');
     expect(rejection).toMatchObject({ outcome: 'REJECTED', reason: 'OUTSIDE_DATASET', line: 4 });
+  });
+
+  it('keys rejections of a one-line SageMaker ManifestFile by line and entry, so every bad entry is its own row', async () => {
+    const entries = ['a.jpg', '', '../x.jpg', 5, 'notes.txt', '../../y.jpg', 'a.jpg', null, 'b.png', 'a.jpg'];
+    await put(PIPELINE, 'manifests/one-line.json', JSON.stringify([{ prefix: `s3://${DATA}/ol/` }, ...entries]));
+
+    const result = await runPlan(
+      { input: { dataset: `s3://${PIPELINE}/manifests/one-line.json` }, execution: { name: 'exec-one-line' } },
+      deps,
+    );
+
+    expect(result.items).toMatchObject({ total: 10, accepted: 2, rejected: 8, duplicates: 2 });
+    const rejected = await rows('exec-one-line');
+    expect(rejected).toHaveLength(result.items.rejected);
+    expect(
+      rejected
+        .map((row) => [row.key, row.outcome === 'REJECTED' && row.reason])
+        .sort((a, b) => `${a}`.localeCompare(`${b}`)),
+    ).toEqual([
+      ['manifests/one-line.json#L1E10', 'DUPLICATE'],
+      ['manifests/one-line.json#L1E2', 'MALFORMED_MANIFEST_LINE'],
+      ['manifests/one-line.json#L1E3', 'OUTSIDE_DATASET'],
+      ['manifests/one-line.json#L1E4', 'MALFORMED_MANIFEST_LINE'],
+      ['manifests/one-line.json#L1E6', 'OUTSIDE_DATASET'],
+      ['manifests/one-line.json#L1E7', 'DUPLICATE'],
+      ['manifests/one-line.json#L1E8', 'MALFORMED_MANIFEST_LINE'],
+      ['ol/notes.txt', 'UNSUPPORTED_TYPE'],
+    ]);
+    const duplicate = rejected.find((row) => row.key === 'manifests/one-line.json#L1E7');
+    expect(duplicate?.outcome === 'REJECTED' && duplicate.message).toContain('entry 7 repeats line 1 entry 1');
+  });
+
+  it('reports a repeated JSONL line as a DUPLICATE rejection naming both line numbers, so lines reconcile with items', async () => {
+    const line = JSON.stringify({ key: 'dup/a.jpg' });
+    await put(DATA, 'manifests/dup.jsonl', [line, JSON.stringify({ key: 'dup/b.jpg' }), '', line].join('\n'));
+
+    const result = await runPlan(
+      { input: { dataset: `s3://${DATA}/manifests/dup.jsonl` }, execution: { name: 'exec-dup' } },
+      deps,
+    );
+
+    expect(result.items).toMatchObject({ total: 3, accepted: 2, rejected: 1, duplicates: 1 });
+    const [duplicate] = await rows('exec-dup');
+    expect(duplicate).toMatchObject({
+      outcome: 'REJECTED',
+      reason: 'DUPLICATE',
+      line: 4,
+      key: 'manifests/dup.jsonl#L4',
+    });
+    expect(duplicate?.outcome === 'REJECTED' && duplicate.message).toMatch(/line 4 repeats line 1: s3:\/\/plan-data\/dup\/a\.jpg/);
+  });
+
+  it('accepts a JSONL manifest that starts with a UTF-8 byte order mark', async () => {
+    await put(
+      DATA,
+      'manifests/bom.jsonl',
+      `\uFEFF${JSON.stringify({ key: 'bom/a.jpg' })}\n${JSON.stringify({ key: 'bom/b.jpg' })}\n`,
+    );
+
+    const result = await runPlan(
+      { input: { dataset: `s3://${DATA}/manifests/bom.jsonl` }, execution: { name: 'exec-bom' } },
+      deps,
+    );
+
+    expect(result.items).toMatchObject({ total: 2, accepted: 2, rejected: 0 });
+    expect((await itemsOf(result.items.manifestKey)).map((item) => item.key)).toEqual(['bom/a.jpg', 'bom/b.jpg']);
   });
 
   it('refuses a manifest that is not JSON, naming the manifest and the line of the error', async () => {

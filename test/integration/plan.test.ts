@@ -234,7 +234,33 @@ describe('plan stage against the local S3 and DynamoDB servers', () => {
       line: 4,
       key: 'manifests/dup.jsonl#L4',
     });
-    expect(duplicate?.outcome === 'REJECTED' && duplicate.message).toMatch(/line 4 repeats line 1: s3:\/\/plan-data\/dup\/a\.jpg/);
+    expect(duplicate?.outcome === 'REJECTED' && duplicate.message).toMatch(
+      /line 4 repeats line 1: s3:\/\/plan-data\/dup\/a\.jpg/,
+    );
+  });
+
+  it("rejects a manifest key over S3's 1,024-byte limit as INVALID_KEY and accepts one of exactly 1,024 bytes", async () => {
+    const keyOf = (bytes: number) => {
+      const room = bytes - 'long/'.length - '.jpg'.length;
+      return `long/${'é'.repeat(Math.floor(room / 2))}${'a'.repeat(room % 2)}.jpg`;
+    };
+    const [fits, tooLong] = [keyOf(1024), keyOf(1025)];
+    await put(
+      DATA,
+      'manifests/long.jsonl',
+      [JSON.stringify({ key: fits }), JSON.stringify({ key: tooLong })].join('\n'),
+    );
+
+    const result = await runPlan(
+      { input: { dataset: `s3://${DATA}/manifests/long.jsonl` }, execution: { name: 'exec-long' } },
+      deps,
+    );
+
+    expect(Buffer.byteLength(fits)).toBe(1024);
+    expect(result.items).toMatchObject({ total: 2, accepted: 1, rejected: 1 });
+    const [rejection] = await rows('exec-long');
+    expect(rejection).toMatchObject({ reason: 'INVALID_KEY', line: 2, key: 'manifests/long.jsonl#L2' });
+    expect(rejection?.outcome === 'REJECTED' && rejection.message).toContain('1025 bytes');
   });
 
   it('accepts a JSONL manifest that starts with a UTF-8 byte order mark', async () => {

@@ -45,6 +45,7 @@ const PIPELINE_OWNED_PREFIXES = ['runs/', 'reports/'];
 export async function runPlan(event: PlanEvent, deps: PlanDeps): Promise<PlanResult> {
   const parsedEvent = PlanEventSchema.safeParse(event);
   if (!parsedEvent.success) throw new InvalidInputError(formatIssues(parsedEvent.error, 'plan event'));
+  checkInputIsObject(parsedEvent.data.input);
   const input = parseExecutionInput(parsedEvent.data.input);
   const runId = input.runId ?? parsedEvent.data.execution.name;
   const source = classifyDataset(input.dataset);
@@ -152,6 +153,15 @@ export function transformJobBaseName(runId: string, executionName: string): stri
     .slice(0, 28);
   const digest = hashOf({ runId, executionName }).slice(0, 16);
   return `ns-${readable ? `${readable}-` : ''}${digest}`;
+}
+
+/** A console or CLI user may paste a bare URI or a list; say what the input must look like instead. */
+function checkInputIsObject(input: unknown): void {
+  if (typeof input === 'object' && input !== null && !Array.isArray(input)) return;
+  const kind = Array.isArray(input) ? 'an array' : input === null ? 'null' : `a ${typeof input}`;
+  throw new InvalidInputError(
+    `the execution input must be a JSON object such as {"dataset": "s3://bucket/prefix/"}; got ${kind}`,
+  );
 }
 
 function checkDatasetLocation(source: DatasetSource, deps: PlanDeps): void {

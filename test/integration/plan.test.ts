@@ -355,6 +355,22 @@ describe('plan stage against the local S3 and DynamoDB servers', () => {
     expect(await runs.get('exec-outside')).toBeUndefined();
   });
 
+  it('rejects an execution input that is not a JSON object (a string, an array), saying so', async () => {
+    const inputs: unknown[] = ['s3://plan-data/x/', [{ dataset: `s3://${DATA}/x/` }], null];
+
+    const attempts = inputs.map((input) => runPlan({ input, execution: { name: 'exec-not-object' } }, deps));
+
+    for (const attempt of attempts) {
+      await expect(attempt).rejects.toThrow(InvalidInputError);
+      await expect(attempt).rejects.toThrow(
+        /execution input must be a JSON object .*\{"dataset": "s3:\/\/bucket\/prefix\/"\}/,
+      );
+    }
+    await expect(attempts[0]).rejects.toThrow(/got a string/);
+    await expect(attempts[1]).rejects.toThrow(/got an array/);
+    expect(await runs.get('exec-not-object')).toBeUndefined();
+  });
+
   it('rejects an execution input with an unknown field, naming it', async () => {
     const attempt = runPlan(
       { input: { dataset: `s3://${DATA}/x/`, preprocess: { widht: 10 } }, execution: { name: 'exec-typo' } },

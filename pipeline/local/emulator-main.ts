@@ -6,6 +6,7 @@
  * answers 500 without it), a flag that cannot be turned on inside an already running Node process. Its filesystem
  * store is adapted here to keys of up to S3's 1,024 bytes and to refuse `..` segments (see s3-store-paths.ts).
  */
+import { readdir, rm, rmdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { dotDotSegment, keyToStorePath, storePathToKey } from './s3-store-paths.ts';
@@ -42,13 +43,13 @@ async function startS3(directory: string, port: number): Promise<{ port: number;
   FilesystemStore.decodeKeyPath = storePathToKey;
   // Its deleteObject walks the raw key's folders to prune empty ones; pruning stored (chunked) folders instead.
   FilesystemStore.prototype.deleteObject = async function deleteObject(bucket: string, key: string) {
-    const { rm, readdir, rmdir } = await import('node:fs/promises');
     const resources = ['object', 'object.md5', 'metadata.json'];
     await Promise.all(resources.map((resource) => rm(this.getResourcePath(bucket, key, resource), { force: true })));
     const folders = keyToStorePath(key).split('/').slice(0, -1);
     for (; folders.length > 0; folders.pop()) {
       const folder = join(this.getBucketPath(bucket), ...folders);
-      if ((await readdir(folder).catch(() => ['?'])).length > 0) break;
+      const left = await readdir(folder).catch(() => undefined);
+      if (left === undefined || left.length > 0) break; // gone already, or still holding other keys
       await rmdir(folder);
     }
   };

@@ -148,8 +148,10 @@ export class NightshiftStateMachine extends Construct {
         {
           executionName: sfn.JsonPath.stringAt('$$.Execution.Name'),
           executionArn: sfn.JsonPath.stringAt('$$.Execution.Id'),
-          // Before the plan there is no run id in the state, only the input that may name one.
-          ...(withRunId ? { runId: sfn.JsonPath.stringAt(P.runId) } : { input: sfn.JsonPath.entirePayload }),
+          // Before the plan there is no run id in the state, only the execution input that may name one.
+          ...(withRunId
+            ? { runId: sfn.JsonPath.stringAt(P.runId) }
+            : { input: sfn.JsonPath.objectAt('$$.Execution.Input') }),
           error: sfn.JsonPath.objectAt(P.error),
           attempt: sfn.JsonPath.numberAt('$$.Execution.RedriveCount'),
         },
@@ -196,7 +198,13 @@ export class NightshiftStateMachine extends Construct {
       P.plan,
     );
     plan.addRetry({ ...this.lambdaRetry() });
-    catchInto(plan, failBeforePlan);
+    // Until the plan has run, the state is the execution input, which may be a string or an array: a ResultPath such
+    // as `$.error` cannot be set on those (States.ResultPathMatchFailure would hide the plan's InvalidInputError).
+    // The caught error replaces the state instead, and finalize reads the input from the context object.
+    plan.addCatch(new sfn.Pass(this, 'FinalizePlanError', { parameters: { 'error.$': '$' } }).next(failBeforePlan), {
+      errors: [...NOT_REDRIVABLE_ERRORS],
+      resultPath: '$',
+    });
 
     // Report: with the aggregate Map's results, or with none when nothing reached the transform.
     const report = (id: string, withAggregate: boolean) => {

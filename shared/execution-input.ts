@@ -130,7 +130,8 @@ export const TransformSettingsSchema = z.strictObject({
 });
 
 // Step Functions execution names: 1-80 characters of letters, digits, '-' and '_'.
-const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,79}$/;
+/** What a run id may be: it names S3 prefixes, table keys and notification subjects. */
+export const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,79}$/;
 
 /** What a run is started with: by the schedule, by hand, by the CLI or by the manifest trigger. */
 export const ExecutionInputSchema = z.strictObject({

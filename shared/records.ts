@@ -6,6 +6,8 @@ export const REJECTION_REASONS = [
   'UNSUPPORTED_TYPE',
   'OUTSIDE_DATASET',
   'MALFORMED_MANIFEST_LINE',
+  'DUPLICATE',
+  'INVALID_KEY',
   'NOT_FOUND',
   'ACCESS_DENIED',
   'EMPTY_OBJECT',
@@ -39,7 +41,10 @@ export type DatasetItem = z.infer<typeof DatasetItemSchema>;
 
 /** An input object that will not get a prediction, and why. */
 export const RejectedItemSchema = z.strictObject({
-  /** The object key; for a manifest line that names no usable key, `<manifest key>#L<line>`. */
+  /**
+   * The object key; for a manifest line that names no usable key (or repeats one), `<manifest key>#L<line>`, and
+   * `<manifest key>#L<line>E<entry>` for an element of a SageMaker ManifestFile.
+   */
   key: z.string().min(1),
   bucket: z.string().optional(),
   reason: RejectionReasonSchema,

@@ -24,11 +24,11 @@ export const PlanResultSchema = z.strictObject({
   dataset: z.string(),
   settings: z.strictObject({ preprocess: PreprocessSettingsSchema, transform: TransformSettingsSchema }),
   items: z.strictObject({
-    /** Distinct input objects: accepted + rejected. */
+    /** Input objects and manifest entries: accepted + rejected (a repeated manifest line is a DUPLICATE rejection). */
     total: z.int().min(0),
     accepted: z.int().min(0),
     rejected: z.int().min(0),
-    /** Manifest lines that named an object already listed (counted once). */
+    /** Of the rejected: manifest lines that named an object already listed. */
     duplicates: z.int().min(0),
     /** JSONL parts of accepted items, one DatasetItem per line. */
     partCount: z.int().min(0),

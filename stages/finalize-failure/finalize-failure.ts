@@ -1,5 +1,5 @@
 import { CALLER_ERROR_NAMES, InvalidInputError, NOT_REDRIVABLE_ERROR_NAMES } from '../../shared/errors.ts';
-import { formatIssues } from '../../shared/execution-input.ts';
+import { formatIssues, RUN_ID } from '../../shared/execution-input.ts';
 import type { Log } from '../../shared/logging.ts';
 import type { Clock, RunStore } from '../../shared/ports.ts';
 import {
@@ -88,10 +88,15 @@ export async function runFinalizeExecution(
   return notification;
 }
 
-/** The run id the execution input names, else the execution name (as the plan stage decides it). */
+/**
+ * The run id the execution input names, else the execution name (as the plan stage decides it). An input run id
+ * the plan would refuse is not used: it goes into notification subjects and table keys, so it could carry line
+ * breaks or markup. The execution name stands in: StartExecution refuses names with white space, brackets or
+ * control characters (https://docs.aws.amazon.com/step-functions/latest/apireference/API_StartExecution.html).
+ */
 function runIdOf(input: unknown, executionName: string): string {
   const runId = (input as { runId?: unknown } | null | undefined)?.runId;
-  return typeof runId === 'string' && runId !== '' ? runId : executionName;
+  return typeof runId === 'string' && RUN_ID.test(runId) ? runId : executionName;
 }
 
 function parseJson(text: string | null | undefined): unknown {

@@ -77,6 +77,23 @@ describe('finalize-failure stage against the local DynamoDB server', () => {
     expect(await runs.get('exec-bad')).toBeUndefined();
   });
 
+  it('never echoes an invalid run id raw: the notification goes under the execution name', async () => {
+    const hostile = 'x\nBcc: victim@example.com <script>'.padEnd(120, '!');
+
+    const notification = await runFinalizeFailure(
+      {
+        executionName: 'exec-hostile',
+        input: { dataset: 's3://data/x/', runId: hostile },
+        error: { Error: 'InvalidInputError', Cause: 'execution input is invalid: runId: use 1-80 letters' },
+      },
+      deps,
+    );
+
+    expect(notification.runId).toBe('exec-hostile');
+    expect(notification.subject).toBe('Nightshift run exec-hostile failed: InvalidInputError');
+    expect(notification.subject).not.toContain('\n');
+  });
+
   describe('from the execution status event (failures left uncaught so the run stays redrivable)', () => {
     const statusEvent = (name: string, status: 'FAILED' | 'TIMED_OUT', redriveCount: number, error?: string) => ({
       source: 'aws.states' as const,

@@ -160,6 +160,12 @@ describe('the synthesized state machine definition', () => {
       ResultPath: '$.notification',
       Parameters: { 'attempt.$': '$$.Execution.RedriveCount' },
     });
+    // Before the plan the state may be a string or an array, where `$.error` cannot be written: the error replaces it.
+    expect(states.get('Plan')?.Catch).toEqual([
+      { ErrorEquals: [...NOT_REDRIVABLE_ERRORS], ResultPath: '$', Next: 'FinalizePlanError' },
+    ]);
+    expect(states.get('FinalizePlanError')).toMatchObject({ Type: 'Pass', Parameters: { 'error.$': '$' } });
+    expect(states.get('FinalizePlanFailure')).toMatchObject({ Parameters: { 'input.$': '$$.Execution.Input' } });
     expect(states.get('NotifyFailure')).toMatchObject({ Resource: 'arn:aws:states:::sns:publish', Next: 'RunFailed' });
     expect(states.get('RunFailed')?.Type).toBe('Fail');
   });

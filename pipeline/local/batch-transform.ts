@@ -169,6 +169,22 @@ export class LocalBatchTransform {
     return job.description;
   }
 
+  /**
+   * StopTransformJob: the job finishes the objects in flight and ends Stopped. Like SageMaker, refuses a job that
+   * does not exist or is no longer in progress.
+   */
+  stop(name: string): void {
+    const job = this.jobs.get(name);
+    if (!job) throw new SageMakerLocalError('ValidationException', `Could not find requested job with name ${name}`);
+    if (job.description.TransformJobStatus !== 'InProgress') {
+      throw new SageMakerLocalError(
+        'ValidationException',
+        `The request was rejected because the transform job is in status ${job.description.TransformJobStatus}.`,
+      );
+    }
+    this.set(job, { TransformJobStatus: 'Stopping' });
+  }
+
   /** Resolves with the final description (Completed, Failed or Stopped). */
   wait(name: string): Promise<TransformJobDescription> {
     const job = this.jobs.get(name);
@@ -244,6 +260,7 @@ export class LocalBatchTransform {
           const mine = inputs.objects.filter((_, objectIndex) => objectIndex % count === index);
           const limit = pLimit(settings.maxConcurrent);
           for (const object of mine) {
+            if (entry.description.TransformJobStatus === 'Stopping') break;
             try {
               recordsDone += await this.transformObject(request, settings, instance, object, inputs.base, limit);
             } catch (error) {
@@ -256,6 +273,9 @@ export class LocalBatchTransform {
           }
         }),
       );
+      if (entry.description.TransformJobStatus === 'Stopping') {
+        return this.set(entry, { TransformJobStatus: 'Stopped', TransformEndTime: clock.now().toISOString() });
+      }
       if (failures.length > 0) {
         return this.set(entry, {
           TransformJobStatus: 'Failed',

@@ -14,6 +14,7 @@ import type { DatasetItem, RejectedItem, RejectionRecord, RunRecord } from '../.
 import { formatS3Uri, isInside, type S3Location } from '../../shared/s3-location.ts';
 import { hashOf } from '../../shared/settings-hash.ts';
 import { type PlanEvent, PlanEventSchema, type PlanResult } from '../../shared/stage-events.ts';
+import { transformJobBaseName } from '../../shared/transform-job-name.ts';
 
 export interface PlanDeps {
   readonly objects: ObjectStore;
@@ -123,20 +124,6 @@ export async function runPlan(event: PlanEvent, deps: PlanDeps): Promise<PlanRes
     transformJobName: transformJobBaseName(runId, parsedEvent.data.execution.name),
     next: items.accepted > 0 ? 'preprocess' : 'empty',
   };
-}
-
-/**
- * SageMaker job names: 1-63 characters of [a-zA-Z0-9-], starting with a letter or digit. The base keeps a readable
- * part of the run id and a digest of run id + execution name (unique per execution, stable across retries and
- * redrives of it); the state machine appends `-<redrive count>`, at most 4 more characters.
- */
-export function transformJobBaseName(runId: string, executionName: string): string {
-  const readable = runId
-    .replace(/[^A-Za-z0-9]+/g, '-')
-    .replace(/^-+|-+$/g, '')
-    .slice(0, 28);
-  const digest = hashOf({ runId, executionName }).slice(0, 16);
-  return `ns-${readable ? `${readable}-` : ''}${digest}`;
 }
 
 function checkDatasetLocation(source: DatasetSource, deps: PlanDeps): void {

@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { NOT_REDRIVABLE_ERRORS } from '../../pipeline/state-machine.ts';
 import { CALLER_ERROR_NAMES, RETRYABLE_ERROR_NAMES } from '../../shared/errors.ts';
 import { TRANSFORM_DATA_PROCESSING } from '../../shared/records.ts';
-import { transformJobBaseName } from '../../stages/plan/plan.ts';
+import { transformJobBaseName } from '../../shared/transform-job-name.ts';
 import { placeholderDefinition, synthStack } from '../helpers/synth-stack.ts';
 
 type State = Record<string, unknown> & { Type: string };

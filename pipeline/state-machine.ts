@@ -386,10 +386,15 @@ export class NightshiftStateMachine extends Construct {
     // finalized by the execution-status rule, and can be redriven once the cause is fixed.
     const transformAgain = new TransformJobTask(this, 'TransformAgain', transformProps);
     transformAgain.addRetry(capacityRetry);
-    describeJob.addCatch(new sfn.Wait(this, 'BeforeTransformAgain', { time: sfn.WaitTime.duration(Duration.seconds(30)) }).next(transformAgain), {
-      errors: [sfn.Errors.ALL],
-      resultPath: '$.describeError',
-    });
+    describeJob.addCatch(
+      new sfn.Wait(this, 'BeforeTransformAgain', { time: sfn.WaitTime.duration(Duration.seconds(30)) }).next(
+        transformAgain,
+      ),
+      {
+        errors: [sfn.Errors.ALL],
+        resultPath: '$.describeError',
+      },
+    );
     const firstJobWait = new sfn.Pass(this, 'FirstJobWait', {
       parameters: { seconds: EXISTING_JOB_WAIT.firstSeconds },
       resultPath: '$.jobWait',
@@ -397,7 +402,9 @@ export class NightshiftStateMachine extends Construct {
     transform.addCatch(firstJobWait.next(describeJob), { errors: [SAGEMAKER_ERRORS.api], resultPath: P.error });
     catchInto(transform, failAfterPlan);
     // Backs off (doubling, capped) so the loop cannot fill the execution history before the state machine times out.
-    const waitForJob = new sfn.Wait(this, 'WaitForExistingJob', { time: sfn.WaitTime.secondsPath('$.jobWait.seconds') });
+    const waitForJob = new sfn.Wait(this, 'WaitForExistingJob', {
+      time: sfn.WaitTime.secondsPath('$.jobWait.seconds'),
+    });
     const longerWait = new sfn.Choice(this, 'LongerJobWait?')
       .when(
         sfn.Condition.numberGreaterThanEquals('$.jobWait.seconds', EXISTING_JOB_WAIT.maxSeconds / 2),

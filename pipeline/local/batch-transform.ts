@@ -1,6 +1,6 @@
 import pLimit from 'p-limit';
 import type { Log } from '../../shared/logging.ts';
-import type { Clock, ObjectStore } from '../../shared/ports.ts';
+import type { Clock, ObjectStore, TransformJobControl } from '../../shared/ports.ts';
 import { formatS3Uri, parseS3Uri, type S3Location } from '../../shared/s3-location.ts';
 import { applyRecordFilter } from './record-filter.ts';
 
@@ -112,7 +112,7 @@ const MB = 1024 * 1024;
  * ModelClientConfig timeout and retries, InstanceCount model-server processes with objects spread across them, and
  * a DescribeTransformJob-shaped status.
  */
-export class LocalBatchTransform {
+export class LocalBatchTransform implements TransformJobControl {
   private readonly jobs = new Map<
     string,
     { description: TransformJobDescription; done: Promise<TransformJobDescription> }
@@ -183,6 +183,13 @@ export class LocalBatchTransform {
       );
     }
     this.set(job, { TransformJobStatus: 'Stopping' });
+  }
+
+  /** The {@link TransformJobControl} port, as finalize-failure uses it after an abort or time-out. */
+  async stopIfRunning(name: string): Promise<'stopped' | 'not-running'> {
+    if (this.jobs.get(name)?.description.TransformJobStatus !== 'InProgress') return 'not-running';
+    this.stop(name);
+    return 'stopped';
   }
 
   /** Resolves with the final description (Completed, Failed or Stopped). */

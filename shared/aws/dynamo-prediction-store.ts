@@ -276,12 +276,10 @@ export class DynamoPredictionStore implements PredictionStore {
     const unique = [...new Set(keys)];
     const shards = unique.length > 0 ? await this.readLayout(runId) : 0;
     for (let i = 0; i < unique.length; i += BATCH_GET_LIMIT) {
-      let pending: Record<string, unknown>[] = unique
-        .slice(i, i + BATCH_GET_LIMIT)
-        .map((key) => ({
-          [PREDICTIONS_TABLE.partitionKey]: partitionOf(runId, key, shards),
-          [PREDICTIONS_TABLE.sortKey]: key,
-        }));
+      let pending: Record<string, unknown>[] = unique.slice(i, i + BATCH_GET_LIMIT).map((key) => ({
+        [PREDICTIONS_TABLE.partitionKey]: partitionOf(runId, key, shards),
+        [PREDICTIONS_TABLE.sortKey]: key,
+      }));
       for (let attempt = 1; pending.length > 0; attempt++) {
         let out: BatchGetCommandOutput;
         try {

@@ -36,19 +36,30 @@ export const PreprocessSettingsSchema = z.strictObject({
 });
 
 /** How the SageMaker Batch Transform job runs. */
-export const TransformSettingsSchema = z.strictObject({
-  instanceType: z
-    .string()
-    .regex(/^ml\.[a-z0-9]+\.[a-z0-9]+$/, 'must look like ml.g5.xlarge')
-    .default('ml.g5.xlarge'),
-  instanceCount: z.int().min(1).max(100).default(1),
-  /** SageMaker's MaxPayloadInMB (1-100). One record larger than this fails its input object. */
-  maxPayloadInMB: z.int().min(1).max(100).default(6),
-  /** 0 lets SageMaker ask the container's /execution-parameters. */
-  maxConcurrentTransforms: z.int().min(0).max(64).default(0),
-  invocationTimeoutSeconds: z.int().min(1).max(3600).default(600),
-  invocationRetries: z.int().min(0).max(3).default(1),
-});
+export const TransformSettingsSchema = z
+  .strictObject({
+    instanceType: z
+      .string()
+      .regex(/^ml\.[a-z0-9]+\.[a-z0-9]+$/, 'must look like ml.g5.xlarge')
+      .default('ml.g5.xlarge'),
+    instanceCount: z.int().min(1).max(100).default(1),
+    /** SageMaker's MaxPayloadInMB (1-100). One record larger than this fails its input object. */
+    maxPayloadInMB: z.int().min(1).max(100).default(6),
+    /** 0 lets SageMaker ask the container's /execution-parameters. */
+    maxConcurrentTransforms: z.int().min(0).max(64).default(0),
+    invocationTimeoutSeconds: z.int().min(1).max(3600).default(600),
+    invocationRetries: z.int().min(0).max(3).default(1),
+  })
+  .refine(
+    // CreateTransformJob (MaxPayloadInMB): MaxConcurrentTransforms x MaxPayloadInMB may not exceed 100 MB; checked
+    // here so the run is refused at start, not after preprocessing, by SageMaker.
+    (t) => t.maxConcurrentTransforms * t.maxPayloadInMB <= 100,
+    {
+      message:
+        'maxConcurrentTransforms x maxPayloadInMB must be at most 100 (SageMaker refuses the job otherwise); lower one of them',
+      path: ['maxConcurrentTransforms'],
+    },
+  );
 
 // Step Functions execution names: 1-80 characters of letters, digits, '-' and '_'.
 const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,79}$/;

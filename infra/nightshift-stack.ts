@@ -18,7 +18,7 @@ import { runLayout } from '../shared/config.ts';
 import { PREDICTIONS_TABLE, RUNS_TABLE } from '../shared/tables.ts';
 import { OcrModel } from './model.ts';
 import { acknowledgeNagFindings } from './nag-suppressions.ts';
-import { StageFunctions, type StageName } from './stage-functions.ts';
+import { type StageFunctionName, StageFunctions } from './stage-functions.ts';
 
 /** Where manifests are dropped to start a run, in the pipeline bucket. */
 export const MANIFEST_PREFIX = 'manifests/';
@@ -70,7 +70,7 @@ export interface NightshiftStackProps extends StackProps {
    * account limit is 1,000 concurrent executions per Region; README "Deploying to AWS" says what to raise).
    * @default - none: the functions share the account's unreserved concurrency
    */
-  readonly reservedConcurrency?: Partial<Record<StageName, number>>;
+  readonly reservedConcurrency?: Partial<Record<StageFunctionName, number>>;
 }
 
 /** Everything a Nightshift deployment needs: storage, stages, model, state machine, triggers and alarms. */

@@ -68,7 +68,9 @@ export function acknowledgeNagFindings(stack: NightshiftStack): void {
     [`IAM5[Resource::${bucket}/${runLayout.report('*')}*]`]: 'Reports are written under reports/<runId>/',
     ...statusIndex,
   });
-  ack(fn['finalize-failure'], { ...traced, ...encrypted, ...statusIndex });
+  const transformJobs = `IAM5[Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:transform-job/${TRANSFORM_JOB_PREFIX}*]`;
+  const jobsNamedPerRun = `Transform jobs are named per run at run time; every job this pipeline creates starts with ${TRANSFORM_JOB_PREFIX}`;
+  ack(fn['finalize-failure'], { ...traced, ...encrypted, ...statusIndex, [transformJobs]: jobsNamedPerRun });
   ack(fn.trigger, traced);
 
   const stateMachine = stack.pipeline.stateMachine;
@@ -85,8 +87,7 @@ export function acknowledgeNagFindings(stack: NightshiftStack): void {
       'Preprocess ResultWriter output (a folder per map run)',
     [`IAM5[Resource::${bucket}/${mapResultsLayout.aggregate}/*]`]:
       'Aggregate ResultWriter output (a folder per map run)',
-    [`IAM5[Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:transform-job/${TRANSFORM_JOB_PREFIX}*]`]:
-      'Transform jobs are named per run at run time; every job this pipeline creates starts with ns-',
+    [transformJobs]: jobsNamedPerRun,
     ...Object.fromEntries(
       Object.values(stack.stages.functions).map((f) => [`IAM5[Resource::<${logicalId(f)}.Arn>:*]`, lambdaVersions]),
     ),
@@ -104,14 +105,12 @@ export function acknowledgeNagFindings(stack: NightshiftStack): void {
       'ecr:GetAuthorizationToken likewise',
     ...encrypted,
     ...reads,
-    'IAM5[Action::s3:GetObject*]': 'Reads the transform input of any run and its model artifact',
+    'IAM5[Action::s3:GetObject*]': 'Reads the transform input of any run (the model archive is granted by its key)',
     'IAM5[Action::s3:Abort*]': 'Batch Transform uploads large outputs in parts',
     [`IAM5[Resource::${bucket}/${runLayout.transformInput('*')}*]`]:
       'Transform input of any run (run ids are chosen at start)',
     [`IAM5[Resource::${bucket}/${runLayout.transformOutput('*')}*]`]:
       'Transform output of any run (run ids are chosen at start)',
-    'IAM5[Resource::arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-<AWS::AccountId>-<AWS::Region>/*]':
-      'The CDK bootstrap asset bucket holds the model.tar.gz artifact; its key is a content hash',
     'IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:/aws/sagemaker/TransformJobs*]':
       'SageMaker writes transform job logs to this fixed log group family',
   });

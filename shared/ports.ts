@@ -49,6 +49,12 @@ export interface PredictionStore {
   deleteRun(runId: string): Promise<number>;
 }
 
+/** Transform jobs (SageMaker Batch Transform, or the local batch transform). */
+export interface TransformJobControl {
+  /** Stops the job if it is in progress; `not-running` when there is no such job or it has already ended. */
+  stopIfRunning(name: string): Promise<'stopped' | 'not-running'>;
+}
+
 /** Time, injectable so tests and logs agree. */
 export interface Clock {
   now(): Date;

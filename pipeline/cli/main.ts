@@ -23,6 +23,7 @@ import {
 } from './command-line.ts';
 import { demoCommand } from './commands/demo.ts';
 import { predictionsCommand } from './commands/predictions.ts';
+import { preflightCommand } from './commands/preflight.ts';
 import { redriveCommand } from './commands/redrive.ts';
 import { reportCommand } from './commands/report.ts';
 import { runLocalCommand } from './commands/run-local.ts';
@@ -49,6 +50,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   redriveCommand,
   demoCommand,
   runLocalCommand,
+  preflightCommand,
 ];
 
 /** Exit codes: 0 success, 1 the run failed or the command could not be done, 2 usage error. */

@@ -3,14 +3,16 @@ import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { type LocalBatchTransform, SageMakerLocalError, type TransformJobRequest } from './batch-transform.ts';
 import { StatesError, serviceIntegration, type TaskIntegration } from './engine/index.ts';
 
-/** Step Functions names errors of optimised integrations `SageMaker.<exception>`. */
+/**
+ * The optimised integration reports the quota error as `SageMaker.ResourceLimitExceededException` and every other
+ * API error as `SageMaker.AmazonSageMakerException` (docs/decisions.md, "SageMaker error names").
+ */
 function sageMakerError(error: unknown): StatesError {
-  if (error instanceof SageMakerLocalError) {
-    const name =
-      error.name === 'ValidationException' ? 'SageMaker.AmazonSageMakerException' : `SageMaker.${error.name}`;
-    return new StatesError(name, error.message);
-  }
-  return new StatesError('SageMaker.AmazonSageMakerException', (error as Error).message);
+  const name =
+    error instanceof SageMakerLocalError && error.name === 'ResourceLimitExceeded'
+      ? 'SageMaker.ResourceLimitExceededException'
+      : 'SageMaker.AmazonSageMakerException';
+  return new StatesError(name, (error as Error).message);
 }
 
 /**
@@ -53,7 +55,20 @@ export function transformJobIntegration(transform: LocalBatchTransform, modelNam
       }
     },
   );
-  return [sync, describe];
+  const stop = serviceIntegration(
+    'aws-sdk:sagemaker:stopTransformJob',
+    ['arn:aws:states:::aws-sdk:sagemaker:stopTransformJob'],
+    async (invocation) => {
+      const { TransformJobName } = invocation.parameters as { TransformJobName: string };
+      try {
+        transform.stop(TransformJobName);
+        return {};
+      } catch (error) {
+        throw new StatesError('SageMaker.SageMakerException', (error as Error).message);
+      }
+    },
+  );
+  return [sync, describe, stop];
 }
 
 /** `aws-sdk:s3:listObjectsV2` against the local S3 server (the SDK's own response, minus its metadata). */

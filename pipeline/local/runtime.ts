@@ -77,6 +77,7 @@ export class LocalRuntime {
     private readonly modelServers: ModelServerInstance[],
     private readonly logCapture: StageLogCapture,
     readonly home: string,
+    private readonly batchTransform: LocalBatchTransform,
   ) {}
 
   /** Stores over the local servers, for summaries and the CLI. */
@@ -172,7 +173,18 @@ export class LocalRuntime {
       const { s3: _s3, dynamodb: _dynamodb, ...names } = endpoints;
       await writeFile(join(home, 'local-names.json'), `${JSON.stringify(names, null, 2)}\n`);
       logCapture.start();
-      const runtime = new LocalRuntime(stack, engine, s3, dynamo, endpoints, servers, modelServers, logCapture, home);
+      const runtime = new LocalRuntime(
+        stack,
+        engine,
+        s3,
+        dynamo,
+        endpoints,
+        servers,
+        modelServers,
+        logCapture,
+        home,
+        batchTransform,
+      );
       // While this runtime lives, `nightshift --local` (status, watch, predictions) in another terminal uses its servers.
       await runtime.publishEndpoints();
       return runtime;
@@ -228,6 +240,7 @@ export class LocalRuntime {
       ...this.stores,
       clock: systemClock,
       log: silentLog,
+      transformJobs: this.batchTransform,
       notifier: {
         publish: async (notification) => {
           await appendFile(

@@ -1,7 +1,7 @@
 import { CALLER_ERROR_NAMES, InvalidInputError, NOT_REDRIVABLE_ERROR_NAMES } from '../../shared/errors.ts';
 import { formatIssues, RUN_ID } from '../../shared/execution-input.ts';
 import type { Log } from '../../shared/logging.ts';
-import type { Clock, RunStore } from '../../shared/ports.ts';
+import type { Clock, RunStore, TransformJobControl } from '../../shared/ports.ts';
 import {
   type ExecutionStatusEvent,
   ExecutionStatusEventSchema,
@@ -9,6 +9,7 @@ import {
   FinalizeFailureEventSchema,
   type Notification,
 } from '../../shared/stage-events.ts';
+import { transformJobName } from '../../shared/transform-job-name.ts';
 
 export interface FinalizeFailureDeps {
   readonly runs: RunStore;
@@ -62,7 +63,7 @@ const UNREPORTED_FAILURES: Readonly<Record<string, { error: string; cause: strin
  */
 export async function runFinalizeExecution(
   event: ExecutionStatusEvent,
-  deps: FinalizeFailureDeps & { readonly notifier: Notifier },
+  deps: FinalizeFailureDeps & { readonly notifier: Notifier; readonly transformJobs: TransformJobControl },
 ): Promise<Notification | undefined> {
   const parsed = ExecutionStatusEventSchema.safeParse(event);
   if (!parsed.success) throw new InvalidInputError(formatIssues(parsed.error, 'execution status event'));
@@ -76,6 +77,13 @@ export async function runFinalizeExecution(
   if (existing?.status === 'FAILED' && existing.failedAttempt === attempt) {
     deps.log.info('failure already finalized by the state machine', { runId, attempt });
     return undefined;
+  }
+  // An abort, a time-out or an uncaught failure while the transform ran (or while the state machine waited on an
+  // existing job) leaves the job billing GPU instances: stop this attempt's job. A failure here fails the
+  // invocation, so EventBridge retries it before anything is marked.
+  const job = transformJobName(runId, detail.name, attempt);
+  if ((await deps.transformJobs.stopIfRunning(job)) === 'stopped') {
+    deps.log.warn('stopped the transform job the execution left running', { job });
   }
   const fallback = UNREPORTED_FAILURES[detail.status] ?? { error: 'States.Unknown', cause: '' };
   const error = detail.error ?? fallback.error;

@@ -1,11 +1,13 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SageMakerClient } from '@aws-sdk/client-sagemaker';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { DynamoRunStore } from '../../shared/aws/dynamo-run-store.ts';
+import { SageMakerTransformJobs } from '../../shared/aws/sagemaker-transform-jobs.ts';
 import { SnsNotifier } from '../../shared/aws/sns-notifier.ts';
 import { parseStageConfig } from '../../shared/config.ts';
 import { createStageLogger, forRun } from '../../shared/logging.ts';
-import { systemClock } from '../../shared/ports.ts';
+import { systemClock, type TransformJobControl } from '../../shared/ports.ts';
 import type { ExecutionStatusEvent, FinalizeFailureEvent, Notification } from '../../shared/stage-events.ts';
 import {
   type FinalizeFailureDeps,
@@ -14,7 +16,11 @@ import {
   runFinalizeFailure,
 } from './finalize-failure.ts';
 
-type Wiring = Omit<FinalizeFailureDeps, 'log'> & { logger: ReturnType<typeof createStageLogger>; notifier: Notifier };
+type Wiring = Omit<FinalizeFailureDeps, 'log'> & {
+  logger: ReturnType<typeof createStageLogger>;
+  notifier: Notifier;
+  transformJobs: TransformJobControl;
+};
 let wiring: Wiring | undefined;
 
 function wire(): Wiring {
@@ -24,6 +30,7 @@ function wire(): Wiring {
     runs: new DynamoRunStore(doc, config.runsTable, systemClock),
     clock: systemClock,
     notifier: new SnsNotifier(new SNSClient({}), config.notificationTopicArn),
+    transformJobs: new SageMakerTransformJobs(new SageMakerClient({})),
     logger: createStageLogger({ stage: 'finalize-failure', level: config.logLevel }),
   };
 }
@@ -34,10 +41,10 @@ function wire(): Wiring {
  */
 export async function handler(event: FinalizeFailureEvent | ExecutionStatusEvent): Promise<Notification | undefined> {
   wiring ??= wire();
-  const { logger, notifier, ...deps } = wiring;
+  const { logger, notifier, transformJobs, ...deps } = wiring;
   if ('detail-type' in event) {
     const log = forRun(logger, String(event.detail?.name ?? 'unknown'));
-    return runFinalizeExecution(event, { ...deps, notifier, log });
+    return runFinalizeExecution(event, { ...deps, notifier, transformJobs, log });
   }
   const log = forRun(logger, String(event?.runId ?? event?.executionName ?? 'unknown'));
   return runFinalizeFailure(event, { ...deps, log });

@@ -6,7 +6,7 @@ import {
   parseExecutionInput,
 } from '../../shared/execution-input.ts';
 import { isSupportedImageKey, SUPPORTED_IMAGE_EXTENSIONS } from '../../shared/images.ts';
-import { PIPELINE_OWNED_PREFIXES, runLayout, TRANSFORM_JOB_PREFIX } from '../../shared/layout.ts';
+import { PIPELINE_OWNED_PREFIXES, runLayout } from '../../shared/layout.ts';
 import type { Log } from '../../shared/logging.ts';
 import { manifestEntryKey, manifestPosition, readManifest } from '../../shared/manifest.ts';
 import type { Clock, ObjectStore, PredictionStore, RunStore } from '../../shared/ports.ts';
@@ -20,6 +20,7 @@ import {
 import { formatS3Uri, isInside, type S3Location } from '../../shared/s3-location.ts';
 import { hashOf } from '../../shared/settings-hash.ts';
 import { type PlanEvent, PlanEventSchema, type PlanResult } from '../../shared/stage-events.ts';
+import { transformJobBaseName } from '../../shared/transform-job-name.ts';
 
 export interface PlanDeps {
   readonly objects: ObjectStore;
@@ -145,20 +146,6 @@ export async function runPlan(event: PlanEvent, deps: PlanDeps): Promise<PlanRes
     transformJobName: transformJobBaseName(runId, parsedEvent.data.execution.name),
     next: items.accepted > 0 ? 'preprocess' : 'empty',
   };
-}
-
-/**
- * SageMaker job names: 1-63 characters of [a-zA-Z0-9-], starting with a letter or digit. The base keeps a readable
- * part of the run id and a digest of run id + execution name (unique per execution, stable across retries and
- * redrives of it); the state machine appends `-<redrive count>`, at most 4 more characters.
- */
-export function transformJobBaseName(runId: string, executionName: string): string {
-  const readable = runId
-    .replace(/[^A-Za-z0-9]+/g, '-')
-    .replace(/^-+|-+$/g, '')
-    .slice(0, 28);
-  const digest = hashOf({ runId, executionName }).slice(0, 16);
-  return `${TRANSFORM_JOB_PREFIX}${readable ? `${readable}-` : ''}${digest}`;
 }
 
 /** A console or CLI user may paste a bare URI or a list; say what the input must look like instead. */

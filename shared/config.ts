@@ -69,5 +69,7 @@ export const runLayout = {
   transformIndex: (runId: string) => `runs/${runId}/transform-index/`,
   transformOutput: (runId: string) => `runs/${runId}/transform-output/`,
   mapResults: (runId: string) => `runs/${runId}/map-results/`,
+  /** Small WebP images of the accepted inputs, written by preprocess, embedded by the report (see shared/thumbnails.ts). */
+  thumbnails: (runId: string) => `runs/${runId}/thumbnails/`,
   report: (runId: string) => `reports/${runId}/`,
 } as const;

@@ -33,6 +33,7 @@ import {
   splitCommand,
 } from './command-line.ts';
 import { demoCommand } from './commands/demo.ts';
+import { diffCommand } from './commands/diff.ts';
 import { predictionsCommand } from './commands/predictions.ts';
 import { redriveCommand } from './commands/redrive.ts';
 import { reportCommand } from './commands/report.ts';
@@ -59,6 +60,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   runsCommand,
   reportCommand,
   predictionsCommand,
+  diffCommand,
   redriveCommand,
   demoCommand,
   runLocalCommand,

@@ -112,6 +112,7 @@ describeWithChromium('report.html in a browser', () => {
             part: 'part-00000',
             lines: 42,
             predicted: 40,
+            noText: 0,
             rejected: 2,
             rejectedByReason: { CORRUPT_IMAGE: 1, NOT_AN_IMAGE: 1 },
             confidenceHistogram: histogram,

@@ -96,6 +96,7 @@ function stats(part: string, fields: Partial<PartStats> = {}): PartStats {
     part,
     lines: 0,
     predicted: 0,
+    noText: 0,
     rejected: 0,
     rejectedByReason: {},
     confidenceHistogram: [0, 0, 0, 0, 0, 0, 0, 0, 0, 0],

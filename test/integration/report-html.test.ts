@@ -307,7 +307,10 @@ describeWithChromium('report.html in a browser', () => {
         const img = frame?.querySelector('img')?.getBoundingClientRect();
         const box = frame?.querySelector('polygon')?.getBoundingClientRect();
         return img && box
-          ? { img: { x: img.x, y: img.y, width: img.width, height: img.height }, box: { x: box.x, y: box.y, width: box.width, height: box.height } }
+          ? {
+              img: { x: img.x, y: img.y, width: img.width, height: img.height },
+              box: { x: box.x, y: box.y, width: box.width, height: box.height },
+            }
           : null;
       }, scope);
 

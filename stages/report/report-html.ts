@@ -5,6 +5,7 @@
  * {@link html} template; the style sheet and the page script live in their own modules.
  */
 import { createHash } from 'node:crypto';
+import { formatDuration } from '../../shared/format-duration.ts';
 import { EXPLORER_CAPS, type ExplorerData } from './explorer-selection.ts';
 import { html, type SafeHtml, trustedHtml } from './html-template.ts';
 import { REPORT_PAGE_SCRIPT } from './report-page-script.ts';
@@ -385,13 +386,4 @@ function formatTime(iso: string): string {
   const time = new Date(iso);
   if (Number.isNaN(time.getTime())) return iso;
   return `${time.toISOString().slice(0, 19).replace('T', ' ')} UTC`;
-}
-
-function formatDuration(seconds: number): string {
-  if (seconds < 60) return `${seconds < 10 ? seconds.toFixed(1) : Math.round(seconds)} s`;
-  const total = Math.round(seconds);
-  const hours = Math.floor(total / 3600);
-  const minutes = Math.floor((total % 3600) / 60);
-  const rest = total % 60;
-  return hours > 0 ? `${hours} h ${minutes} min` : `${minutes} min ${rest} s`;
 }

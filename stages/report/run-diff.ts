@@ -95,18 +95,37 @@ function compareKeys(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
 }
 
-/** Compares the rows of `beforeRunId` with those of `afterRunId`. */
-export async function diffRuns(
-  predictions: PredictionStore,
+/** Compares the rows of `beforeRunId` with those of `afterRunId`, read from a PredictionStore. */
+export function diffRuns(
+  predictions: Pick<PredictionStore, 'list'>,
   beforeRunId: string,
   afterRunId: string,
   options: { readonly maxChanges?: number } = {},
 ): Promise<RunDiff> {
+  return diffRows(
+    { runId: beforeRunId, rows: predictions.list(beforeRunId) },
+    { runId: afterRunId, rows: predictions.list(afterRunId) },
+    options,
+  );
+}
+
+/** One run's rows, in key order (as every PredictionStore and RunBackend lists them). */
+export interface RunRows {
+  readonly runId: string;
+  readonly rows: AsyncIterable<OutcomeRecord>;
+}
+
+/** Compares two runs' rows, each streamed once in key order. */
+export async function diffRows(
+  beforeRun: RunRows,
+  afterRun: RunRows,
+  options: { readonly maxChanges?: number } = {},
+): Promise<RunDiff> {
   const maxChanges = options.maxChanges ?? DEFAULT_MAX_CHANGES;
-  const before = predictions.list(beforeRunId)[Symbol.asyncIterator]();
-  const after = predictions.list(afterRunId)[Symbol.asyncIterator]();
-  const beforeSide = new SideCounter(beforeRunId);
-  const afterSide = new SideCounter(afterRunId);
+  const before = beforeRun.rows[Symbol.asyncIterator]();
+  const after = afterRun.rows[Symbol.asyncIterator]();
+  const beforeSide = new SideCounter(beforeRun.runId);
+  const afterSide = new SideCounter(afterRun.runId);
   const changes: TextChange[] = [];
   let compared = 0;
   let changed = 0;

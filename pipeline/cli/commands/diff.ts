@@ -1,14 +1,11 @@
-import { DynamoPredictionStore } from '../../../shared/aws/dynamo-prediction-store.ts';
-import { DEFAULT_MAX_CHANGES, diffRuns, type RowAnswer, type RunDiff } from '../../../stages/report/run-diff.ts';
-import { explainAwsError } from '../cli-errors.ts';
+import { DEFAULT_MAX_CHANGES, diffRows, type RowAnswer, type RunDiff } from '../../../stages/report/run-diff.ts';
 import { type CommandSpec, intOption } from '../command-line.ts';
 import { formatCount, renderTable, writeJson } from '../output.ts';
-import { getRun } from '../run-records.ts';
 
 /**
  * `nightshift diff RUN_A RUN_B`: the two runs' counts and accuracy side by side and the objects whose answer
- * changed. The comparison itself is {@link diffRuns}, a function over any PredictionStore, so every backend (and
- * the report stage) computes it the same way.
+ * changed. The comparison itself is {@link diffRows}, a function over two streams of rows that any RunBackend's
+ * `predictions` gives, and the report stage computes it the same way.
  */
 export const diffCommand: CommandSpec = {
   name: 'diff',
@@ -33,17 +30,15 @@ export const diffCommand: CommandSpec = {
   async run(ctx, args) {
     const [before, after] = args.positionals as [string, string];
     const limit = intOption(args, 'limit', { min: 0, max: Number.MAX_SAFE_INTEGER, fallback: DEFAULT_MAX_CHANGES });
-    const data = await ctx.runData();
-    await getRun(data, before, ctx.deps.clock);
-    await getRun(data, after, ctx.deps.clock);
-    let diff: RunDiff;
-    try {
-      diff = await diffRuns(new DynamoPredictionStore(data.doc, data.predictionsTable), before, after, {
-        maxChanges: limit === 0 ? Number.MAX_SAFE_INTEGER : limit,
-      });
-    } catch (error) {
-      throw explainAwsError(error, `dynamodb:Query on ${data.predictionsTable}`);
-    }
+    const backend = await ctx.backend();
+    // Each call fails with RUN_NOT_FOUND, saying where it looked, before any row is read.
+    const beforeRows = await backend.predictions(before, {});
+    const afterRows = await backend.predictions(after, {});
+    const diff = await diffRows(
+      { runId: before, rows: beforeRows },
+      { runId: after, rows: afterRows },
+      { maxChanges: limit === 0 ? Number.MAX_SAFE_INTEGER : limit },
+    );
     if (ctx.global.json) {
       writeJson(ctx.io, diff);
       return 0;

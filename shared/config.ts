@@ -59,17 +59,3 @@ export function parseStageConfig(env: Readonly<Record<string, string | undefined
     logLevel: e.LOG_LEVEL,
   });
 }
-
-/** Where a run keeps its intermediate and final data in the pipeline bucket. */
-export const runLayout = {
-  root: (runId: string) => `runs/${runId}/`,
-  items: (runId: string) => `runs/${runId}/items/`,
-  itemsManifest: (runId: string) => `runs/${runId}/items/manifest.json`,
-  transformInput: (runId: string) => `runs/${runId}/transform-input/`,
-  transformIndex: (runId: string) => `runs/${runId}/transform-index/`,
-  transformOutput: (runId: string) => `runs/${runId}/transform-output/`,
-  mapResults: (runId: string) => `runs/${runId}/map-results/`,
-  /** Small WebP images of the accepted inputs, written by preprocess, embedded by the report (see shared/thumbnails.ts). */
-  thumbnails: (runId: string) => `runs/${runId}/thumbnails/`,
-  report: (runId: string) => `reports/${runId}/`,
-} as const;

@@ -4,7 +4,7 @@
  * (keys may hold any character, and a hash keeps the name short and the same wherever it is computed).
  */
 import { createHash } from 'node:crypto';
-import { runLayout } from './config.ts';
+import { runLayout } from './layout.ts';
 
 /** Longest side in pixels; the aspect ratio is kept, so boxes in original pixels scale by one factor. */
 export const THUMBNAIL_MAX_SIDE = 160;

@@ -3,12 +3,12 @@
  * report.html under the run's report prefix, and finalises the run record.
  */
 import pLimit from 'p-limit';
-import { runLayout } from '../../shared/config.ts';
 import { InvalidInputError, PipelineStateError } from '../../shared/errors.ts';
 import { formatIssues } from '../../shared/execution-input.ts';
+import { runLayout } from '../../shared/layout.ts';
 import type { Log } from '../../shared/logging.ts';
 import type { Clock, ObjectStore, PredictionStore, RunStore } from '../../shared/ports.ts';
-import type { PartStats, RunCounts, RunRecord } from '../../shared/records.ts';
+import type { PartStats, ReportFiles, RunCounts, RunRecord } from '../../shared/records.ts';
 import { formatS3Uri, type S3Location } from '../../shared/s3-location.ts';
 import { type ReportEvent, ReportEventSchema, type ReportResult } from '../../shared/stage-events.ts';
 import { thumbnailKey } from '../../shared/thumbnails.ts';
@@ -20,7 +20,7 @@ import { predictionsCsv } from './predictions-csv.ts';
 import { renderReportHtml } from './report-html.ts';
 import { type MapRunResults, readMapRunResults } from './result-writer.ts';
 import { diffRuns, type RunDiff } from './run-diff.ts';
-import { buildRunReport, type ReportFiles, type RunReport } from './run-report.ts';
+import { buildRunReport, type RunReport } from './run-report.ts';
 import { stageTimings } from './stage-timings.ts';
 import { recordUnprocessedItems } from './unprocessed-items.ts';
 

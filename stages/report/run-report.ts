@@ -4,6 +4,8 @@ import {
   CONFIDENCE_BUCKETS,
   OUTCOMES,
   RejectionReasonSchema,
+  type ReportFiles,
+  ReportFilesSchema,
   type RunCounts,
   RunCountsSchema,
   type RunRecord,
@@ -15,9 +17,6 @@ import type { RunStatistics } from './part-statistics.ts';
 import type { MapRunResults } from './result-writer.ts';
 import type { RunDiff } from './run-diff.ts';
 import type { StageTiming } from './stage-timings.ts';
-
-const ReportFilesSchema = z.strictObject({ json: z.string(), csv: z.string(), html: z.string() });
-export type ReportFiles = z.infer<typeof ReportFilesSchema>;
 
 const RunSideSchema = z.strictObject({
   runId: z.string(),

@@ -5,9 +5,9 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { DynamoPredictionStore } from '../../shared/aws/dynamo-prediction-store.ts';
 import { S3ObjectStore } from '../../shared/aws/s3-object-store.ts';
-import { runLayout } from '../../shared/config.ts';
 import { InvalidInputError, RetryableError } from '../../shared/errors.ts';
 import type { PreprocessSettings } from '../../shared/execution-input.ts';
+import { runLayout } from '../../shared/layout.ts';
 import type { Log } from '../../shared/logging.ts';
 import type { Clock, ObjectStore, ObjectSummary } from '../../shared/ports.ts';
 import {

@@ -35,6 +35,8 @@ export interface RunStore {
   get(runId: string): Promise<RunRecord | undefined>;
   /** Sets the given top-level attributes (and `updatedAt`); the record must exist. */
   update(runId: string, changes: Partial<Omit<RunRecord, 'runId'>>): Promise<void>;
+  /** The newest SUCCEEDED run of the same dataset created before `run`, if one is found among the recent runs. */
+  previousRun(run: Pick<RunRecord, 'runId' | 'dataset' | 'createdAt'>): Promise<RunRecord | undefined>;
 }
 
 /** The prediction table: one row per input object per run, a prediction or a rejection. */

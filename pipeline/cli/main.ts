@@ -22,6 +22,7 @@ import {
   splitCommand,
 } from './command-line.ts';
 import { demoCommand } from './commands/demo.ts';
+import { diffCommand } from './commands/diff.ts';
 import { predictionsCommand } from './commands/predictions.ts';
 import { preflightCommand } from './commands/preflight.ts';
 import { redriveCommand } from './commands/redrive.ts';
@@ -47,6 +48,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   runsCommand,
   reportCommand,
   predictionsCommand,
+  diffCommand,
   redriveCommand,
   demoCommand,
   runLocalCommand,

@@ -6,6 +6,7 @@ import type { Log } from '../../shared/logging.ts';
 import type { Clock, ObjectStore, PredictionStore } from '../../shared/ports.ts';
 import {
   CONFIDENCE_BUCKETS,
+  type NoTextRecord,
   type OutcomeRecord,
   type PartStats,
   type PredictionRecord,
@@ -102,16 +103,19 @@ export async function runAggregate(event: AggregateEvent, deps: AggregateDeps): 
       continue;
     }
     const prediction = toPrediction(runId, part, item, line.data, now());
+    if (prediction.outcome === 'NO_TEXT') {
+      stats.noText += 1;
+      countMatch(stats, prediction.match);
+      await writer.add(prediction);
+      continue;
+    }
     stats.predicted += 1;
     stats.confidenceHistogram[bucketOf(prediction.confidence)] =
       (stats.confidenceHistogram[bucketOf(prediction.confidence)] ?? 0) + 1;
     stats.confidenceSum += prediction.confidence;
     const model = `${prediction.modelName}@${prediction.modelVersion}`;
     if (!stats.models.includes(model)) stats.models.push(model);
-    if (prediction.match !== undefined) {
-      stats.withExpected += 1;
-      if (prediction.match) stats.matches += 1;
-    }
+    countMatch(stats, prediction.match);
     await writer.add(prediction);
   }
   for (const item of index.slice(lineNumber)) {
@@ -137,17 +141,42 @@ async function loadIndex(objects: ObjectStore, bucket: string, key: string) {
   return parsed.data;
 }
 
+function countMatch(stats: PartStats, match: boolean | undefined): void {
+  if (match === undefined) return;
+  stats.withExpected += 1;
+  if (match) stats.matches += 1;
+}
+
+/**
+ * The row for one model answer. Blank text and no label is NO_TEXT (the model server returns empty text when no
+ * line passes its thresholds): no confidence to rank, and a miss wherever expected text was given.
+ */
 function toPrediction(
   runId: string,
   part: string,
   item: { key: string; bucket: string },
   line: z.infer<typeof TransformOutputLineSchema>,
   updatedAt: string,
-): PredictionRecord {
+): PredictionRecord | NoTextRecord {
   const output = line.SageMakerOutput;
   const label = output.labels?.[0]?.label;
   const lines = mapLines(output, line.geometry);
   const answer = output.text ?? label;
+  const image = { width: line.geometry.originalWidth, height: line.geometry.originalHeight };
+  if (label === undefined && (answer === undefined || normaliseText(answer) === '')) {
+    return {
+      runId,
+      key: item.key,
+      bucket: item.bucket,
+      outcome: 'NO_TEXT',
+      modelName: output.model?.name ?? 'unknown',
+      modelVersion: output.model?.version ?? 'unknown',
+      image,
+      ...(line.expected === undefined ? {} : { expected: line.expected, match: normaliseText(line.expected) === '' }),
+      part,
+      updatedAt,
+    };
+  }
   return {
     runId,
     key: item.key,
@@ -159,6 +188,7 @@ function toPrediction(
     ...(label === undefined ? {} : { label }),
     confidence: confidenceOf(output),
     ...(lines === undefined ? {} : { lines }),
+    image,
     ...(line.expected === undefined ? {} : { expected: line.expected }),
     ...(line.expected === undefined || answer === undefined
       ? {}
@@ -177,6 +207,7 @@ function emptyStats(part: string): PartStats {
     part,
     lines: 0,
     predicted: 0,
+    noText: 0,
     rejected: 0,
     rejectedByReason: {},
     confidenceHistogram: Array.from({ length: CONFIDENCE_BUCKETS }, () => 0),

@@ -19,7 +19,9 @@ import {
 } from '../../shared/records.ts';
 import { formatS3Uri, type S3Location } from '../../shared/s3-location.ts';
 import { type PreprocessBatch, PreprocessBatchSchema, type PreprocessResult } from '../../shared/stage-events.ts';
+import { THUMBNAIL_CONTENT_TYPE, thumbnailKey } from '../../shared/thumbnails.ts';
 import { prepareModelInput } from './model-input.ts';
+import { makeThumbnail } from './thumbnail.ts';
 
 /** The ports the preprocess stage works through. */
 export interface PreprocessDeps {
@@ -30,7 +32,7 @@ export interface PreprocessDeps {
 }
 
 type ItemOutcome =
-  | { readonly accepted: true; readonly item: DatasetItem; readonly line: string }
+  | { readonly accepted: true; readonly item: DatasetItem; readonly line: string; readonly thumbnail?: Uint8Array }
   | {
       readonly accepted: false;
       readonly item: DatasetItem;
@@ -95,6 +97,8 @@ export async function runPreprocess(batch: PreprocessBatch, deps: PreprocessDeps
     );
     await withStageError(`writing ${rows.length} rejection rows of run "${runId}"`, () => deps.predictions.put(rows));
   }
+
+  await writeThumbnails(runId, pipelineBucket, accepted, deps);
 
   let part: string | null = null;
   if (accepted.length > 0) {
@@ -188,7 +192,33 @@ async function preprocessItem(
     geometry: prepared.geometry,
     input: prepared.input,
   };
-  return { accepted: true, item, line: JSON.stringify(record) };
+  const thumbnail = await makeThumbnail(bytes, settings.maxInputPixels).catch(() => undefined);
+  return { accepted: true, item, line: JSON.stringify(record), ...(thumbnail ? { thumbnail } : {}) };
+}
+
+/**
+ * Writes each accepted item's thumbnail before the part exists, so the report finds one for every item the model
+ * saw. A thumbnail is a convenience: one that could not be made is skipped (the report shows the row without it).
+ */
+async function writeThumbnails(
+  runId: string,
+  pipelineBucket: string,
+  accepted: readonly ItemOutcome[],
+  deps: PreprocessDeps,
+): Promise<void> {
+  const limit = pLimit(8);
+  await Promise.all(
+    accepted.map((outcome) =>
+      limit(async () => {
+        if (!outcome.accepted || outcome.thumbnail === undefined) return;
+        const location = { bucket: pipelineBucket, key: thumbnailKey(runId, outcome.item.bucket, outcome.item.key) };
+        const body = outcome.thumbnail;
+        await withStageError(`writing ${formatS3Uri(location)}`, () =>
+          deps.objects.put(location, body, THUMBNAIL_CONTENT_TYPE),
+        );
+      }),
+    ),
+  );
 }
 
 /**

@@ -9,6 +9,7 @@ function stats(fields: Partial<PartStats>): PartStats {
     part: 'p',
     lines: 0,
     predicted: 0,
+    noText: 0,
     rejected: 0,
     rejectedByReason: {},
     confidenceHistogram: [0, 0, 0, 0, 0, 0, 0, 0, 0, 0],

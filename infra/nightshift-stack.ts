@@ -230,8 +230,9 @@ export class NightshiftStack extends Stack {
     bucket.grantRead(f.report, runObjects);
     bucket.grantRead(f.report, `${BUCKET_PREFIXES.mapResults}*`);
     bucket.grantPut(f.report, `${runLayout.report('*')}*`);
-    // Report reads the run and its rows, writes NOT_PROCESSED rows for items that never got one, and updates the run.
-    this.runsTable.grant(f.report, 'dynamodb:GetItem', 'dynamodb:UpdateItem');
+    // Report reads the run and its rows, writes NOT_PROCESSED rows for items that never got one, and updates the run;
+    // it finds the previous run of the same dataset through the runs table's status index (Query).
+    this.runsTable.grant(f.report, 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:Query');
     this.predictionsTable.grantReadData(f.report);
     this.predictionsTable.grant(f.report, 'dynamodb:BatchWriteItem', 'dynamodb:PutItem');
     key.grantEncryptDecrypt(f.report);

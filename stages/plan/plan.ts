@@ -1,11 +1,6 @@
 import { runLayout } from '../../shared/config.ts';
 import { DatasetAccessError, InvalidInputError, ObjectNotFoundError, RunConflictError } from '../../shared/errors.ts';
-import {
-  classifyDataset,
-  type DatasetSource,
-  formatIssues,
-  parseExecutionInput,
-} from '../../shared/execution-input.ts';
+import { classifyDataset, type DatasetSource, parseExecutionInput } from '../../shared/execution-input.ts';
 import { isSupportedImageKey } from '../../shared/images.ts';
 import type { Log } from '../../shared/logging.ts';
 import { readManifest } from '../../shared/manifest.ts';
@@ -13,7 +8,7 @@ import type { Clock, ObjectStore, PredictionStore, RunStore } from '../../shared
 import type { DatasetItem, RejectedItem, RejectionRecord, RunRecord } from '../../shared/records.ts';
 import { formatS3Uri, isInside, type S3Location } from '../../shared/s3-location.ts';
 import { hashOf } from '../../shared/settings-hash.ts';
-import { type PlanEvent, PlanEventSchema, type PlanResult } from '../../shared/stage-events.ts';
+import type { PlanEvent, PlanResult } from '../../shared/stage-events.ts';
 
 export interface PlanDeps {
   readonly objects: ObjectStore;
@@ -42,15 +37,13 @@ const PIPELINE_OWNED_PREFIXES = ['runs/', 'reports/'];
  * manifest's seen-keys set (for de-duplication) grows with the number of manifest lines.
  */
 export async function runPlan(event: PlanEvent, deps: PlanDeps): Promise<PlanResult> {
-  const parsedEvent = PlanEventSchema.safeParse(event);
-  if (!parsedEvent.success) throw new InvalidInputError(formatIssues(parsedEvent.error, 'plan event'));
-  const input = parseExecutionInput(parsedEvent.data.input);
-  const runId = input.runId ?? parsedEvent.data.execution.name;
+  const input = parseExecutionInput(event.input);
+  const runId = input.runId ?? event.execution.name;
   const source = classifyDataset(input.dataset);
   checkDatasetLocation(source, deps);
 
   const settings = { preprocess: input.preprocess, transform: input.transform };
-  await createOrRejoinRun(runId, input.dataset, settings, parsedEvent.data.execution.id, deps);
+  await createOrRejoinRun(runId, input.dataset, settings, event.execution.id, deps);
 
   const writer = new PlanWriter(runId, deps);
   if (source.type === 'prefix') {
@@ -120,7 +113,7 @@ export async function runPlan(event: PlanEvent, deps: PlanDeps): Promise<PlanRes
     items,
     transformInputPrefix: runLayout.transformInput(runId),
     transformOutputPrefix: runLayout.transformOutput(runId),
-    transformJobName: transformJobBaseName(runId, parsedEvent.data.execution.name),
+    transformJobName: transformJobBaseName(runId, event.execution.name),
     next: items.accepted > 0 ? 'preprocess' : 'empty',
   };
 }

@@ -3,13 +3,12 @@
  * report.html under the run's report prefix, and finalises the run record.
  */
 import { runLayout } from '../../shared/config.ts';
-import { InvalidInputError, PipelineStateError } from '../../shared/errors.ts';
-import { formatIssues } from '../../shared/execution-input.ts';
+import { PipelineStateError } from '../../shared/errors.ts';
 import type { Log } from '../../shared/logging.ts';
 import type { Clock, ObjectStore, PredictionStore, RunStore } from '../../shared/ports.ts';
 import type { PartStats, RunCounts, RunRecord } from '../../shared/records.ts';
 import { formatS3Uri, type S3Location } from '../../shared/s3-location.ts';
-import { type ReportEvent, ReportEventSchema, type ReportResult } from '../../shared/stage-events.ts';
+import type { ReportEvent, ReportResult } from '../../shared/stage-events.ts';
 import { loadChartJsSource } from './chart-script.ts';
 import { OutcomeTally } from './outcome-tally.ts';
 import { mergePartStats } from './part-statistics.ts';
@@ -33,13 +32,6 @@ export interface ReportDeps {
   readonly chartJs?: string;
 }
 
-/** Validates a report event, naming every offending field. */
-export function parseReportEvent(raw: unknown): ReportEvent {
-  const result = ReportEventSchema.safeParse(raw);
-  if (!result.success) throw new InvalidInputError(formatIssues(result.error, 'report event'));
-  return result.data;
-}
-
 /** Where the report files of a run go. */
 export function reportLocations(runId: string, pipelineBucket: string): Record<keyof ReportFiles, S3Location> {
   const prefix = runLayout.report(runId);
@@ -54,8 +46,7 @@ export function reportLocations(runId: string, pipelineBucket: string): Record<k
  * Writes the run's report and marks the run SUCCEEDED. Safe to repeat: a second report of the same run finds
  * every item with its row and writes the same files.
  */
-export async function runReport(event: ReportEvent, deps: ReportDeps): Promise<ReportResult> {
-  const input = parseReportEvent(event);
+export async function runReport(input: ReportEvent, deps: ReportDeps): Promise<ReportResult> {
   const { runId, pipelineBucket } = input;
   const startedAt = deps.clock.now();
   const run = await loadRun(deps.runs, runId);

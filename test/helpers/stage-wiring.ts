@@ -1,0 +1,46 @@
+import { parseStageConfig, type StageConfig } from '../../shared/config.ts';
+import { createStageLogger } from '../../shared/logging.ts';
+import { systemClock } from '../../shared/ports.ts';
+import type { StageWiring, Wire } from '../../shared/stage-handler.ts';
+
+/**
+ * A wiring for handler tests: the ports a test passes, silent logs, and a configuration from `env` (the variables
+ * the stack would set). A port the test did not pass fails loudly when the stage asks for it.
+ */
+export function testWire(
+  ports: Partial<Omit<StageWiring, 'config' | 'logger'>>,
+  env: Record<string, string> = {},
+): Wire {
+  return (stage) => {
+    const config: StageConfig = parseStageConfig({
+      PIPELINE_BUCKET: 'test-pipeline',
+      RUNS_TABLE: 'test-runs',
+      PREDICTIONS_TABLE: 'test-predictions',
+      ...env,
+    });
+    const missing = (name: string) => () => {
+      throw new Error(`the test passed no ${name} to the ${stage} stage`);
+    };
+    const port = <K extends keyof typeof ports>(name: K) => ports[name] ?? missing(name)();
+    return {
+      config,
+      clock: ports.clock ?? systemClock,
+      logger: createStageLogger({ stage, level: 'SILENT' }),
+      get objects() {
+        return port('objects') as StageWiring['objects'];
+      },
+      get runs() {
+        return port('runs') as StageWiring['runs'];
+      },
+      get predictions() {
+        return port('predictions') as StageWiring['predictions'];
+      },
+      get notifier() {
+        return port('notifier') as StageWiring['notifier'];
+      },
+      get starter() {
+        return port('starter') as StageWiring['starter'];
+      },
+    };
+  };
+}

@@ -8,11 +8,10 @@ export const createHandler = stageHandler({
   stage: 'plan',
   schema: PlanEventSchema,
   runId: (event) => runIdOf(event.input, event.execution.name),
-  wire: ({ objects, runs, predictions, clock, config }) => ({
-    ...{ objects, runs, predictions, clock },
-    pipelineBucket: config.pipelineBucket,
-    allowedDatasetLocations: config.allowedDatasetLocations,
-  }),
+  wire: ({ objects, runs, predictions, clock, config }) => {
+    const { pipelineBucket, allowedDatasetLocations } = config;
+    return { objects, runs, predictions, clock, pipelineBucket, allowedDatasetLocations };
+  },
   run: runPlan,
 });
 

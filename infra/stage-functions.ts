@@ -13,7 +13,8 @@ import type { StageEnvSchema } from '../shared/config.ts';
 export type StageEnvironment = Partial<Record<keyof z.input<typeof StageEnvSchema>, string>>;
 
 export const STAGE_NAMES = ['plan', 'preprocess', 'aggregate', 'report', 'finalize-failure', 'trigger'] as const;
-export type StageName = (typeof STAGE_NAMES)[number];
+/** A stage's Lambda function (not every function is a pipeline stage of `shared/records.ts`'s `StageName`). */
+export type StageFunctionName = (typeof STAGE_NAMES)[number];
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -28,7 +29,7 @@ interface StageSizing {
  * machine that synthesizes (Linux x64 here and in CI), copied into the bundle, so synth stays offline and needs no
  * Docker (docs/decisions.md). The others are plain JavaScript on arm64 (cheaper per GB-second).
  */
-const SIZING: Record<StageName, StageSizing> = {
+const SIZING: Record<StageFunctionName, StageSizing> = {
   plan: { memoryMb: 1024, timeout: Duration.minutes(15), architecture: lambda.Architecture.ARM_64 },
   // Inside an EXPRESS child (5-minute cap) that may retry: keep one attempt to two minutes.
   preprocess: { memoryMb: 3008, timeout: Duration.seconds(120), architecture: lambda.Architecture.X86_64 },
@@ -39,7 +40,7 @@ const SIZING: Record<StageName, StageSizing> = {
 };
 
 /** Copies files the bundle cannot inline (sharp's native addon, Chart.js's browser build) after esbuild runs. */
-function afterBundling(stage: StageName, outputDir: string): string[] {
+function afterBundling(stage: StageFunctionName, outputDir: string): string[] {
   if (stage === 'preprocess') {
     const packages = [
       'sharp',
@@ -76,16 +77,16 @@ export interface StageFunctionsProps {
 /** One NodejsFunction per stage, bundled locally with esbuild from `stages/<name>/handler.ts`. */
 export class StageFunctions extends Construct {
   /** The functions, by stage. */
-  readonly functions: Record<StageName, nodejs.NodejsFunction>;
-  readonly roles = {} as Record<StageName, iam.Role>;
+  readonly functions: Record<StageFunctionName, nodejs.NodejsFunction>;
+  readonly roles = {} as Record<StageFunctionName, iam.Role>;
 
   constructor(scope: Construct, id: string, props: StageFunctionsProps) {
     super(scope, id);
     const entries = STAGE_NAMES.map((stage) => [stage, this.stageFunction(stage, props)] as const);
-    this.functions = Object.fromEntries(entries) as Record<StageName, nodejs.NodejsFunction>;
+    this.functions = Object.fromEntries(entries) as Record<StageFunctionName, nodejs.NodejsFunction>;
   }
 
-  private stageFunction(stage: StageName, props: StageFunctionsProps): nodejs.NodejsFunction {
+  private stageFunction(stage: StageFunctionName, props: StageFunctionsProps): nodejs.NodejsFunction {
     const sizing = SIZING[stage];
     const logGroup = new logs.LogGroup(this, `${stage}-logs`, {
       retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,

@@ -2,37 +2,92 @@ import { z } from 'zod';
 import { InvalidInputError } from './errors.ts';
 import { parseS3Uri, type S3Location } from './s3-location.ts';
 
+declare module 'zod' {
+  /** Metadata of the execution-input fields (`.meta()`): `nightshift start` derives its options from it. */
+  interface GlobalMeta {
+    /** The `nightshift start` option that sets the field, without the dashes (`batch-size`). */
+    readonly flag?: string;
+    /** What the option's value is, in help (`N`, `PX`, `TYPE`). */
+    readonly placeholder?: string;
+  }
+}
+
 /** How each image is turned into model input. */
 export const PreprocessSettingsSchema = z.strictObject({
   /** Canonical model input width in pixels. */
-  width: z.int().min(16).max(4096).default(960),
+  width: z
+    .int()
+    .min(16)
+    .max(4096)
+    .default(960)
+    .meta({ flag: 'width', placeholder: 'PX', description: 'model input width' }),
   /** Canonical model input height in pixels. */
-  height: z.int().min(16).max(4096).default(960),
+  height: z
+    .int()
+    .min(16)
+    .max(4096)
+    .default(960)
+    .meta({ flag: 'height', placeholder: 'PX', description: 'model input height' }),
   /**
    * `inside`: keep aspect ratio, longest side fits (detectors such as PaddleOCR's DB take any size).
    * `contain`: keep aspect ratio and pad to exactly width x height. `fill`: stretch to exactly width x height.
    */
-  fit: z.enum(['inside', 'contain', 'fill']).default('inside'),
-  encoding: z.enum(['jpeg', 'png']).default('jpeg'),
-  jpegQuality: z.int().min(50).max(100).default(90),
+  fit: z
+    .enum(['inside', 'contain', 'fill'])
+    .default('inside')
+    .meta({ flag: 'fit', placeholder: 'MODE', description: 'how the image fits width x height' }),
+  encoding: z
+    .enum(['jpeg', 'png'])
+    .default('jpeg')
+    .meta({ flag: 'encoding', placeholder: 'FMT', description: 'how the resized image travels to the model' }),
+  jpegQuality: z
+    .int()
+    .min(50)
+    .max(100)
+    .default(90)
+    .meta({ flag: 'jpeg-quality', placeholder: 'Q', description: 'JPEG quality' }),
   /** Decompression-bomb guard: images with more pixels are rejected before they are decoded. */
-  maxInputPixels: z.int().positive().default(100_000_000),
+  maxInputPixels: z
+    .int()
+    .positive()
+    .default(100_000_000)
+    .meta({ flag: 'max-input-pixels', placeholder: 'N', description: 'decompression-bomb guard' }),
   /** Objects larger than this are rejected without being downloaded. */
   maxObjectBytes: z
     .int()
     .positive()
-    .default(50 * 1024 * 1024),
+    .default(50 * 1024 * 1024)
+    .meta({ flag: 'max-object-bytes', placeholder: 'N', description: 'larger objects are rejected unread' }),
   /**
    * Items per Distributed Map batch (ItemBatcher MaxItemsPerBatch). At most 200: one preprocess Lambda (3 GB,
    * 120 s, inside an Express child's 5 minutes with its retries) must finish a batch of large photos.
    */
-  batchSize: z.int().min(1).max(200).default(50),
+  batchSize: z
+    .int()
+    .min(1)
+    .max(200)
+    .default(50)
+    .meta({ flag: 'batch-size', placeholder: 'N', description: 'images per Distributed Map batch' }),
   /** Child workflows at once (Distributed Map MaxConcurrency). */
-  maxConcurrency: z.int().min(1).max(10_000).default(40),
+  maxConcurrency: z
+    .int()
+    .min(1)
+    .max(10_000)
+    .default(40)
+    .meta({ flag: 'max-concurrency', placeholder: 'N', description: 'child workflows at once' }),
   /** Downloads at once inside one batch. */
-  downloadConcurrency: z.int().min(1).max(64).default(8),
+  downloadConcurrency: z
+    .int()
+    .min(1)
+    .max(64)
+    .default(8)
+    .meta({ flag: 'download-concurrency', placeholder: 'N', description: 'downloads at once in a batch' }),
   /** Share of failed batches the run tolerates (Distributed Map ToleratedFailurePercentage). */
-  toleratedFailurePercentage: z.number().min(0).max(100).default(5),
+  toleratedFailurePercentage: z.number().min(0).max(100).default(5).meta({
+    flag: 'tolerated-failure-percentage',
+    placeholder: 'P',
+    description: 'failed batches tolerated, in percent',
+  }),
 });
 
 /** How the SageMaker Batch Transform job runs. */
@@ -40,14 +95,38 @@ export const TransformSettingsSchema = z.strictObject({
   instanceType: z
     .string()
     .regex(/^ml\.[a-z0-9]+\.[a-z0-9]+$/, 'must look like ml.g5.xlarge')
-    .default('ml.g5.xlarge'),
-  instanceCount: z.int().min(1).max(100).default(1),
+    .default('ml.g5.xlarge')
+    .meta({ flag: 'instance-type', placeholder: 'TYPE', description: 'Batch Transform instance type' }),
+  instanceCount: z
+    .int()
+    .min(1)
+    .max(100)
+    .default(1)
+    .meta({ flag: 'instance-count', placeholder: 'N', description: 'Batch Transform instances' }),
   /** SageMaker's MaxPayloadInMB (1-100). One record larger than this fails its input object. */
-  maxPayloadInMB: z.int().min(1).max(100).default(6),
+  maxPayloadInMB: z
+    .int()
+    .min(1)
+    .max(100)
+    .default(6)
+    .meta({ flag: 'max-payload-mb', placeholder: 'MB', description: 'SageMaker MaxPayloadInMB' }),
   /** 0 lets SageMaker ask the container's /execution-parameters. */
-  maxConcurrentTransforms: z.int().min(0).max(64).default(0),
-  invocationTimeoutSeconds: z.int().min(1).max(3600).default(600),
-  invocationRetries: z.int().min(0).max(3).default(1),
+  maxConcurrentTransforms: z.int().min(0).max(64).default(0).meta({
+    flag: 'max-concurrent-transforms',
+    placeholder: 'N',
+    description: 'requests at once per instance; 0 asks the container',
+  }),
+  invocationTimeoutSeconds: z.int().min(1).max(3600).default(600).meta({
+    flag: 'invocation-timeout-seconds',
+    placeholder: 'S',
+    description: 'per-request model time-out in seconds',
+  }),
+  invocationRetries: z
+    .int()
+    .min(0)
+    .max(3)
+    .default(1)
+    .meta({ flag: 'invocation-retries', placeholder: 'N', description: 'per-request retries' }),
 });
 
 // Step Functions execution names: 1-80 characters of letters, digits, '-' and '_'.

@@ -1,5 +1,6 @@
 /**
- * The CLI's one wiring place: every AWS SDK client the CLI uses is built here, for AWS or for the local servers.
+ * The CLI's one wiring place for AWS: every AWS SDK client of the AWS backend is built here (the local backend
+ * builds the local servers' clients in pipeline/local/local-servers.ts).
  * Clients are built on first use, so a command configures only what it calls and `--help` touches nothing.
  */
 import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
@@ -82,41 +83,6 @@ export function createAwsClients(options: AwsClientOptions): AwsClients {
     region: () => cloudFormation().config.region(),
     destroy: () => {
       for (const client of built.splice(0)) client.destroy();
-    },
-  };
-}
-
-/** Where the local S3 and DynamoDB servers listen (`http://127.0.0.1:PORT`). */
-export interface LocalEndpoints {
-  readonly s3: string;
-  readonly dynamodb: string;
-}
-
-// s3rver accepts these and only these; dynalite accepts any. Fixed, so --local never needs real AWS credentials.
-const LOCAL_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
-const LOCAL_REGION = 'us-east-1';
-
-/** Clients for the local servers: explicit endpoints, path-style S3, fixed credentials and region. */
-export function createLocalClients(endpoints: LocalEndpoints): DataClients {
-  const s3 = new S3Client({
-    ...s3ClientConfig(),
-    region: LOCAL_REGION,
-    endpoint: endpoints.s3,
-    credentials: LOCAL_CREDENTIALS,
-    forcePathStyle: true,
-  });
-  const dynamo = new DynamoDBClient({
-    region: LOCAL_REGION,
-    endpoint: endpoints.dynamodb,
-    credentials: LOCAL_CREDENTIALS,
-  });
-  const doc = documentClient(dynamo);
-  return {
-    s3,
-    doc,
-    destroy: () => {
-      s3.destroy();
-      dynamo.destroy();
     },
   };
 }

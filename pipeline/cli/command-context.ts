@@ -1,21 +1,17 @@
-import type { S3Client } from '@aws-sdk/client-s3';
-import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Clock } from '../../shared/ports.ts';
-import type { AwsClientOptions, AwsClients, DataClients, LocalEndpoints } from './aws-clients.ts';
-import { explainAwsError } from './cli-errors.ts';
-import type { GlobalOptions } from './command-line.ts';
+import { explainAwsError } from '../run-backend/failures.ts';
+import type { LocalRunBackend, LocalRunBackendModule, RunBackend } from '../run-backend/run-backend.ts';
+import type { AwsClientOptions, AwsClients } from './aws-clients.ts';
+import { AwsRunBackend } from './aws-run-backend.ts';
 import type { CliIo } from './io.ts';
-import { type LocalBackend, type LocalBackendOptions, resolveStateDir } from './local-backend.ts';
-import type { LocalHooks } from './local-hooks.ts';
 import { type Painter, painter } from './output.ts';
 import { readStackOutputs, type StackOutputs } from './stack-outputs.ts';
 
 /** What the CLI reaches outside itself; `main` takes overrides so tests never wait, open browsers or need AWS. */
 export interface CliDeps {
   readonly createAwsClients: (options: AwsClientOptions) => AwsClients;
-  readonly createLocalClients: (endpoints: LocalEndpoints) => DataClients;
-  readonly resolveLocalBackend: (options: LocalBackendOptions) => Promise<LocalBackend>;
-  readonly loadLocalHooks: () => Promise<LocalHooks | undefined>;
+  /** Imports the local backend on first use of `--local` (it pulls in aws-cdk-lib and the engine). */
+  readonly loadLocalBackend: () => Promise<LocalRunBackendModule>;
   /** Waits between polls of `watch`. */
   readonly sleep: (ms: number) => Promise<void>;
   readonly clock: Clock;
@@ -25,29 +21,28 @@ export interface CliDeps {
   readonly projectRoot: string;
 }
 
-/** Where the read commands (status, runs, report, predictions) find a run's records and files. */
-export interface RunData {
-  /** For messages: `stack Nightshift in us-east-1`, `the local servers (/repo/.nightshift)`. */
-  readonly where: string;
-  readonly local: boolean;
-  /** AWS only: for console links. */
+/** Options every command takes. */
+export interface GlobalOptions {
+  readonly stack: string;
   readonly region?: string;
-  /** AWS only: executions are started and followed through the state machine. */
-  readonly stateMachineArn?: string;
-  readonly pipelineBucket: string;
-  readonly runsTable: string;
-  readonly predictionsTable: string;
-  readonly s3: S3Client;
-  readonly doc: DynamoDBDocumentClient;
+  readonly profile?: string;
+  readonly local: boolean;
+  readonly stateDir?: string;
+  readonly json: boolean;
+  readonly verbose: boolean;
 }
 
-/** One command invocation: its options and the lazily built, cached clients, stack outputs and local backend. */
+/**
+ * One command invocation: its options, the {@link RunBackend} `--local` picks, and the lazily built, cached AWS
+ * clients and stack outputs (for the AWS backend, and for commands that only exist on AWS).
+ */
 export class CommandContext {
   readonly paint: Painter;
   private awsClients?: AwsClients;
   private regionPromise?: Promise<string>;
   private stackPromise?: Promise<StackOutputs>;
-  private runDataPromise?: Promise<RunData>;
+  private backendPromise?: Promise<RunBackend>;
+  private localBackendPromise?: Promise<LocalRunBackend>;
   private readonly closers: (() => Promise<void> | void)[] = [];
 
   constructor(
@@ -56,6 +51,29 @@ export class CommandContext {
     readonly deps: CliDeps,
   ) {
     this.paint = painter(io);
+  }
+
+  /** Where runs live for this command: the local runtime with `--local`, else the `--stack` on AWS. */
+  backend(): Promise<RunBackend> {
+    this.backendPromise ??= this.global.local ? this.localBackend() : Promise.resolve(this.awsBackend());
+    return this.backendPromise;
+  }
+
+  /** The local runtime's backend, for `--local` and for the commands that only run locally (`demo`, `run`). */
+  localBackend(): Promise<LocalRunBackend> {
+    this.localBackendPromise ??= this.deps.loadLocalBackend().then((module) => {
+      const backend = module.createLocalRunBackend({
+        io: this.io,
+        json: this.global.json,
+        ...(this.global.stateDir ? { stateDir: this.global.stateDir } : {}),
+        projectRoot: this.deps.projectRoot,
+        clock: this.deps.clock,
+        sleep: this.deps.sleep,
+      });
+      this.closers.push(() => backend.close());
+      return backend;
+    });
+    return this.localBackendPromise;
   }
 
   /** The AWS clients (built on first use). */
@@ -90,51 +108,22 @@ export class CommandContext {
     return this.stackPromise;
   }
 
-  /** The absolute state directory of the local runtime. */
-  stateDir(): string {
-    return resolveStateDir(this.global.stateDir, this.io.env, this.io.cwd, this.deps.projectRoot);
-  }
-
-  /** Runs table, predictions table and bucket: the stack's on AWS, the local runtime's with `--local`. */
-  runData(): Promise<RunData> {
-    this.runDataPromise ??= this.global.local ? this.localRunData() : this.awsRunData();
-    return this.runDataPromise;
-  }
-
-  private async awsRunData(): Promise<RunData> {
-    const [region, stack] = await Promise.all([this.region(), this.stack()]);
-    const clients = this.aws();
-    return {
-      where: `stack ${this.global.stack} in ${region}`,
-      local: false,
-      region,
-      stateMachineArn: stack.StateMachineArn,
-      pipelineBucket: stack.PipelineBucketName,
-      runsTable: stack.RunsTableName,
-      predictionsTable: stack.PredictionsTableName,
-      s3: clients.s3,
-      doc: clients.doc,
-    };
-  }
-
-  private async localRunData(): Promise<RunData> {
-    const backend = await this.deps.resolveLocalBackend({ stateDir: this.stateDir() });
-    this.closers.push(() => backend.close());
-    const clients = this.deps.createLocalClients(backend.endpoints);
-    this.closers.push(() => clients.destroy());
-    return {
-      where: `the local servers (${backend.stateDir})`,
-      local: true,
-      pipelineBucket: backend.names.pipelineBucket,
-      runsTable: backend.names.runsTable,
-      predictionsTable: backend.names.predictionsTable,
-      s3: clients.s3,
-      doc: clients.doc,
-    };
-  }
-
   /** Destroys the clients and stops any local servers this invocation started, newest first. */
   async close(): Promise<void> {
     for (const close of this.closers.splice(0).reverse()) await close();
+  }
+
+  private awsBackend(): RunBackend {
+    return new AwsRunBackend({
+      io: this.io,
+      paint: this.paint,
+      json: this.global.json,
+      stackName: this.global.stack,
+      clock: this.deps.clock,
+      sleep: this.deps.sleep,
+      aws: () => this.aws(),
+      region: () => this.region(),
+      stack: () => this.stack(),
+    });
   }
 }

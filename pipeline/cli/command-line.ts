@@ -1,7 +1,7 @@
 /** Command specs, argument parsing (node:util parseArgs) and help text. */
 import { parseArgs } from 'node:util';
-import { UsageError } from './cli-errors.ts';
-import type { CommandContext } from './command-context.ts';
+import { UsageError } from '../run-backend/failures.ts';
+import type { CommandContext, GlobalOptions } from './command-context.ts';
 
 export interface OptionSpec {
   readonly type: 'string' | 'boolean';
@@ -50,16 +50,6 @@ export const GLOBAL_OPTIONS = {
   verbose: { type: 'boolean', description: 'print stack traces with errors' },
   help: { type: 'boolean', short: 'h', description: 'show this help' },
 } as const satisfies OptionSpecs;
-
-export interface GlobalOptions {
-  readonly stack: string;
-  readonly region?: string;
-  readonly profile?: string;
-  readonly local: boolean;
-  readonly stateDir?: string;
-  readonly json: boolean;
-  readonly verbose: boolean;
-}
 
 export const DEFAULT_STACK = 'Nightshift';
 

@@ -12,7 +12,7 @@ import {
   type MapRunListItem,
   type SFNClient,
 } from '@aws-sdk/client-sfn';
-import { awsCall } from './cli-errors.ts';
+import { awsCall } from '../run-backend/failures.ts';
 import { describeExecution, type RunExecution } from './executions.ts';
 
 /** Step Functions execution statuses after which nothing changes. */

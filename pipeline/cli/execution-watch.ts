@@ -1,7 +1,7 @@
 /** The polling loop of `watch`: capped exponential backoff, an overall time limit, and tolerance for blips. */
 import { NightshiftError } from '../../shared/errors.ts';
 import type { Clock } from '../../shared/ports.ts';
-import { CliFailure } from './cli-errors.ts';
+import { CliFailure } from '../run-backend/failures.ts';
 import { type ExecutionSnapshot, FINAL_EXECUTION_STATUSES } from './execution-progress.ts';
 
 export interface PollPolicy {

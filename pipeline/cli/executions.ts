@@ -1,8 +1,6 @@
 /** From a run id to its Step Functions execution, and links to it. */
 import { DescribeExecutionCommand, type DescribeExecutionCommandOutput, type SFNClient } from '@aws-sdk/client-sfn';
-import { awsCall, awsErrorName, CliFailure } from './cli-errors.ts';
-import type { CommandContext } from './command-context.ts';
-import { findRun } from './run-records.ts';
+import { awsCall, awsErrorName, CliFailure } from '../run-backend/failures.ts';
 
 /** `arn:aws:states:us-east-1:123:stateMachine:Name` + `run-1` -> `arn:aws:states:us-east-1:123:execution:Name:run-1` */
 export function executionArnFor(stateMachineArn: string, executionName: string): string {
@@ -29,21 +27,6 @@ export function executionConsoleUrl(executionArn: string): string {
 export interface RunExecution {
   readonly runId: string;
   readonly executionArn: string;
-}
-
-/**
- * Finds the execution of `run`: an execution ARN as given; else the run record's `executionId` (the plan stage
- * stores `$$.Execution.Id`, which holds even when the execution name differs from the run id); else the execution of
- * that name in the stack's state machine (runs started by `nightshift start` or the triggers are named by run id).
- */
-export async function resolveRunExecution(ctx: CommandContext, run: string): Promise<RunExecution> {
-  if (run.startsWith('arn:')) return { runId: executionNameOf(run), executionArn: run };
-  const data = await ctx.runData();
-  // The record is a better guide than the name, not a requirement: watch and redrive need only Step Functions.
-  const record = await findRun(data, run, ctx.deps.clock).catch(() => undefined);
-  if (record?.executionId?.startsWith('arn:')) return { runId: run, executionArn: record.executionId };
-  const stack = await ctx.stack();
-  return { runId: run, executionArn: executionArnFor(stack.StateMachineArn, run) };
 }
 
 /** DescribeExecution, with RUN_NOT_FOUND when there is no such execution. */

@@ -2,27 +2,16 @@
  * The `nightshift` command line. `bin/nightshift.mjs` calls {@link main} with the process's arguments and streams;
  * tests call it in-process with their own {@link CliIo} and {@link CliDeps}.
  *
- * Local runtime hooks. `demo`, `run --local`, `start --local`, `watch --local` and `redrive --local` call functions
- * of `pipeline/local/cli-commands.ts` (the local runtime), imported lazily so the CLI works before it exists
- * (those commands then say "not available yet"). Each takes its arguments and the {@link CliIo}, writes only
- * through that io, and resolves to the exit code (0 success, 1 the run failed):
- *
- *   demoCommand(args: { keepServers: boolean; json: boolean; stateDir: string }, io: CliIo): Promise<number>
- *   runLocalCommand(args: { source: string; keepServers: boolean; json: boolean; stateDir: string }, io): Promise<number>
- *   startLocal(args: { input: ExecutionInput; name: string; wait: boolean; keepServers: boolean; json: boolean;
- *                      stateDir: string }, io): Promise<number>
- *   watchLocal(args: { runId: string; timeoutMs: number; json: boolean; stateDir: string }, io): Promise<number>
- *   redriveLocal(args: { runId: string; wait: boolean; json: boolean; stateDir: string }, io): Promise<number>
- *
- * `source` is an absolute path; `input` is already validated by `parseExecutionInput` and `name` is the run id;
- * `stateDir` is the absolute state directory (`--state-dir`, else NIGHTSHIFT_HOME, else `.nightshift/`). The types
- * are {@link LocalHooks} in `local-hooks.ts`.
+ * Commands reach runs through the `RunBackend` port (pipeline/run-backend/run-backend.ts), which
+ * `CommandContext` picks once from `--local`: the AWS backend here (`aws-run-backend.ts`), or the local runtime's
+ * (`pipeline/local/local-run-backend.ts`), imported on first use by {@link loadLocalBackend}.
  */
 import { fileURLToPath } from 'node:url';
 import { NightshiftError } from '../../shared/errors.ts';
 import { systemClock } from '../../shared/ports.ts';
-import { createAwsClients, createLocalClients } from './aws-clients.ts';
-import { CliFailure, UsageError } from './cli-errors.ts';
+import { CliFailure, UsageError } from '../run-backend/failures.ts';
+import type { LocalRunBackendModule } from '../run-backend/run-backend.ts';
+import { createAwsClients } from './aws-clients.ts';
 import { type CliDeps, CommandContext } from './command-context.ts';
 import {
   type CommandSpec,
@@ -43,13 +32,11 @@ import { statusCommand } from './commands/status.ts';
 import { watchCommand } from './commands/watch.ts';
 import { openWithDesktop } from './desktop-opener.ts';
 import type { CliIo } from './io.ts';
-import { resolveLocalBackend } from './local-backend.ts';
-import { importLocalHooks, type LocalHooks } from './local-hooks.ts';
 import { painter } from './output.ts';
 
 export type { CliIo } from './io.ts';
 export { processIo } from './io.ts';
-export type { CliDeps, LocalHooks };
+export type { CliDeps };
 
 /** Every command, in the order `nightshift --help` lists them. */
 export const COMMANDS: readonly CommandSpec[] = [
@@ -70,14 +57,21 @@ export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
 export function defaultCliDeps(): CliDeps {
   return {
     createAwsClients,
-    createLocalClients,
-    resolveLocalBackend,
-    loadLocalHooks: importLocalHooks,
+    loadLocalBackend,
     sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
     clock: systemClock,
     openFile: (path) => openWithDesktop(path),
     projectRoot: fileURLToPath(new URL('../../', import.meta.url)),
   };
+}
+
+/**
+ * The local backend's module, imported on first use: the local runtime pulls in aws-cdk-lib and the engine, which
+ * the AWS commands never need. The literal specifier keeps the module type-checked against the port.
+ */
+export async function loadLocalBackend(): Promise<LocalRunBackendModule> {
+  const module: LocalRunBackendModule = await import('../local/local-run-backend.ts');
+  return module;
 }
 
 /** Runs one command line; resolves to the exit code and never throws. */

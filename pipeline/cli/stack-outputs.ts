@@ -1,6 +1,6 @@
 import { type CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { z } from 'zod';
-import { awsCall, awsErrorName, CliFailure } from './cli-errors.ts';
+import { awsCall, awsErrorName, CliFailure } from '../run-backend/failures.ts';
 
 /**
  * The outputs of the Nightshift stack (`infra/nightshift-stack.ts`) the CLI uses, so nobody copies names by hand.

@@ -1,29 +1,7 @@
+import { STAGES, type StageName } from '../../shared/records.ts';
+import { STAGE_OF_STATE } from '../state-machine.ts';
 import type { ProgressEvent } from './engine/index.ts';
 import type { TransformProgress } from './runtime.ts';
-
-/** Where a top-level state's time is counted. */
-const STAGE_OF: Record<string, string> = {
-  Plan: 'plan',
-  'AnythingToPreprocess?': 'plan',
-  MarkPreprocessStart: 'preprocess',
-  FirstPart: 'preprocess',
-  PartKey: 'preprocess',
-  Preprocess: 'preprocess',
-  NextPart: 'preprocess',
-  'MoreParts?': 'preprocess',
-  MarkTransformStart: 'transform',
-  CountTransformInput: 'transform',
-  'AnythingToTransform?': 'transform',
-  NameTransformJob: 'transform',
-  Transform: 'transform',
-  DescribeExistingJob: 'transform',
-  'ExistingJobStatus?': 'transform',
-  WaitForExistingJob: 'transform',
-  MarkAggregateStart: 'aggregate',
-  Aggregate: 'aggregate',
-  Report: 'report',
-  ReportWithoutTransform: 'report',
-};
 
 export interface DisplayWriter {
   write(text: string): void;
@@ -36,11 +14,11 @@ export interface DisplayWriter {
  * Also keeps the wall time of each stage for the summary.
  */
 export class ProgressDisplay {
-  private stage = '';
+  private stage: StageName | '' = '';
   private detail = '';
   private lastPrinted = 0;
-  private readonly stageStarted = new Map<string, number>();
-  private readonly stageEnded = new Map<string, number>();
+  private readonly stageStarted = new Map<StageName, number>();
+  private readonly stageEnded = new Map<StageName, number>();
   private mapStarted = 0;
 
   constructor(
@@ -65,7 +43,7 @@ export class ProgressDisplay {
       return;
     switch (event.type) {
       case 'StateEntered': {
-        const stage = STAGE_OF[event.stateName];
+        const stage = stageOf(event.stateName);
         if (!stage) return;
         if (!this.stageStarted.has(stage)) this.stageStarted.set(stage, t);
         if (stage !== this.stage) {
@@ -76,7 +54,7 @@ export class ProgressDisplay {
         return;
       }
       case 'StateExited': {
-        const stage = STAGE_OF[event.stateName];
+        const stage = stageOf(event.stateName);
         if (stage) this.stageEnded.set(stage, t);
         return;
       }
@@ -117,11 +95,18 @@ export class ProgressDisplay {
   }
 
   /** Wall seconds per stage, in pipeline order. */
-  stageSeconds(): Array<{ stage: string; seconds: number }> {
-    return ['plan', 'preprocess', 'transform', 'aggregate', 'report'].flatMap((stage) => {
+  stageSeconds(): Array<{ stage: StageName; seconds: number }> {
+    return STAGES.flatMap((stage) => {
       const start = this.stageStarted.get(stage);
       const end = this.stageEnded.get(stage);
       return start === undefined || end === undefined ? [] : [{ stage, seconds: (end - start) / 1000 }];
     });
   }
+}
+
+/** The stage a top-level state counts toward; undefined for the failure path and the map children. */
+function stageOf(stateName: string): StageName | undefined {
+  return Object.hasOwn(STAGE_OF_STATE, stateName)
+    ? STAGE_OF_STATE[stateName as keyof typeof STAGE_OF_STATE]
+    : undefined;
 }

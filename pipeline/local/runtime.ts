@@ -1,9 +1,7 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { localServerConfig, s3ClientConfig } from '../../shared/aws/client-config.ts';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { DynamoPredictionStore } from '../../shared/aws/dynamo-prediction-store.ts';
 import { DynamoRunStore } from '../../shared/aws/dynamo-run-store.ts';
 import { S3ObjectStore } from '../../shared/aws/s3-object-store.ts';
@@ -21,6 +19,7 @@ import {
   type ProgressEvent,
 } from './engine/index.ts';
 import { fileNotifier, s3ListIntegration, snsFileIntegration, transformJobIntegration } from './local-integrations.ts';
+import { createLocalClients } from './local-servers.ts';
 import {
   createStackResources,
   LOCAL_ACCOUNT,
@@ -107,13 +106,7 @@ export class LocalRuntime {
       servers.push(await startS3Server({ directory: join(home, 's3') }));
       servers.push(await startDynamoServer({ directory: join(home, 'dynamodb') }));
       const [s3Server, dynamoServer] = servers as [RunningEmulator, RunningEmulator];
-      const s3 = new S3Client({
-        ...s3ClientConfig(),
-        ...localServerConfig(s3Server.endpoint, LOCAL_REGION),
-        forcePathStyle: true,
-      });
-      const dynamo = new DynamoDBClient(localServerConfig(dynamoServer.endpoint, LOCAL_REGION));
-      const doc = DynamoDBDocumentClient.from(dynamo, { marshallOptions: { removeUndefinedValues: true } });
+      const { s3, dynamo, doc } = createLocalClients({ s3: s3Server.endpoint, dynamodb: dynamoServer.endpoint });
       const stores: LocalStores = {
         objects: new S3ObjectStore(s3),
         runs: new DynamoRunStore(doc, stack.runsTable, systemClock),

@@ -16,11 +16,3 @@ export function s3ClientConfig(env: Readonly<Record<string, string | undefined>>
     forcePathStyle: local,
   };
 }
-
-/** The only credentials the local S3 server (s3rver) accepts; the local DynamoDB server (dynalite) accepts any. */
-const LOCAL_SERVER_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
-
-/** Settings for a client of a local S3 or DynamoDB server: its endpoint, fixed credentials and region. */
-export function localServerConfig(endpoint: string, region: string) {
-  return { endpoint, region, credentials: LOCAL_SERVER_CREDENTIALS } as const;
-}

@@ -3,6 +3,7 @@
  * those exact scripts, and nothing is fetched, so the page opens from S3, a download or an air-gapped laptop alike.
  */
 import { createHash } from 'node:crypto';
+import { formatDuration } from '../../shared/format-duration.ts';
 import type { RunReport } from './run-report.ts';
 
 /** Ids of the chart canvases, in page order. */
@@ -296,15 +297,6 @@ function formatTime(iso: string): string {
   const time = new Date(iso);
   if (Number.isNaN(time.getTime())) return iso;
   return `${time.toISOString().slice(0, 19).replace('T', ' ')} UTC`;
-}
-
-function formatDuration(seconds: number): string {
-  if (seconds < 60) return `${seconds < 10 ? seconds.toFixed(1) : Math.round(seconds)} s`;
-  const total = Math.round(seconds);
-  const hours = Math.floor(total / 3600);
-  const minutes = Math.floor((total % 3600) / 60);
-  const rest = total % 60;
-  return hours > 0 ? `${hours} h ${minutes} min` : `${minutes} min ${rest} s`;
 }
 
 const STYLE = `

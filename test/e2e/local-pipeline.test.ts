@@ -4,11 +4,13 @@ import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { redriveLocal, startLocal } from '../../pipeline/local/cli-commands.ts';
 import { startDynamoServer } from '../../pipeline/local/emulators.ts';
 import { type LocalRunSummary, runLocalPipeline } from '../../pipeline/local/local-run.ts';
+import { createLocalRunBackend } from '../../pipeline/local/local-run-backend.ts';
+import type { CliIo } from '../../pipeline/run-backend/run-backend.ts';
 import { DynamoPredictionStore } from '../../shared/aws/dynamo-prediction-store.ts';
 import { parseExecutionInput } from '../../shared/execution-input.ts';
+import { systemClock } from '../../shared/ports.ts';
 import type { OutcomeRecord } from '../../shared/records.ts';
 
 /**
@@ -36,6 +38,16 @@ describe('a local run of the synthesized pipeline on generated images', () => {
     });
   }, 400_000);
   afterAll(() => rmSync(home, { recursive: true, force: true }));
+  /** The CLI's local backend on this test's state directory. */
+  const localBackend = (io: CliIo) =>
+    createLocalRunBackend({
+      io,
+      json: true,
+      stateDir: home,
+      projectRoot: home,
+      clock: systemClock,
+      sleep: async () => undefined,
+    });
 
   it('succeeds and writes report files that exist and parse', () => {
     expect(first.status).toBe('SUCCEEDED');
@@ -130,7 +142,7 @@ describe('a local run of the synthesized pipeline on generated images', () => {
     expect(messages('finalize-failure', 'e2e-missing-manifest')).toContain('run failed');
   });
 
-  it('starts a run from the CLI hook (`nightshift start --local`) with an input validated like the AWS one', async () => {
+  it('starts a run through the local backend (`nightshift start --local`) with an input validated like the AWS one', async () => {
     const names = JSON.parse(readFileSync(join(home, 'local-names.json'), 'utf8'));
     const out: string[] = [];
     const io = { stdout: (t: string) => void out.push(t), stderr: () => undefined, isTTY: false, env: {}, cwd: home };
@@ -139,10 +151,13 @@ describe('a local run of the synthesized pipeline on generated images', () => {
       runId: 'e2e-start',
     });
 
-    const code = await startLocal(
-      { input, name: 'e2e-start', wait: true, keepServers: false, json: true, stateDir: home },
-      io,
-    );
+    const code = await localBackend(io).start({
+      input,
+      name: 'e2e-start',
+      wait: true,
+      timeoutMs: 60_000,
+      keepServers: false,
+    });
 
     expect(code).toBe(0);
     expect(JSON.parse(out.join(''))).toMatchObject({
@@ -152,12 +167,12 @@ describe('a local run of the synthesized pipeline on generated images', () => {
     });
   }, 120_000);
 
-  it('redrives a failed run from the CLI hook (`nightshift redrive --local`): it runs again and is announced again', async () => {
+  it('redrives a failed run through the local backend (`nightshift redrive --local`): it runs again and is announced again', async () => {
     const out: string[] = [];
     const io = { stdout: (t: string) => void out.push(t), stderr: () => undefined, isTTY: false, env: {}, cwd: home };
 
-    const code = await redriveLocal({ runId: 'e2e-missing-manifest', wait: true, json: true, stateDir: home }, io);
-    const refused = redriveLocal({ runId: runId, wait: true, json: true, stateDir: home }, io);
+    const code = await localBackend(io).redrive({ run: 'e2e-missing-manifest', wait: true, timeoutMs: 60_000 });
+    const refused = localBackend(io).redrive({ run: runId, wait: true, timeoutMs: 60_000 });
 
     expect(code).toBe(1);
     expect(JSON.parse(out.join(''))).toMatchObject({

@@ -4,17 +4,18 @@ import { join } from 'node:path';
 import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startDynamoServer, startS3Server } from '../../pipeline/local/emulators.ts';
+import { createLocalRunBackend } from '../../pipeline/local/local-run-backend.ts';
 import {
   LOCAL_DYNAMODB_DIR,
   LOCAL_ENDPOINTS_FILE,
   LOCAL_NAMES_FILE,
   LOCAL_S3_DIR,
   type LocalServerLauncher,
-  resolveLocalBackend,
+  resolveLocalServers,
   resolveStateDir,
   type StartedServer,
-} from '../../pipeline/cli/local-backend.ts';
-import { startDynamoServer, startS3Server } from '../../pipeline/local/emulators.ts';
+} from '../../pipeline/local/local-servers.ts';
 import { DynamoRunStore } from '../../shared/aws/dynamo-run-store.ts';
 import { PreprocessSettingsSchema, TransformSettingsSchema } from '../../shared/execution-input.ts';
 import { systemClock } from '../../shared/ports.ts';
@@ -76,7 +77,7 @@ function recordingLauncher(started: StartedServer[]): LocalServerLauncher {
   };
 }
 
-describe('LocalBackend: how --local finds the local servers', () => {
+describe('the local backend: how --local finds the local servers', () => {
   let aws: LocalAws;
   const dirs: string[] = [];
   const stateDir = async () => {
@@ -100,7 +101,7 @@ describe('LocalBackend: how --local finds the local servers', () => {
       JSON.stringify({ s3: aws.s3Endpoint, dynamodb: aws.dynamoEndpoint, ...NAMES }),
     );
 
-    const backend = await resolveLocalBackend({ stateDir: dir });
+    const backend = await resolveLocalServers({ stateDir: dir });
     await backend.close();
 
     expect(backend).toMatchObject({
@@ -121,7 +122,10 @@ describe('LocalBackend: how --local finds the local servers', () => {
     const result = await runCli(['runs', '--local', '--state-dir', dir, '--json'], {
       io: captureIo(),
       deps: {
-        resolveLocalBackend: (options) => resolveLocalBackend({ ...options, launcher: recordingLauncher(started) }),
+        loadLocalBackend: async () => ({
+          createLocalRunBackend: (options) =>
+            createLocalRunBackend({ ...options, launcher: recordingLauncher(started) }),
+        }),
       },
     });
 
@@ -145,7 +149,7 @@ describe('LocalBackend: how --local finds the local servers', () => {
     const dir = await stateDir();
     await writeFile(join(dir, LOCAL_ENDPOINTS_FILE), JSON.stringify({ s3: 'not a url', ...NAMES }));
 
-    await expect(resolveLocalBackend({ stateDir: dir })).rejects.toThrow(
+    await expect(resolveLocalServers({ stateDir: dir })).rejects.toThrow(
       new RegExp(`${LOCAL_ENDPOINTS_FILE} is invalid: s3: .*; dynamodb: .*delete it and run \`npm run demo\` again`),
     );
   });

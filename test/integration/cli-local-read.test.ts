@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LOCAL_ENDPOINTS_FILE } from '../../pipeline/cli/local-backend.ts';
+import { LOCAL_ENDPOINTS_FILE } from '../../pipeline/local/local-servers.ts';
 import { DynamoPredictionStore } from '../../shared/aws/dynamo-prediction-store.ts';
 import { DynamoRunStore } from '../../shared/aws/dynamo-run-store.ts';
 import { PreprocessSettingsSchema, TransformSettingsSchema } from '../../shared/execution-input.ts';

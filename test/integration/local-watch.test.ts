@@ -2,10 +2,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CliIo } from '../../pipeline/cli/io.ts';
-import { watchLocal } from '../../pipeline/local/cli-commands.ts';
+import { createLocalRunBackend } from '../../pipeline/local/local-run-backend.ts';
+import type { CliIo } from '../../pipeline/run-backend/run-backend.ts';
 import { DynamoRunStore } from '../../shared/aws/dynamo-run-store.ts';
 import { PreprocessSettingsSchema, TransformSettingsSchema } from '../../shared/execution-input.ts';
+import { systemClock } from '../../shared/ports.ts';
 import { type LocalAws, startLocalAws } from '../helpers/local-aws.ts';
 
 describe('nightshift watch --local follows a run another process executes, from the local run table', () => {
@@ -40,6 +41,23 @@ describe('nightshift watch --local follows a run another process executes, from 
       updatedAt: '2026-11-23T00:00:00.000Z',
     });
   });
+  /** The local backend over this state dir, polling with `sleep`. */
+  const watch = async (run: string, timeoutMs: number, sleep: () => Promise<void>) => {
+    const backend = createLocalRunBackend({
+      io,
+      json: false,
+      stateDir,
+      projectRoot: stateDir,
+      clock: systemClock,
+      sleep,
+    });
+    try {
+      return await backend.watch({ run, timeoutMs });
+    } finally {
+      await backend.close();
+    }
+  };
+
   afterAll(async () => {
     await aws?.stop();
     rmSync(stateDir, { recursive: true, force: true });
@@ -56,7 +74,7 @@ describe('nightshift watch --local follows a run another process executes, from 
         });
     };
 
-    const code = await watchLocal({ runId: 'watched', timeoutMs: 60_000, json: false, stateDir }, io, sleep);
+    const code = await watch('watched', 60_000, sleep);
 
     expect(code).toBe(0);
     expect(output.join('')).toBe('watched: RUNNING\nwatched: SUCCEEDED items=3 predicted=2 rejected=1\n');
@@ -65,7 +83,7 @@ describe('nightshift watch --local follows a run another process executes, from 
   it('exits 1 naming the run when it does not exist', async () => {
     output.length = 0;
 
-    const code = await watchLocal({ runId: 'nope', timeoutMs: 1000, json: false, stateDir }, io, async () => undefined);
+    const code = await watch('nope', 1000, async () => undefined);
 
     expect(code).toBe(1);
     expect(output.join('')).toContain('run nope not found');

@@ -3,7 +3,7 @@ import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-vitest/extend';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CliFailure, explainAwsError } from '../../pipeline/cli/cli-errors.ts';
+import { CliFailure, explainAwsError } from '../../pipeline/run-backend/failures.ts';
 import { ServiceError } from '../../shared/errors.ts';
 import { REGION, runCli, stackDescription } from '../helpers/cli-harness.ts';
 

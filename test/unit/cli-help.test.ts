@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { INPUT_FLAGS } from '../../pipeline/cli/input-flags.ts';
 import { COMMANDS } from '../../pipeline/cli/main.ts';
+import { PreprocessSettingsSchema, TransformSettingsSchema } from '../../shared/execution-input.ts';
 import { runCli } from '../helpers/cli-harness.ts';
 
 describe('nightshift --help', () => {
@@ -33,11 +35,24 @@ describe('nightshift --help', () => {
     expect(viaShort.stdout).toBe(viaHelp.stdout);
   });
 
-  it('shows the start settings with the schema defaults', async () => {
+  it('shows the start settings with the schema bounds, choices and defaults', async () => {
     const result = await runCli(['start', '--help']);
 
-    expect(result.stdout).toMatch(/--batch-size N\s+images per Distributed Map batch \(1-1000\) \(default 50\)/);
+    expect(result.stdout).toMatch(/--batch-size N\s+images per Distributed Map batch \(1-200, default 50\)/);
+    expect(result.stdout).toMatch(
+      /--fit MODE\s+how the image fits width x height \(inside \| contain \| fill, default inside\)/,
+    );
     expect(result.stdout).toMatch(/--instance-type TYPE\s+Batch Transform instance type \(default ml\.g5\.xlarge\)/);
+  });
+
+  it('offers a start option for every setting of the execution-input schema, each named once', () => {
+    const fields = [
+      ...Object.keys(PreprocessSettingsSchema.shape).map((field) => `preprocess.${field}`),
+      ...Object.keys(TransformSettingsSchema.shape).map((field) => `transform.${field}`),
+    ];
+
+    expect(INPUT_FLAGS.map((input) => `${input.section}.${input.field}`)).toEqual(fields);
+    expect(new Set(INPUT_FLAGS.map((input) => input.flag)).size).toBe(fields.length);
   });
 });
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { formatDuration, formatUsd, painter, renderTable } from '../../pipeline/cli/output.ts';
+import { formatUsd, painter, renderTable } from '../../pipeline/cli/output.ts';
+import { formatDuration } from '../../shared/format-duration.ts';
 import { captureIo, runCli } from '../helpers/cli-harness.ts';
 
 describe('CLI output for people', () => {

@@ -1,5 +1,4 @@
 import { type CommandSpec, flag } from '../command-line.ts';
-import { callLocalHook } from '../local-hooks.ts';
 
 export const demoCommand: CommandSpec = {
   name: 'demo',
@@ -17,12 +16,5 @@ export const demoCommand: CommandSpec = {
   },
   positionals: { min: 0, max: 0 },
   examples: ['nightshift demo', 'nightshift demo --keep-servers && nightshift runs --local'],
-  run: (ctx, args) =>
-    callLocalHook(
-      ctx.deps.loadLocalHooks,
-      'demoCommand',
-      'demo',
-      { keepServers: flag(args, 'keep-servers'), json: ctx.global.json, stateDir: ctx.stateDir() },
-      ctx.io,
-    ),
+  run: async (ctx, args) => (await ctx.localBackend()).demo({ keepServers: flag(args, 'keep-servers') }),
 };

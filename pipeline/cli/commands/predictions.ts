@@ -1,11 +1,8 @@
-import { DynamoPredictionStore } from '../../../shared/aws/dynamo-prediction-store.ts';
 import type { OutcomeRecord } from '../../../shared/records.ts';
 import { predictionsCsv } from '../../../stages/report/predictions-csv.ts';
-import { explainAwsError, UsageError } from '../cli-errors.ts';
-import type { RunData } from '../command-context.ts';
+import { UsageError } from '../../run-backend/failures.ts';
 import { type CommandSpec, intOption, stringOption } from '../command-line.ts';
 import { renderTable } from '../output.ts';
-import { getRun } from '../run-records.ts';
 
 const FORMATS = ['table', 'json', 'csv'] as const;
 type Format = (typeof FORMATS)[number];
@@ -47,14 +44,9 @@ export const predictionsCommand: CommandSpec = {
     const limit = intOption(args, 'limit', { min: 0, max: Number.MAX_SAFE_INTEGER, fallback: 100 });
     const keyPrefix = stringOption(args, 'key');
     const search = stringOption(args, 'search')?.toLowerCase();
-    const data = await ctx.runData();
-    // Read the run first: "no such run" and "a run with no rows yet" deserve different answers.
-    await getRun(data, runId, ctx.deps.clock);
-    const rows = matchingRows(data, runId, {
-      limit,
-      ...(keyPrefix ? { keyPrefix } : {}),
-      ...(search ? { search } : {}),
-    });
+    const backend = await ctx.backend();
+    const stored = await backend.predictions(runId, keyPrefix ? { keyPrefix } : {});
+    const rows = matchingRows(stored, { limit, ...(search ? { search } : {}) });
 
     if (format === 'csv') {
       for await (const chunk of predictionsCsv(rows)) ctx.io.stdout(chunk);
@@ -100,25 +92,17 @@ export const predictionsCommand: CommandSpec = {
 
 interface RowFilter {
   readonly limit: number;
-  readonly keyPrefix?: string;
   readonly search?: string;
 }
 
-/** The run's rows in key order, page by page, filtered, stopping at the limit. */
-async function* matchingRows(data: RunData, runId: string, filter: RowFilter): AsyncGenerator<OutcomeRecord> {
-  const rows = new DynamoPredictionStore(data.doc, data.predictionsTable).list(runId, {
-    ...(filter.keyPrefix ? { keyPrefix: filter.keyPrefix } : {}),
-  });
+/** The run's rows as they come, filtered, stopping at the limit. */
+async function* matchingRows(rows: AsyncIterable<OutcomeRecord>, filter: RowFilter): AsyncGenerator<OutcomeRecord> {
   let emitted = 0;
-  try {
-    for await (const row of rows) {
-      if (filter.search && !searchableText(row).includes(filter.search)) continue;
-      yield row;
-      emitted += 1;
-      if (filter.limit > 0 && emitted >= filter.limit) return;
-    }
-  } catch (error) {
-    throw explainAwsError(error, `dynamodb:Query on ${data.predictionsTable}`);
+  for await (const row of rows) {
+    if (filter.search && !searchableText(row).includes(filter.search)) continue;
+    yield row;
+    emitted += 1;
+    if (filter.limit > 0 && emitted >= filter.limit) return;
   }
 }
 

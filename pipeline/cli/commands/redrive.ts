@@ -1,14 +1,5 @@
-import { RedriveExecutionCommand } from '@aws-sdk/client-sfn';
-import { awsCall, awsErrorName, CliFailure } from '../cli-errors.ts';
 import { type CommandSpec, durationOption, flag } from '../command-line.ts';
-import { describeExecution, executionConsoleUrl, resolveRunExecution, runNotFound } from '../executions.ts';
-import { callLocalHook } from '../local-hooks.ts';
-import { formatTimestamp, writeJson } from '../output.ts';
-import { DEFAULT_WATCH_TIMEOUT_MS, watchRun } from './watch.ts';
-
-/** Step Functions redrives executions that stopped within the last 14 days (RedriveExecution). */
-export const REDRIVE_WINDOW_MS = 14 * 86_400_000;
-const REDRIVABLE = new Set(['FAILED', 'TIMED_OUT', 'ABORTED']);
+import { DEFAULT_WATCH_TIMEOUT_MS } from './watch.ts';
 
 export const redriveCommand: CommandSpec = {
   name: 'redrive',
@@ -32,75 +23,6 @@ export const redriveCommand: CommandSpec = {
     const run = args.positionals[0] as string;
     const wait = flag(args, 'wait');
     const timeoutMs = durationOption(args, 'timeout', DEFAULT_WATCH_TIMEOUT_MS);
-    if (ctx.global.local) {
-      return callLocalHook(
-        ctx.deps.loadLocalHooks,
-        'redriveLocal',
-        'redrive --local',
-        { runId: run, wait, json: ctx.global.json, stateDir: ctx.stateDir() },
-        ctx.io,
-      );
-    }
-    const execution = await resolveRunExecution(ctx, run);
-    const { sfn } = ctx.aws();
-    const described = await describeExecution(sfn, execution);
-    const status = described.status ?? 'UNKNOWN';
-    const name = execution.runId;
-    if (!REDRIVABLE.has(status)) {
-      const next =
-        status === 'SUCCEEDED'
-          ? 'there is nothing to redrive; start a new run with `nightshift start`'
-          : `only FAILED, TIMED_OUT or ABORTED runs can be redriven; follow it with \`nightshift watch ${name}\``;
-      throw new CliFailure('NOT_REDRIVABLE', `run "${name}" is ${status}: ${next}`);
-    }
-    const stoppedAt = described.stopDate;
-    if (stoppedAt && ctx.deps.clock.now().getTime() - stoppedAt.getTime() > REDRIVE_WINDOW_MS) {
-      const days = Math.floor((ctx.deps.clock.now().getTime() - stoppedAt.getTime()) / 86_400_000);
-      throw new CliFailure(
-        'NOT_REDRIVABLE',
-        `run "${name}" stopped ${formatTimestamp(stoppedAt)} (${days} days ago): Step Functions redrives only runs that ` +
-          'stopped within 14 days; start a new run with `nightshift start` and a new --run-id',
-      );
-    }
-    if (described.redriveStatus === 'NOT_REDRIVABLE') {
-      throw new CliFailure(
-        'NOT_REDRIVABLE',
-        `Step Functions will not redrive run "${name}": ${described.redriveStatusReason ?? 'no reason given'}; start a new run with \`nightshift start\``,
-      );
-    }
-    const out = await awsCall('states:RedriveExecution', async () => {
-      try {
-        return await sfn.send(new RedriveExecutionCommand({ executionArn: execution.executionArn }));
-      } catch (error) {
-        const errorName = awsErrorName(error);
-        if (errorName === 'ExecutionNotRedrivable') {
-          throw new CliFailure(
-            'NOT_REDRIVABLE',
-            `Step Functions refused to redrive run "${name}": ${(error as Error).message}; start a new run with \`nightshift start\``,
-            { cause: error },
-          );
-        }
-        if (errorName === 'ExecutionDoesNotExist') throw runNotFound(execution);
-        throw error;
-      }
-    });
-    const redrive = (described.redriveCount ?? 0) + 1;
-    const consoleUrl = executionConsoleUrl(execution.executionArn);
-    if (ctx.global.json) {
-      writeJson(ctx.io, {
-        runId: name,
-        executionArn: execution.executionArn,
-        redrive,
-        redriveDate: out.redriveDate?.toISOString(),
-        console: consoleUrl,
-      });
-    } else {
-      ctx.io.stdout(
-        `redriving run ${ctx.paint.bold(name)} (redrive ${redrive}) from where it ${status}\n` +
-          `  execution  ${execution.executionArn}\n  console    ${consoleUrl}\n` +
-          (wait ? '' : `follow it with: nightshift watch ${name}\n`),
-      );
-    }
-    return wait ? watchRun(ctx, execution, timeoutMs) : 0;
+    return (await ctx.backend()).redrive({ run, wait, timeoutMs });
   },
 };

@@ -1,18 +1,9 @@
-import { createWriteStream } from 'node:fs';
-import { mkdir, readFile, stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { pathToFileURL } from 'node:url';
-import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { isNotFound } from '../../../shared/aws/aws-errors.ts';
-import { formatS3Uri, type S3Location } from '../../../shared/s3-location.ts';
-import { reportLocations } from '../../../stages/report/report.ts';
 import { RunReportSchema } from '../../../stages/report/run-report.ts';
-import { awsCall, CliFailure } from '../cli-errors.ts';
 import { type CommandSpec, flag, stringOption } from '../command-line.ts';
 import { formatCount, writeJson } from '../output.ts';
-import { getRun } from '../run-records.ts';
 
 /** Where `report` writes when there is no `--out`: `./nightshift-reports/<runId>/`. */
 export const DEFAULT_REPORT_DIR = 'nightshift-reports';
@@ -38,26 +29,8 @@ export const reportCommand: CommandSpec = {
   examples: ['nightshift report nightly-2026-11-23 --open', 'nightshift report demo --local --out /tmp/demo-report'],
   async run(ctx, args) {
     const runId = args.positionals[0] as string;
-    const data = await ctx.runData();
-    const run = await getRun(data, runId, ctx.deps.clock);
-    if (!run.report) {
-      const why =
-        run.status === 'RUNNING'
-          ? `it is still RUNNING and the report is written at the end: follow it with \`nightshift watch ${runId}\``
-          : `it ${run.status} before the report stage: see \`nightshift status ${runId}${data.local ? ' --local' : ''}\``;
-      throw new CliFailure('NO_REPORT', `run "${runId}" has no report: ${why}`);
-    }
     const directory = resolve(ctx.io.cwd, stringOption(args, 'out') ?? join(DEFAULT_REPORT_DIR, runId));
-    await mkdir(directory, { recursive: true });
-    const locations = reportLocations(runId, data.pipelineBucket);
-    const files = {
-      json: join(directory, 'report.json'),
-      csv: join(directory, 'predictions.csv'),
-      html: join(directory, 'report.html'),
-    };
-    for (const part of ['json', 'csv', 'html'] as const) {
-      await download(data.s3, locations[part], files[part], runId);
-    }
+    const files = await (await ctx.backend()).report(runId, directory);
     const summary = await reportSummary(files.json);
     const opened = flag(args, 'open') ? await ctx.deps.openFile(files.html) : false;
     if (ctx.global.json) {
@@ -76,26 +49,6 @@ export const reportCommand: CommandSpec = {
     return 0;
   },
 };
-
-async function download(s3: S3Client, location: S3Location, path: string, runId: string): Promise<void> {
-  await awsCall(`s3:GetObject ${formatS3Uri(location)}`, async () => {
-    try {
-      const out = await s3.send(new GetObjectCommand({ Bucket: location.bucket, Key: location.key }));
-      const body = out.Body instanceof Readable ? out.Body : Readable.from([]);
-      await pipeline(body, createWriteStream(path));
-    } catch (error) {
-      if (isNotFound(error)) {
-        throw new CliFailure(
-          'NO_REPORT',
-          `run "${runId}" lists a report but ${formatS3Uri(location)} does not exist: re-run the report stage ` +
-            '(redrive the run) or check the bucket lifecycle rules',
-          { cause: error },
-        );
-      }
-      throw error;
-    }
-  });
-}
 
 /** The headline of report.json; undefined (with no fuss) when the file is not the shape this CLI knows. */
 async function reportSummary(path: string): Promise<{ line: string; counts: unknown } | undefined> {

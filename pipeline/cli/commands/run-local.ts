@@ -1,7 +1,6 @@
 import { resolve } from 'node:path';
-import { UsageError } from '../cli-errors.ts';
+import { UsageError } from '../../run-backend/failures.ts';
 import { type CommandSpec, flag } from '../command-line.ts';
-import { callLocalHook } from '../local-hooks.ts';
 
 export const runLocalCommand: CommandSpec = {
   name: 'run',
@@ -21,12 +20,6 @@ export const runLocalCommand: CommandSpec = {
       );
     }
     const source = resolve(ctx.io.cwd, args.positionals[0] as string);
-    return callLocalHook(
-      ctx.deps.loadLocalHooks,
-      'runLocalCommand',
-      'run --local',
-      { source, keepServers: flag(args, 'keep-servers'), json: ctx.global.json, stateDir: ctx.stateDir() },
-      ctx.io,
-    );
+    return (await ctx.localBackend()).runSource({ source, keepServers: flag(args, 'keep-servers') });
   },
 };

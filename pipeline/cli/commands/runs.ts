@@ -1,8 +1,8 @@
+import { formatDuration } from '../../../shared/format-duration.ts';
 import { RUN_STATUSES, type RunStatus } from '../../../shared/records.ts';
-import { UsageError } from '../cli-errors.ts';
+import { UsageError } from '../../run-backend/failures.ts';
 import { type CommandSpec, intOption, stringOption } from '../command-line.ts';
-import { formatCount, formatDuration, formatTimestamp, paintStatus, renderTable, writeJson } from '../output.ts';
-import { listRuns } from '../run-records.ts';
+import { formatCount, formatTimestamp, paintStatus, renderTable, writeJson } from '../output.ts';
 
 export const runsCommand: CommandSpec = {
   name: 'runs',
@@ -20,18 +20,18 @@ export const runsCommand: CommandSpec = {
     if (statusArg !== undefined && !(RUN_STATUSES as readonly string[]).includes(statusArg)) {
       throw new UsageError(`--status must be one of ${RUN_STATUSES.join(', ')}, got "${stringOption(args, 'status')}"`);
     }
-    const data = await ctx.runData();
-    const { runs, skipped } = await listRuns(data, {
+    const backend = await ctx.backend();
+    const { runs, skipped, runsTable } = await backend.runs({
       limit,
       ...(statusArg ? { status: statusArg as RunStatus } : {}),
     });
-    if (skipped > 0) ctx.io.stderr(`warning: skipped ${skipped} rows of ${data.runsTable} that are not run records\n`);
+    if (skipped > 0) ctx.io.stderr(`warning: skipped ${skipped} rows of ${runsTable} that are not run records\n`);
     if (ctx.global.json) {
       writeJson(ctx.io, runs);
       return 0;
     }
     if (runs.length === 0) {
-      ctx.io.stdout(`no ${statusArg ? `${statusArg} ` : ''}runs in ${data.where}\n`);
+      ctx.io.stdout(`no ${statusArg ? `${statusArg} ` : ''}runs in ${await backend.where()}\n`);
       return 0;
     }
     const now = ctx.deps.clock.now();

@@ -1,195 +1,17 @@
 import { randomBytes } from 'node:crypto';
-import { SfnExecutionStarter } from '../../../shared/aws/sfn-execution-starter.ts';
 import { InvalidInputError } from '../../../shared/errors.ts';
 import {
   classifyDataset,
   type ExecutionInput,
   type ExecutionInputDraft,
   ExecutionInputSchema,
-  PreprocessSettingsSchema,
   parseExecutionInput,
-  TransformSettingsSchema,
 } from '../../../shared/execution-input.ts';
-import { CliFailure, explainAwsError, UsageError } from '../cli-errors.ts';
-import {
-  type CommandSpec,
-  durationOption,
-  flag,
-  type OptionSpec,
-  type ParsedArgs,
-  stringOption,
-} from '../command-line.ts';
-import { executionConsoleUrl, executionNameOf } from '../executions.ts';
-import { callLocalHook } from '../local-hooks.ts';
-import { writeJson, writeJsonLine } from '../output.ts';
-import { DEFAULT_WATCH_TIMEOUT_MS, watchRun } from './watch.ts';
-
-type Section = 'preprocess' | 'transform';
-
-/** A flag that sets one field of the execution input; defaults in help come from the schema itself. */
-interface InputFlag {
-  readonly flag: string;
-  readonly section: Section;
-  readonly field: string;
-  readonly kind: 'number' | 'string';
-  readonly value: string;
-  readonly description: string;
-}
-
-const INPUT_FLAGS: readonly InputFlag[] = [
-  {
-    flag: 'width',
-    section: 'preprocess',
-    field: 'width',
-    kind: 'number',
-    value: 'PX',
-    description: 'model input width',
-  },
-  {
-    flag: 'height',
-    section: 'preprocess',
-    field: 'height',
-    kind: 'number',
-    value: 'PX',
-    description: 'model input height',
-  },
-  {
-    flag: 'fit',
-    section: 'preprocess',
-    field: 'fit',
-    kind: 'string',
-    value: 'MODE',
-    description: 'inside | contain | fill',
-  },
-  {
-    flag: 'encoding',
-    section: 'preprocess',
-    field: 'encoding',
-    kind: 'string',
-    value: 'FMT',
-    description: 'jpeg | png',
-  },
-  {
-    flag: 'jpeg-quality',
-    section: 'preprocess',
-    field: 'jpegQuality',
-    kind: 'number',
-    value: 'Q',
-    description: 'JPEG quality 50-100',
-  },
-  {
-    flag: 'max-input-pixels',
-    section: 'preprocess',
-    field: 'maxInputPixels',
-    kind: 'number',
-    value: 'N',
-    description: 'decompression-bomb guard',
-  },
-  {
-    flag: 'max-object-bytes',
-    section: 'preprocess',
-    field: 'maxObjectBytes',
-    kind: 'number',
-    value: 'N',
-    description: 'larger objects are rejected unread',
-  },
-  {
-    flag: 'batch-size',
-    section: 'preprocess',
-    field: 'batchSize',
-    kind: 'number',
-    value: 'N',
-    description: 'images per Distributed Map batch (1-1000)',
-  },
-  {
-    flag: 'max-concurrency',
-    section: 'preprocess',
-    field: 'maxConcurrency',
-    kind: 'number',
-    value: 'N',
-    description: 'child workflows at once',
-  },
-  {
-    flag: 'download-concurrency',
-    section: 'preprocess',
-    field: 'downloadConcurrency',
-    kind: 'number',
-    value: 'N',
-    description: 'downloads at once in a batch',
-  },
-  {
-    flag: 'tolerated-failure-percentage',
-    section: 'preprocess',
-    field: 'toleratedFailurePercentage',
-    kind: 'number',
-    value: 'P',
-    description: 'failed batches tolerated (0-100)',
-  },
-  {
-    flag: 'instance-type',
-    section: 'transform',
-    field: 'instanceType',
-    kind: 'string',
-    value: 'TYPE',
-    description: 'Batch Transform instance type',
-  },
-  {
-    flag: 'instance-count',
-    section: 'transform',
-    field: 'instanceCount',
-    kind: 'number',
-    value: 'N',
-    description: 'Batch Transform instances (1-100)',
-  },
-  {
-    flag: 'max-payload-mb',
-    section: 'transform',
-    field: 'maxPayloadInMB',
-    kind: 'number',
-    value: 'MB',
-    description: 'SageMaker MaxPayloadInMB (1-100)',
-  },
-  {
-    flag: 'max-concurrent-transforms',
-    section: 'transform',
-    field: 'maxConcurrentTransforms',
-    kind: 'number',
-    value: 'N',
-    description: '0 asks the container',
-  },
-  {
-    flag: 'invocation-timeout-seconds',
-    section: 'transform',
-    field: 'invocationTimeoutSeconds',
-    kind: 'number',
-    value: 'S',
-    description: 'per-request model time-out',
-  },
-  {
-    flag: 'invocation-retries',
-    section: 'transform',
-    field: 'invocationRetries',
-    kind: 'number',
-    value: 'N',
-    description: 'per-request retries (0-3)',
-  },
-];
-
-const DEFAULTS: Record<Section, Record<string, unknown>> = {
-  preprocess: PreprocessSettingsSchema.parse({}),
-  transform: TransformSettingsSchema.parse({}),
-};
-
-const inputFlagOptions = Object.fromEntries(
-  INPUT_FLAGS.map((input): [string, OptionSpec] => [
-    input.flag,
-    {
-      type: 'string',
-      value: input.value,
-      description: `${input.description} (default ${String(DEFAULTS[input.section][input.field])})`,
-    },
-  ]),
-);
+import { UsageError } from '../../run-backend/failures.ts';
+import { type CommandSpec, durationOption, flag, type ParsedArgs, stringOption } from '../command-line.ts';
+import { flagOfField, INPUT_FLAG_OPTIONS, settingsFromArgs } from '../input-flags.ts';
+import { writeJson } from '../output.ts';
+import { DEFAULT_WATCH_TIMEOUT_MS } from './watch.ts';
 
 export const startCommand: CommandSpec = {
   name: 'start',
@@ -211,7 +33,7 @@ export const startCommand: CommandSpec = {
       description: 'a manifest: .json/.manifest (SageMaker ManifestFile) or .jsonl',
     },
     'run-id': { type: 'string', value: 'ID', description: '1-80 letters, digits, "-" or "_" (the execution name)' },
-    ...inputFlagOptions,
+    ...INPUT_FLAG_OPTIONS,
     wait: {
       type: 'boolean',
       description: 'then follow the run to its end, like `nightshift watch` (exit 1 if it fails)',
@@ -237,41 +59,7 @@ export const startCommand: CommandSpec = {
       writeJson(ctx.io, { name, input });
       return 0;
     }
-    if (ctx.global.local) {
-      return callLocalHook(
-        ctx.deps.loadLocalHooks,
-        'startLocal',
-        'start --local',
-        { input, name, wait, keepServers: flag(args, 'keep-servers'), json: ctx.global.json, stateDir: ctx.stateDir() },
-        ctx.io,
-      );
-    }
-    const stack = await ctx.stack();
-    const starter = new SfnExecutionStarter(ctx.aws().sfn, stack.StateMachineArn);
-    let result: Awaited<ReturnType<SfnExecutionStarter['start']>>;
-    try {
-      result = await starter.start({ name, input });
-    } catch (error) {
-      throw explainAwsError(error, 'states:StartExecution');
-    }
-    if (!result.started) {
-      throw new CliFailure(
-        'RUN_EXISTS',
-        `run "${name}" already exists (execution names stay taken for 90 days): follow it with \`nightshift watch ${name}\`, ` +
-          'or pick another --run-id',
-      );
-    }
-    const { executionArn } = result;
-    const consoleUrl = executionConsoleUrl(executionArn);
-    if (ctx.global.json) {
-      (wait ? writeJsonLine : writeJson)(ctx.io, { event: 'started', runId: name, executionArn, console: consoleUrl });
-    } else {
-      ctx.io.stdout(
-        `started run ${ctx.paint.bold(name)}\n  execution  ${executionArn}\n  console    ${consoleUrl}\n` +
-          (wait ? '' : `follow it with: nightshift watch ${name}\n`),
-      );
-    }
-    return wait ? watchRun(ctx, { runId: executionNameOf(executionArn), executionArn }, timeoutMs) : 0;
+    return (await ctx.backend()).start({ input, name, wait, timeoutMs, keepServers: flag(args, 'keep-servers') });
   },
 };
 
@@ -288,32 +76,14 @@ export function buildInput(args: ParsedArgs, now: Date): { input: ExecutionInput
     );
   }
   const datasetFlag = dataset === undefined ? '--manifest' : '--dataset';
-  const draft: {
-    dataset: string;
-    runId?: string;
-    preprocess: Record<string, unknown>;
-    transform: Record<string, unknown>;
-  } = {
+  const draft: ExecutionInputDraft = {
     dataset: (dataset ?? manifest) as string,
-    preprocess: {},
-    transform: {},
+    ...settingsFromArgs(args),
   };
   const runId = stringOption(args, 'run-id');
   if (runId !== undefined) draft.runId = runId;
-  for (const input of INPUT_FLAGS) {
-    const raw = stringOption(args, input.flag);
-    if (raw === undefined) continue;
-    if (input.kind === 'number') {
-      const value = Number(raw);
-      if (raw.trim() === '' || !Number.isFinite(value))
-        throw new UsageError(`--${input.flag} must be a number, got "${raw}"`);
-      draft[input.section][input.field] = value;
-    } else {
-      draft[input.section][input.field] = raw;
-    }
-  }
 
-  const result = ExecutionInputSchema.safeParse(draft as ExecutionInputDraft);
+  const result = ExecutionInputSchema.safeParse(draft);
   if (!result.success) {
     const problems = result.error.issues.map((issue) => `${flagForPath(issue.path, datasetFlag)}: ${issue.message}`);
     throw new UsageError(`start: ${problems.join('; ')}`);
@@ -338,8 +108,7 @@ function flagForPath(path: readonly PropertyKey[], datasetFlag: string): string 
   const [section, field] = path.map(String);
   if (section === 'dataset') return datasetFlag;
   if (section === 'runId') return '--run-id';
-  const match = INPUT_FLAGS.find((input) => input.section === section && input.field === field);
-  return match ? `--${match.flag}` : path.join('.');
+  return flagOfField(section, field) ?? path.join('.');
 }
 
 /** `run-20261123-170512-3fa9`: sortable, readable, and a valid execution name. */

@@ -1,12 +1,11 @@
+import { formatDuration } from '../../../shared/format-duration.ts';
 import type { RunRecord } from '../../../shared/records.ts';
-import { UsageError } from '../cli-errors.ts';
+import { UsageError } from '../../run-backend/failures.ts';
 import type { CommandSpec } from '../command-line.ts';
 import { stringOption } from '../command-line.ts';
 import { type CostEstimate, estimateRunCost } from '../cost-estimate.ts';
-import { executionConsoleUrl } from '../executions.ts';
 import {
   formatCount,
-  formatDuration,
   formatTimestamp,
   formatUsd,
   type Painter,
@@ -14,7 +13,6 @@ import {
   renderFields,
   writeJson,
 } from '../output.ts';
-import { getRun } from '../run-records.ts';
 
 export const statusCommand: CommandSpec = {
   name: 'status',
@@ -40,8 +38,8 @@ export const statusCommand: CommandSpec = {
     if (instancePricePerHour !== undefined && !(instancePricePerHour >= 0)) {
       throw new UsageError(`--instance-price must be a price in US$ per hour such as 1.41, got "${price}"`);
     }
-    const data = await ctx.runData();
-    const run = await getRun(data, runId, ctx.deps.clock);
+    const backend = await ctx.backend();
+    const { run, console: consoleUrl } = await backend.status(runId);
     const cost = estimateRunCost(run, {
       now: ctx.deps.clock.now(),
       ...(instancePricePerHour === undefined ? {} : { instancePricePerHour }),
@@ -50,10 +48,16 @@ export const statusCommand: CommandSpec = {
       writeJson(ctx.io, {
         run,
         cost,
-        ...(run.executionId && !data.local ? { console: executionConsoleUrl(run.executionId) } : {}),
+        ...(consoleUrl ? { console: consoleUrl } : {}),
       });
     } else {
-      ctx.io.stdout(renderRunStatus(run, cost, ctx.paint, { now: ctx.deps.clock.now(), local: data.local }));
+      ctx.io.stdout(
+        renderRunStatus(run, cost, ctx.paint, {
+          now: ctx.deps.clock.now(),
+          selector: backend.selector,
+          ...(consoleUrl ? { console: consoleUrl } : {}),
+        }),
+      );
     }
     return run.status === 'FAILED' ? 1 : 0;
   },
@@ -64,7 +68,13 @@ export function renderRunStatus(
   run: RunRecord,
   cost: CostEstimate,
   paint: Painter,
-  options: { readonly now: Date; readonly local: boolean },
+  options: {
+    readonly now: Date;
+    /** The backend's selector (`' --local'`), for the command the view suggests. */
+    readonly selector: string;
+    /** The execution's console page, where there is one. */
+    readonly console?: string;
+  },
 ): string {
   const end = run.finishedAt ? new Date(run.finishedAt) : options.now;
   const seconds = (end.getTime() - new Date(run.createdAt).getTime()) / 1000;
@@ -102,7 +112,7 @@ export function renderRunStatus(
   ]);
   if (run.report) fields.push(['report', run.report.html]);
   if (run.error) fields.push(['error', paint.red(`${run.error.error}: ${run.error.cause}`)]);
-  if (run.executionId && !options.local) fields.push(['console', executionConsoleUrl(run.executionId)]);
+  if (options.console) fields.push(['console', options.console]);
   fields.push(['cost', `~${formatUsd(cost.totalUsd)} (estimate)`]);
   const shown = cost.lines.filter((line) => line.usd > 0 || line.item === 'Batch Transform');
   const usdWidth = Math.max(...shown.map((line) => formatUsd(line.usd).length));
@@ -111,7 +121,6 @@ export function renderRunStatus(
   }
   for (const note of cost.notes) fields.push(['  note', paint.dim(note)]);
   let text = renderFields(fields, paint);
-  if (run.report)
-    text += `\nDownload the report with: nightshift report ${run.runId}${options.local ? ' --local' : ''} --open\n`;
+  if (run.report) text += `\nDownload the report with: nightshift report ${run.runId}${options.selector} --open\n`;
   return text;
 }

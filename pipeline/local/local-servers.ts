@@ -1,19 +1,23 @@
 /**
- * `--local`: where the local runtime's S3 and DynamoDB live, and what its bucket and tables are called.
+ * The local backend's servers: where the local runtime's S3 and DynamoDB live, what its bucket and tables are
+ * called, and clients for them.
  *
  * The local runtime (`pipeline/local/`) keeps its state under the state directory (`.nightshift/` in the project
  * root, or `NIGHTSHIFT_HOME`, or `--state-dir`) and writes two files there:
  * - `local-endpoints.json` while its servers run (`--keep-servers`): endpoints and names;
  * - `local-names.json` once it has run anything: the names alone.
- * When the servers of the first file answer, the CLI uses them. Otherwise it starts the servers itself on the
+ * When the servers of the first file answer, the local backend uses them. Otherwise it starts the servers itself on the
  * persisted state (`s3/`, `dynamodb/`) for the length of one command, with the names from the second file.
  */
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { S3Client } from '@aws-sdk/client-s3';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { z } from 'zod';
+import { s3ClientConfig } from '../../shared/aws/client-config.ts';
 import { formatIssues } from '../../shared/execution-input.ts';
-import type { LocalEndpoints } from './aws-clients.ts';
-import { CliFailure } from './cli-errors.ts';
+import { CliFailure } from '../run-backend/failures.ts';
 
 /** What the local runtime calls its bucket and tables. */
 export const LocalNamesSchema = z.object({
@@ -49,7 +53,7 @@ export interface LocalServerLauncher {
   dynamodb(directory: string): Promise<StartedServer>;
 }
 
-export interface LocalBackendOptions {
+export interface LocalServersOptions {
   /** Absolute path of the state directory (see {@link resolveStateDir}). */
   readonly stateDir: string;
   /** @default - the emulators of `pipeline/local/emulators.ts`, imported on first use */
@@ -58,8 +62,14 @@ export interface LocalBackendOptions {
   readonly isAnswering?: (endpoint: string) => Promise<boolean>;
 }
 
+/** Where the local servers listen (`http://127.0.0.1:PORT`). */
+export interface LocalEndpoints {
+  readonly s3: string;
+  readonly dynamodb: string;
+}
+
 /** The local servers and names the `--local` read commands use. */
-export interface LocalBackend {
+export interface LocalServers {
   readonly stateDir: string;
   readonly endpoints: LocalEndpoints;
   readonly names: LocalNames;
@@ -82,7 +92,7 @@ export function resolveStateDir(
 }
 
 /** Finds the local servers, starting them on the persisted state when the runtime's are not running. */
-export async function resolveLocalBackend(options: LocalBackendOptions): Promise<LocalBackend> {
+export async function resolveLocalServers(options: LocalServersOptions): Promise<LocalServers> {
   const { stateDir } = options;
   const isAnswering = options.isAnswering ?? answersHttp;
   const running = await readJsonFile(join(stateDir, LOCAL_ENDPOINTS_FILE), LocalEndpointsFileSchema);
@@ -196,9 +206,48 @@ async function answersHttp(endpoint: string): Promise<boolean> {
 
 async function emulatorLauncher(): Promise<LocalServerLauncher> {
   // Imported on use: only --local without running servers needs the emulators' child processes.
-  const { startDynamoServer, startS3Server } = await import('../local/emulators.ts');
+  const { startDynamoServer, startS3Server } = await import('./emulators.ts');
   return {
     s3: (directory) => startS3Server({ directory }),
     dynamodb: (directory) => startDynamoServer({ directory }),
+  };
+}
+
+/** Clients of the local servers: S3 (reports) and DynamoDB (runs, predictions). */
+export interface LocalClients {
+  readonly s3: S3Client;
+  /** The DynamoDB client under `doc` (table management needs it). */
+  readonly dynamo: DynamoDBClient;
+  readonly doc: DynamoDBDocumentClient;
+  destroy(): void;
+}
+
+// s3rver accepts these and only these; dynalite accepts any. Fixed, so --local never needs real AWS credentials.
+const LOCAL_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
+const LOCAL_REGION = 'us-east-1';
+
+/** Clients for the local servers: explicit endpoints, path-style S3, fixed credentials and region. */
+export function createLocalClients(endpoints: LocalEndpoints): LocalClients {
+  const s3 = new S3Client({
+    ...s3ClientConfig(),
+    region: LOCAL_REGION,
+    endpoint: endpoints.s3,
+    credentials: LOCAL_CREDENTIALS,
+    forcePathStyle: true,
+  });
+  const dynamo = new DynamoDBClient({
+    region: LOCAL_REGION,
+    endpoint: endpoints.dynamodb,
+    credentials: LOCAL_CREDENTIALS,
+  });
+  const doc = DynamoDBDocumentClient.from(dynamo, { marshallOptions: { removeUndefinedValues: true } });
+  return {
+    s3,
+    dynamo,
+    doc,
+    destroy: () => {
+      s3.destroy();
+      dynamo.destroy();
+    },
   };
 }

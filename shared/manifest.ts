@@ -1,4 +1,4 @@
-import { type ParseError, parseTree, printParseErrorCode } from 'jsonc-parser';
+import { type JSONPath, type ParseError, parseTree, printParseErrorCode, visit } from 'jsonc-parser';
 import { z } from 'zod';
 import { ManifestError } from './errors.ts';
 import type { ObjectStore } from './ports.ts';
@@ -192,32 +192,27 @@ async function* readManifestFile(
   }
 }
 
-/** Line number (1-based) of each top-level array element's first character, by a string-aware scan. */
+/**
+ * Line number (1-based) of each top-level array element's first character. jsonc-parser's visitor reports where
+ * every value starts; returning `false` from a nested value's begin callback skips its contents (the matching end
+ * callbacks must exist for the skip to end), so only the top-level elements are counted.
+ */
 function elementLines(text: string): number[] {
   const lines: number[] = [];
-  let line = 1;
-  let depth = 0;
-  let inString = false;
-  let expectElement = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (c === '\n') line += 1;
-    if (inString) {
-      if (c === '\\') i += 1;
-      else if (c === '"') inString = false;
-      continue;
-    }
-    if (depth === 1 && expectElement && c !== undefined && !/\s/.test(c)) {
-      lines.push(line);
-      expectElement = false;
-    }
-    if (c === '"') inString = true;
-    else if (c === '[' || c === '{') {
-      depth += 1;
-      if (depth === 1) expectElement = true;
-    } else if (c === ']' || c === '}') depth -= 1;
-    else if (c === ',' && depth === 1) expectElement = true;
-  }
+  const onValue = (startLine: number, path: () => JSONPath): boolean => {
+    const depth = path().length;
+    if (depth === 1) lines.push(startLine + 1);
+    return depth === 0;
+  };
+  visit(text, {
+    onArrayBegin: (_offset, _length, startLine, _character, path) => onValue(startLine, path),
+    onObjectBegin: (_offset, _length, startLine, _character, path) => onValue(startLine, path),
+    onLiteralValue: (_value, _offset, _length, startLine, _character, path) => {
+      onValue(startLine, path);
+    },
+    onArrayEnd: () => {},
+    onObjectEnd: () => {},
+  });
   return lines;
 }
 

@@ -86,6 +86,16 @@ export const TransformRecordSchema = z.strictObject({
 });
 export type TransformRecord = z.infer<typeof TransformRecordSchema>;
 
+/** One entry of a transform index: which object a line of the transform input part (and of its output) is. */
+export const TransformIndexEntrySchema = z.strictObject({ id: z.int().min(0), key: z.string(), bucket: z.string() });
+export type TransformIndexEntry = z.infer<typeof TransformIndexEntrySchema>;
+
+/**
+ * A transform index (`runs/<runId>/transform-index/<part>.json`), written by preprocess beside each transform input
+ * part and read by aggregate: one entry per line of the part, in line order.
+ */
+export const TransformIndexSchema = z.array(TransformIndexEntrySchema);
+
 /** The Batch Transform `DataProcessing` that goes with {@link TransformRecordSchema}. */
 export const TRANSFORM_DATA_PROCESSING = {
   InputFilter: '$.input',
@@ -108,13 +118,12 @@ export const ModelOutputSchema = z.looseObject({
 });
 export type ModelOutput = z.infer<typeof ModelOutputSchema>;
 
-/** One joined Batch Transform output line (after `OutputFilter`). */
+/**
+ * One joined Batch Transform output line: the input record's fields that `OutputFilter` keeps (all but `input`)
+ * beside the model's `SageMakerOutput`.
+ */
 export const TransformOutputLineSchema = z.looseObject({
-  id: z.int().min(0),
-  key: z.string(),
-  bucket: z.string(),
-  expected: z.string().optional(),
-  geometry: GeometrySchema,
+  ...TransformRecordSchema.omit({ input: true }).shape,
   SageMakerOutput: ModelOutputSchema,
 });
 
@@ -138,7 +147,7 @@ export const PredictionRecordSchema = z.strictObject({
   confidence: z.number().min(0).max(1),
   lines: z.array(TextLineSchema).optional(),
   expected: z.string().optional(),
-  /** Whether `text` (or `label`) equals `expected` after whitespace/case normalisation. */
+  /** Whether `text` (or `label`) equals `expected` after Unicode (NFKC) and whitespace normalisation; case counts. */
   match: z.boolean().optional(),
   part: z.string(),
   updatedAt: z.string(),
@@ -161,6 +170,11 @@ export type RejectionRecord = z.infer<typeof RejectionRecordSchema>;
 
 export type OutcomeRecord = PredictionRecord | RejectionRecord;
 
+/** The predictions-table row of a rejected item. */
+export function rejectionRecord(runId: string, rejection: RejectedItem, updatedAt: string): RejectionRecord {
+  return { runId, outcome: 'REJECTED', ...rejection, updatedAt };
+}
+
 export const RUN_STATUSES = ['RUNNING', 'SUCCEEDED', 'FAILED'] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
 
@@ -171,6 +185,10 @@ export const RunCountsSchema = z.strictObject({
   rejectedByReason: z.record(z.string(), z.int().min(0)),
 });
 export type RunCounts = z.infer<typeof RunCountsSchema>;
+
+/** Where a run's report files are, as `s3://` URIs. */
+export const ReportFilesSchema = z.strictObject({ json: z.string(), csv: z.string(), html: z.string() });
+export type ReportFiles = z.infer<typeof ReportFilesSchema>;
 
 export const StageTimingSchema = z.strictObject({ startedAt: z.string(), finishedAt: z.string(), seconds: z.number() });
 
@@ -188,7 +206,7 @@ export const RunRecordSchema = z.strictObject({
   finishedAt: z.string().optional(),
   counts: RunCountsSchema.optional(),
   timings: z.record(z.string(), StageTimingSchema).optional(),
-  report: z.strictObject({ json: z.string(), csv: z.string(), html: z.string() }).optional(),
+  report: ReportFilesSchema.optional(),
   error: z.strictObject({ error: z.string(), cause: z.string() }).optional(),
   /** The execution attempt (redrive count) whose failure was recorded, so each failure is announced once. */
   failedAttempt: z.int().min(0).optional(),

@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { PreprocessSettingsSchema, TransformSettingsSchema } from './execution-input.ts';
-import { DatasetItemSchema, PartStatsSchema, RunCountsSchema } from './records.ts';
+import { DatasetItemSchema, PartStatsSchema, ReportFilesSchema, RunCountsSchema } from './records.ts';
 
 /** plan: the raw execution input plus the context object's execution fields. */
 export const PlanEventSchema = z.strictObject({
@@ -99,7 +99,7 @@ export const ReportResultSchema = z.strictObject({
   runId: z.string(),
   status: z.literal('SUCCEEDED'),
   counts: RunCountsSchema,
-  report: z.strictObject({ json: z.string(), csv: z.string(), html: z.string() }),
+  report: ReportFilesSchema,
 });
 export type ReportResult = z.infer<typeof ReportResultSchema>;
 

@@ -1,5 +1,6 @@
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve } from 'node:path';
+import { BUCKET_PREFIXES } from '../../shared/layout.ts';
 import type { RunRecord } from '../../shared/records.ts';
 import { parseS3Uri } from '../../shared/s3-location.ts';
 import { ProgressDisplay } from './progress-display.ts';
@@ -146,7 +147,7 @@ async function putDataset(
   const bucket = runtime.stack.pipelineBucket;
   if (source === undefined) {
     const files = await generateSampleDataset();
-    const prefix = 'datasets/demo/';
+    const prefix = `${BUCKET_PREFIXES.datasets}demo/`;
     await runtime.upload(prefix, files);
     const manifest = files
       .map((file) =>
@@ -163,7 +164,7 @@ async function putDataset(
     basename(path)
       .replace(/\.[^.]+$/, '')
       .replace(/[^A-Za-z0-9_-]+/g, '-') || 'local';
-  const prefix = `datasets/${name}-${stamp}/`;
+  const prefix = `${BUCKET_PREFIXES.datasets}${name}-${stamp}/`;
   if (info.isDirectory()) {
     const files = await listFiles(path);
     await runtime.upload(

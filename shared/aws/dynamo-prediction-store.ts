@@ -6,17 +6,21 @@ import {
   paginateQuery,
 } from '@aws-sdk/lib-dynamodb';
 import pLimit from 'p-limit';
-import { type BackoffPolicy, type BackoffRuntime, backoffDelay, realBackoffRuntime } from '../backoff.ts';
+import { type BackoffPolicy, type BackoffRuntime, realBackoffRuntime } from '../backoff.ts';
 import { PartialWriteError, RetryableError } from '../errors.ts';
 import type { PredictionStore } from '../ports.ts';
 import type { OutcomeRecord } from '../records.ts';
 import { BATCH_GET_LIMIT, BATCH_WRITE_LIMIT, PREDICTIONS_TABLE } from '../tables.ts';
-import { isTransient, toNightshiftError } from './aws-errors.ts';
+import { toNightshiftError } from './aws-errors.ts';
+import { sendUntilProcessed } from './unprocessed-retry.ts';
 
 export interface DynamoPredictionStoreOptions {
   /** BatchWriteItem calls in flight at once. @default 4 */
   readonly concurrency?: number;
-  /** Retries of throttled calls and `UnprocessedItems`. @default 8 attempts, 50 ms base, 3 s cap */
+  /**
+   * Calls per batch while DynamoDB leaves requests unprocessed (`UnprocessedItems`/`UnprocessedKeys`); errors are
+   * retried by the SDK client (see {@link sendUntilProcessed}). @default 8 attempts, 50 ms base, 3 s cap
+   */
   readonly backoff?: BackoffPolicy;
   readonly runtime?: BackoffRuntime;
 }
@@ -65,27 +69,28 @@ export class DynamoPredictionStore implements PredictionStore {
     if (unwritten > 0) {
       throw new PartialWriteError(
         `${unwritten} of ${unique.length} rows were not written to table ${this.tableName} after ` +
-          `${this.backoff.maxAttempts} attempts (throttled or unprocessed); the stage can be retried safely`,
+          `${this.backoff.maxAttempts} attempts (left unprocessed by DynamoDB); the stage can be retried safely`,
         { details: { unwritten, total: unique.length, table: this.tableName } },
       );
     }
   }
 
-  /** Writes one chunk; returns how many of its items stayed unwritten. */
+  /** Writes one chunk; returns how many of its items stayed unprocessed. */
   private async writeChunk(chunk: WriteRequest[]): Promise<number> {
-    let pending = chunk;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const out = await this.client.send(new BatchWriteCommand({ RequestItems: { [this.tableName]: pending } }));
-        pending = (out.UnprocessedItems?.[this.tableName] ?? []) as WriteRequest[];
-      } catch (error) {
-        if (!isTransient(error))
+    const unwritten = await sendUntilProcessed(
+      chunk,
+      async (pending) => {
+        try {
+          const out = await this.client.send(new BatchWriteCommand({ RequestItems: { [this.tableName]: pending } }));
+          return (out.UnprocessedItems?.[this.tableName] ?? []) as WriteRequest[];
+        } catch (error) {
           throw toNightshiftError(error, `writing ${pending.length} rows to table ${this.tableName}`);
-      }
-      if (pending.length === 0) return 0;
-      if (attempt >= this.backoff.maxAttempts) return pending.length;
-      await this.runtime.sleep(backoffDelay(this.backoff, attempt, this.runtime.random));
-    }
+        }
+      },
+      this.backoff,
+      this.runtime,
+    );
+    return unwritten.length;
   }
 
   async deleteRun(runId: string): Promise<number> {
@@ -152,38 +157,36 @@ export class DynamoPredictionStore implements PredictionStore {
     const found = new Set<string>();
     const unique = [...new Set(keys)];
     for (let i = 0; i < unique.length; i += BATCH_GET_LIMIT) {
-      let pending: Record<string, unknown>[] = unique
+      const keysOfChunk: Record<string, unknown>[] = unique
         .slice(i, i + BATCH_GET_LIMIT)
         .map((key) => ({ [PREDICTIONS_TABLE.partitionKey]: runId, [PREDICTIONS_TABLE.sortKey]: key }));
-      for (let attempt = 1; pending.length > 0; attempt++) {
-        let out: BatchGetCommandOutput;
-        try {
-          out = await this.client.send(
-            new BatchGetCommand({
-              RequestItems: {
-                [this.tableName]: {
-                  Keys: pending,
-                  ProjectionExpression: '#sk',
-                  ExpressionAttributeNames: { '#sk': PREDICTIONS_TABLE.sortKey },
+      const unread = await sendUntilProcessed(
+        keysOfChunk,
+        async (pending) => {
+          let out: BatchGetCommandOutput;
+          try {
+            out = await this.client.send(
+              new BatchGetCommand({
+                RequestItems: {
+                  [this.tableName]: {
+                    Keys: pending,
+                    ProjectionExpression: '#sk',
+                    ExpressionAttributeNames: { '#sk': PREDICTIONS_TABLE.sortKey },
+                  },
                 },
-              },
-            }),
-          );
-        } catch (error) {
-          if (!isTransient(error) || attempt >= this.backoff.maxAttempts) {
+              }),
+            );
+          } catch (error) {
             throw toNightshiftError(error, `reading ${pending.length} keys from table ${this.tableName}`);
           }
-          await this.runtime.sleep(backoffDelay(this.backoff, attempt, this.runtime.random));
-          continue;
-        }
-        for (const item of out.Responses?.[this.tableName] ?? []) found.add(String(item[PREDICTIONS_TABLE.sortKey]));
-        pending = (out.UnprocessedKeys?.[this.tableName]?.Keys ?? []) as Record<string, unknown>[];
-        if (pending.length > 0) {
-          if (attempt >= this.backoff.maxAttempts) {
-            throw new RetryableError(`${pending.length} keys stayed unprocessed reading table ${this.tableName}`);
-          }
-          await this.runtime.sleep(backoffDelay(this.backoff, attempt, this.runtime.random));
-        }
+          for (const item of out.Responses?.[this.tableName] ?? []) found.add(String(item[PREDICTIONS_TABLE.sortKey]));
+          return (out.UnprocessedKeys?.[this.tableName]?.Keys ?? []) as Record<string, unknown>[];
+        },
+        this.backoff,
+        this.runtime,
+      );
+      if (unread.length > 0) {
+        throw new RetryableError(`${unread.length} keys stayed unprocessed reading table ${this.tableName}`);
       }
     }
     return found;

@@ -1,6 +1,6 @@
-import { z } from 'zod';
-import { runLayout } from '../../shared/config.ts';
+import type { z } from 'zod';
 import { PipelineStateError } from '../../shared/errors.ts';
+import { runLayout } from '../../shared/layout.ts';
 import type { Log } from '../../shared/logging.ts';
 import type { Clock, ObjectStore, PredictionStore } from '../../shared/ports.ts';
 import {
@@ -9,6 +9,8 @@ import {
   type PartStats,
   type PredictionRecord,
   type RejectionReason,
+  rejectionRecord,
+  TransformIndexSchema,
   TransformOutputLineSchema,
 } from '../../shared/records.ts';
 import type { AggregateEvent } from '../../shared/stage-events.ts';
@@ -22,8 +24,6 @@ export interface AggregateDeps {
   /** Rows buffered before a write. @default 250 */
   readonly writeBatchSize?: number;
 }
-
-const IndexSchema = z.array(z.strictObject({ id: z.int(), key: z.string(), bucket: z.string() }));
 
 /**
  * Joins one Batch Transform output object back to its items and stores one row per item.
@@ -50,16 +50,9 @@ export async function runAggregate(event: AggregateEvent, deps: AggregateDeps): 
     stats.rejected += 1;
     stats.rejectedByReason[reason] = (stats.rejectedByReason[reason] ?? 0) + 1;
     deps.log.warn('rejected', { key: item.key, reason, detail: message });
-    await writer.add({
-      runId,
-      key: item.key,
-      bucket: item.bucket,
-      outcome: 'REJECTED',
-      reason,
-      message,
-      stage: 'aggregate',
-      updatedAt: now(),
-    });
+    await writer.add(
+      rejectionRecord(runId, { key: item.key, bucket: item.bucket, reason, message, stage: 'aggregate' }, now()),
+    );
   };
 
   let lineNumber = 0;
@@ -141,7 +134,7 @@ async function loadIndex(objects: ObjectStore, bucket: string, key: string) {
   } catch (error) {
     throw new PipelineStateError(`the index s3://${bucket}/${key} written by preprocess is not JSON`, { cause: error });
   }
-  const parsed = IndexSchema.safeParse(json);
+  const parsed = TransformIndexSchema.safeParse(json);
   if (!parsed.success)
     throw new PipelineStateError(`the index s3://${bucket}/${key} is not a list of {id, key, bucket}`);
   return parsed.data;

@@ -42,6 +42,12 @@ export async function runFinalizeFailure(
   );
 }
 
+/** What a time-out or an abort is recorded as: the status-change event carries no error or cause for them. */
+const UNREPORTED_FAILURES: Readonly<Record<string, { error: string; cause: string }>> = {
+  TIMED_OUT: { error: 'States.Timeout', cause: 'the execution ran past the state machine timeout' },
+  ABORTED: { error: 'ExecutionAborted', cause: 'the execution was stopped' },
+};
+
 /**
  * Finalizes an execution that ended FAILED, TIMED_OUT or ABORTED without the state machine's own failure path (an
  * uncaught error, so a redrive resumes at the failed state; a time-out; an abort), and publishes the notification.
@@ -62,20 +68,9 @@ export async function runFinalizeExecution(
     deps.log.info('failure already finalized by the state machine', { runId, attempt });
     return undefined;
   }
-  const error =
-    detail.error ??
-    (detail.status === 'TIMED_OUT'
-      ? 'States.Timeout'
-      : detail.status === 'ABORTED'
-        ? 'ExecutionAborted'
-        : 'States.Unknown');
-  const cause =
-    detail.cause ??
-    (detail.status === 'TIMED_OUT'
-      ? 'the execution ran past the state machine timeout'
-      : detail.status === 'ABORTED'
-        ? 'the execution was stopped'
-        : '');
+  const fallback = UNREPORTED_FAILURES[detail.status] ?? { error: 'States.Unknown', cause: '' };
+  const error = detail.error ?? fallback.error;
+  const cause = detail.cause ?? fallback.cause;
   const notification = await markFailed(
     { runId, error, cause, attempt, redrivable: true, executionArn: detail.executionArn },
     deps,

@@ -1,11 +1,17 @@
-import { runLayout } from '../../shared/config.ts';
 import { DatasetAccessError, InvalidInputError, ObjectNotFoundError, RunConflictError } from '../../shared/errors.ts';
 import { classifyDataset, type DatasetSource, parseExecutionInput } from '../../shared/execution-input.ts';
-import { isSupportedImageKey } from '../../shared/images.ts';
+import { isSupportedImageKey, SUPPORTED_IMAGE_EXTENSIONS } from '../../shared/images.ts';
+import { PIPELINE_OWNED_PREFIXES, runLayout, TRANSFORM_JOB_PREFIX } from '../../shared/layout.ts';
 import type { Log } from '../../shared/logging.ts';
 import { readManifest } from '../../shared/manifest.ts';
 import type { Clock, ObjectStore, PredictionStore, RunStore } from '../../shared/ports.ts';
-import type { DatasetItem, RejectedItem, RejectionRecord, RunRecord } from '../../shared/records.ts';
+import {
+  type DatasetItem,
+  type RejectedItem,
+  type RejectionRecord,
+  type RunRecord,
+  rejectionRecord,
+} from '../../shared/records.ts';
 import { formatS3Uri, isInside, type S3Location } from '../../shared/s3-location.ts';
 import { hashOf } from '../../shared/settings-hash.ts';
 import type { PlanEvent, PlanResult } from '../../shared/stage-events.ts';
@@ -26,8 +32,8 @@ export interface PlanDeps {
   readonly rejectionBatchSize?: number;
 }
 
-/** Prefixes of the pipeline bucket the pipeline itself writes; a dataset may not overlap them. */
-const PIPELINE_OWNED_PREFIXES = ['runs/', 'reports/'];
+/** The supported extensions as a rejection message names them: `jpg, jpeg, png, ...`. */
+const SUPPORTED_TYPES = SUPPORTED_IMAGE_EXTENSIONS.map((extension) => extension.slice(1)).join(', ');
 
 /**
  * Plans a run: validates the input, creates (or re-joins) the run record, resolves the dataset into JSONL item
@@ -129,7 +135,7 @@ export function transformJobBaseName(runId: string, executionName: string): stri
     .replace(/^-+|-+$/g, '')
     .slice(0, 28);
   const digest = hashOf({ runId, executionName }).slice(0, 16);
-  return `ns-${readable ? `${readable}-` : ''}${digest}`;
+  return `${TRANSFORM_JOB_PREFIX}${readable ? `${readable}-` : ''}${digest}`;
 }
 
 function checkDatasetLocation(source: DatasetSource, deps: PlanDeps): void {
@@ -223,7 +229,7 @@ class PlanWriter {
         key: object.key,
         bucket: object.bucket,
         reason: 'UNSUPPORTED_TYPE',
-        message: `s3://${object.bucket}/${object.key} is not a supported image type (jpg, jpeg, png, webp, gif, tif, tiff, avif)`,
+        message: `s3://${object.bucket}/${object.key} is not a supported image type (${SUPPORTED_TYPES})`,
         stage: 'plan',
         ...(line === undefined ? {} : { line }),
       });
@@ -238,12 +244,7 @@ class PlanWriter {
   async reject(rejection: RejectedItem): Promise<void> {
     this.rejected += 1;
     this.rejectedByReason[rejection.reason] = (this.rejectedByReason[rejection.reason] ?? 0) + 1;
-    this.pendingRejections.push({
-      runId: this.runId,
-      outcome: 'REJECTED',
-      ...rejection,
-      updatedAt: this.deps.clock.now().toISOString(),
-    });
+    this.pendingRejections.push(rejectionRecord(this.runId, rejection, this.deps.clock.now().toISOString()));
     this.deps.log.warn('rejected', { key: rejection.key, reason: rejection.reason, detail: rejection.message });
     if (this.pendingRejections.length >= this.rejectionBatchSize) await this.flushRejections();
   }

@@ -1,9 +1,15 @@
 import pLimit from 'p-limit';
-import { runLayout } from '../../shared/config.ts';
 import { DatasetAccessError, describeError, NightshiftError, RetryableError } from '../../shared/errors.ts';
+import { runLayout } from '../../shared/layout.ts';
 import type { Log } from '../../shared/logging.ts';
 import type { Clock, ObjectStore, PredictionStore } from '../../shared/ports.ts';
-import type { DatasetItem, RejectionReason, RejectionRecord, TransformRecord } from '../../shared/records.ts';
+import {
+  type DatasetItem,
+  type RejectionReason,
+  rejectionRecord,
+  type TransformIndexEntry,
+  type TransformRecord,
+} from '../../shared/records.ts';
 import { formatS3Uri, type S3Location } from '../../shared/s3-location.ts';
 import type { PreprocessBatch, PreprocessResult } from '../../shared/stage-events.ts';
 import { prepareModelInput } from './model-input.ts';
@@ -14,13 +20,6 @@ export interface PreprocessDeps {
   readonly predictions: PredictionStore;
   readonly clock: Clock;
   readonly log: Log;
-}
-
-/** One line of a transform index: which object a line of the transform input part (and its output) belongs to. */
-export interface TransformIndexEntry {
-  readonly id: number;
-  readonly key: string;
-  readonly bucket: string;
 }
 
 type ItemOutcome =
@@ -76,16 +75,9 @@ export async function runPreprocess(batch: PreprocessBatch, deps: PreprocessDeps
 
   if (rejected.length > 0) {
     const updatedAt = deps.clock.now().toISOString();
-    const rows: RejectionRecord[] = rejected.map(({ item, reason, message }) => ({
-      runId,
-      key: item.key,
-      bucket: item.bucket,
-      outcome: 'REJECTED',
-      reason,
-      message,
-      stage: 'preprocess',
-      updatedAt,
-    }));
+    const rows = rejected.map(({ item, reason, message }) =>
+      rejectionRecord(runId, { key: item.key, bucket: item.bucket, reason, message, stage: 'preprocess' }, updatedAt),
+    );
     await withStageError(`writing ${rows.length} rejection rows of run "${runId}"`, () => deps.predictions.put(rows));
   }
 

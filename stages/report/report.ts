@@ -2,11 +2,12 @@
  * The report stage: reconciles the run's rows with its input objects, writes predictions.csv, report.json and
  * report.html under the run's report prefix, and finalises the run record.
  */
-import { runLayout } from '../../shared/config.ts';
+
 import { PipelineStateError } from '../../shared/errors.ts';
+import { runLayout } from '../../shared/layout.ts';
 import type { Log } from '../../shared/logging.ts';
 import type { Clock, ObjectStore, PredictionStore, RunStore } from '../../shared/ports.ts';
-import type { PartStats, RunCounts, RunRecord } from '../../shared/records.ts';
+import type { PartStats, ReportFiles, RunCounts, RunRecord } from '../../shared/records.ts';
 import { formatS3Uri, type S3Location } from '../../shared/s3-location.ts';
 import type { ReportEvent, ReportResult } from '../../shared/stage-events.ts';
 import { loadChartJsSource } from './chart-script.ts';
@@ -15,7 +16,7 @@ import { mergePartStats } from './part-statistics.ts';
 import { predictionsCsv } from './predictions-csv.ts';
 import { renderReportHtml } from './report-html.ts';
 import { type MapRunResults, readMapRunResults } from './result-writer.ts';
-import { buildRunReport, type ReportFiles, type RunReport } from './run-report.ts';
+import { buildRunReport, type RunReport } from './run-report.ts';
 import { stageTimings } from './stage-timings.ts';
 import { recordUnprocessedItems } from './unprocessed-items.ts';
 

@@ -3,6 +3,8 @@ import { z } from 'zod';
 import {
   CONFIDENCE_BUCKETS,
   RejectionReasonSchema,
+  type ReportFiles,
+  ReportFilesSchema,
   type RunCounts,
   RunCountsSchema,
   type RunRecord,
@@ -13,9 +15,6 @@ import { MAX_SAMPLE_REJECTIONS, type SampleRejection } from './outcome-tally.ts'
 import type { RunStatistics } from './part-statistics.ts';
 import type { MapRunResults } from './result-writer.ts';
 import type { StageTiming } from './stage-timings.ts';
-
-const ReportFilesSchema = z.strictObject({ json: z.string(), csv: z.string(), html: z.string() });
-export type ReportFiles = z.infer<typeof ReportFilesSchema>;
 
 export const RunReportSchema = z.strictObject({
   runId: z.string(),

@@ -186,6 +186,35 @@ describe('plan stage against the local S3 and DynamoDB servers', () => {
     expect(rejection).toMatchObject({ outcome: 'REJECTED', reason: 'OUTSIDE_DATASET', line: 4 });
   });
 
+  it('names the line of each ManifestFile entry where entries share a line, span lines or hold brackets', async () => {
+    const manifest = [
+      '[',
+      `  {"prefix": "s3://${DATA}/mf/"},`,
+      '  "a.jpg", "x\\"],[/../y.jpg",',
+      '  {"not": ["a",',
+      '    "key"]},',
+      '',
+      '  "../b.jpg"',
+      ']',
+    ].join('\n');
+    await put(PIPELINE, 'manifests/lines.json', manifest);
+
+    const result = await runPlan(
+      { input: { dataset: `s3://${PIPELINE}/manifests/lines.json` }, execution: { name: 'exec-lines' } },
+      deps,
+    );
+
+    expect(result.items).toMatchObject({ total: 4, accepted: 1, rejected: 3 });
+    const rejections = (await rows('exec-lines')).map((row) =>
+      row.outcome === 'REJECTED' ? [row.line, row.reason] : [],
+    );
+    expect(rejections.sort()).toEqual([
+      [3, 'OUTSIDE_DATASET'],
+      [4, 'MALFORMED_MANIFEST_LINE'],
+      [7, 'OUTSIDE_DATASET'],
+    ]);
+  });
+
   it('refuses a manifest that is not JSON, naming the manifest and the line of the error', async () => {
     await put(PIPELINE, 'manifests/bad.json', `[\n  {"prefix": "s3://${DATA}/mf/"},\n  "a.jpg",,\n]`);
 
@@ -253,6 +282,12 @@ describe('plan stage against the local S3 and DynamoDB servers', () => {
     await expect(
       runPlan({ input: { dataset: `s3://${PIPELINE}/` }, execution: { name: 'exec-own' } }, ownBucketOnly),
     ).rejects.toThrow(/overlaps the pipeline's own runs\/ folder/);
+    await expect(
+      runPlan(
+        { input: { dataset: `s3://${PIPELINE}/map-results/aggregate/` }, execution: { name: 'exec-results' } },
+        ownBucketOnly,
+      ),
+    ).rejects.toThrow(/overlaps the pipeline's own map-results\/ folder/);
     await expect(
       runPlan(
         { input: { dataset: `s3://${PIPELINE}/manifests/` }, execution: { name: 'exec-overlap' } },

@@ -4,9 +4,9 @@ import { DynamoPredictionStore } from '../../shared/aws/dynamo-prediction-store.
 import { DynamoRunStore } from '../../shared/aws/dynamo-run-store.ts';
 import { wireFrom } from '../../shared/aws/lambda-wiring.ts';
 import { S3ObjectStore } from '../../shared/aws/s3-object-store.ts';
-import { runLayout } from '../../shared/config.ts';
 import { InvalidInputError, PipelineStateError } from '../../shared/errors.ts';
 import { PreprocessSettingsSchema, TransformSettingsSchema } from '../../shared/execution-input.ts';
+import { mapResultsLayout, runLayout } from '../../shared/layout.ts';
 import type { Log } from '../../shared/logging.ts';
 import type { Clock } from '../../shared/ports.ts';
 import type {
@@ -439,7 +439,7 @@ describe('report stage', () => {
       }),
       stats('part-00002', { lines: 0 }),
     ];
-    const prefix = `${runLayout.mapResults('run-results')}aggregate/4f0c2d1e-90ab-3c4d-8e7f-0123456789ab/`;
+    const prefix = `${mapResultsLayout.aggregate}/4f0c2d1e-90ab-3c4d-8e7f-0123456789ab/`;
     const input = (n: number) => ({
       runId: 'run-results',
       pipelineBucket: BUCKET,

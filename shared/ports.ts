@@ -1,5 +1,6 @@
 import type { OutcomeRecord, RunRecord } from './records.ts';
 import type { S3Location } from './s3-location.ts';
+import type { Notification } from './stage-events.ts';
 
 /** One object from a listing. */
 export interface ObjectSummary {
@@ -73,4 +74,9 @@ export type StartResult =
 /** Starts state machine executions (Step Functions StartExecution, or the local engine). */
 export interface ExecutionStarter {
   start(request: { readonly name: string; readonly input: unknown }): Promise<StartResult>;
+}
+
+/** Publishes a run notification (SNS in AWS, a file locally). */
+export interface Notifier {
+  publish(notification: Notification): Promise<void>;
 }

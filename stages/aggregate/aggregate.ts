@@ -1,6 +1,5 @@
 import type { z } from 'zod';
-import { InvalidInputError, PipelineStateError } from '../../shared/errors.ts';
-import { formatIssues } from '../../shared/execution-input.ts';
+import { PipelineStateError } from '../../shared/errors.ts';
 import { runLayout } from '../../shared/layout.ts';
 import type { Log } from '../../shared/logging.ts';
 import type { Clock, ObjectStore, PredictionStore } from '../../shared/ports.ts';
@@ -15,7 +14,7 @@ import {
   TransformIndexSchema,
   TransformOutputLineSchema,
 } from '../../shared/records.ts';
-import { type AggregateEvent, AggregateEventSchema } from '../../shared/stage-events.ts';
+import type { AggregateEvent } from '../../shared/stage-events.ts';
 import { confidenceOf, mapLines, normaliseText } from './join-output.ts';
 
 export interface AggregateDeps {
@@ -36,9 +35,7 @@ export interface AggregateDeps {
  * missing line still becomes a rejection for the right item: every item ends as exactly one row.
  */
 export async function runAggregate(event: AggregateEvent, deps: AggregateDeps): Promise<PartStats> {
-  const parsed = AggregateEventSchema.safeParse(event);
-  if (!parsed.success) throw new InvalidInputError(formatIssues(parsed.error, 'aggregate event'));
-  const { runId, pipelineBucket, key } = parsed.data;
+  const { runId, pipelineBucket, key } = event;
   const outputPrefix = runLayout.transformOutput(runId);
   if (!key.startsWith(outputPrefix) || !key.endsWith('.out')) {
     throw new PipelineStateError(`${key} is not a transform output object of run ${runId} (${outputPrefix}*.out)`);
@@ -135,7 +132,13 @@ async function loadIndex(objects: ObjectStore, bucket: string, key: string) {
   if (body === undefined) {
     throw new PipelineStateError(`the index s3://${bucket}/${key} written by preprocess is missing; redrive the run`);
   }
-  const parsed = TransformIndexSchema.safeParse(JSON.parse(new TextDecoder().decode(body)));
+  let json: unknown;
+  try {
+    json = JSON.parse(new TextDecoder().decode(body));
+  } catch (error) {
+    throw new PipelineStateError(`the index s3://${bucket}/${key} written by preprocess is not JSON`, { cause: error });
+  }
+  const parsed = TransformIndexSchema.safeParse(json);
   if (!parsed.success)
     throw new PipelineStateError(`the index s3://${bucket}/${key} is not a list of {id, key, bucket}`);
   return parsed.data;

@@ -1,25 +1,20 @@
-import { CALLER_ERROR_NAMES, InvalidInputError, NOT_REDRIVABLE_ERROR_NAMES } from '../../shared/errors.ts';
-import { formatIssues, RUN_ID } from '../../shared/execution-input.ts';
+import { CALLER_ERROR_NAMES, NOT_REDRIVABLE_ERROR_NAMES } from '../../shared/errors.ts';
 import type { Log } from '../../shared/logging.ts';
-import type { Clock, RunStore, TransformJobControl } from '../../shared/ports.ts';
+import type { Clock, Notifier, RunStore, TransformJobControl } from '../../shared/ports.ts';
 import {
   type ExecutionStatusEvent,
-  ExecutionStatusEventSchema,
   type FinalizeFailureEvent,
-  FinalizeFailureEventSchema,
   type Notification,
+  runIdOf,
 } from '../../shared/stage-events.ts';
 import { transformJobName } from '../../shared/transform-job-name.ts';
+
+export type { Notifier } from '../../shared/ports.ts';
 
 export interface FinalizeFailureDeps {
   readonly runs: RunStore;
   readonly clock: Clock;
   readonly log: Log;
-}
-
-/** Publishes a notification (SNS in AWS, a file locally). */
-export interface Notifier {
-  publish(notification: Notification): Promise<void>;
 }
 
 /** Longest cause kept in the run record (DynamoDB items are capped at 400 KB; people read the first lines). */
@@ -33,10 +28,8 @@ export async function runFinalizeFailure(
   event: FinalizeFailureEvent,
   deps: FinalizeFailureDeps,
 ): Promise<Notification> {
-  const parsed = FinalizeFailureEventSchema.safeParse(event);
-  if (!parsed.success) throw new InvalidInputError(formatIssues(parsed.error, 'finalize-failure event'));
-  const { executionName, executionArn, error, failedState, attempt } = parsed.data;
-  const runId = parsed.data.runId ?? runIdOf(parsed.data.input, executionName);
+  const { executionName, executionArn, error, failedState, attempt } = event;
+  const runId = event.runId ?? runIdOf(event.input, executionName);
   return markFailed(
     {
       runId,
@@ -65,9 +58,7 @@ export async function runFinalizeExecution(
   event: ExecutionStatusEvent,
   deps: FinalizeFailureDeps & { readonly notifier: Notifier; readonly transformJobs: TransformJobControl },
 ): Promise<Notification | undefined> {
-  const parsed = ExecutionStatusEventSchema.safeParse(event);
-  if (!parsed.success) throw new InvalidInputError(formatIssues(parsed.error, 'execution status event'));
-  const { detail } = parsed.data;
+  const { detail } = event;
   if (!['FAILED', 'TIMED_OUT', 'ABORTED'].includes(detail.status)) return undefined;
   // Errors the state machine catches were finalized and announced on its own failure path.
   if (detail.error && (NOT_REDRIVABLE_ERROR_NAMES as readonly string[]).includes(detail.error)) return undefined;
@@ -94,17 +85,6 @@ export async function runFinalizeExecution(
   );
   await deps.notifier.publish(notification);
   return notification;
-}
-
-/**
- * The run id the execution input names, else the execution name (as the plan stage decides it). An input run id
- * the plan would refuse is not used: it goes into notification subjects and table keys, so it could carry line
- * breaks or markup. The execution name stands in: StartExecution refuses names with white space, brackets or
- * control characters (https://docs.aws.amazon.com/step-functions/latest/apireference/API_StartExecution.html).
- */
-function runIdOf(input: unknown, executionName: string): string {
-  const runId = (input as { runId?: unknown } | null | undefined)?.runId;
-  return typeof runId === 'string' && RUN_ID.test(runId) ? runId : executionName;
 }
 
 function parseJson(text: string | null | undefined): unknown {

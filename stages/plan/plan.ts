@@ -1,10 +1,5 @@
 import { DatasetAccessError, InvalidInputError, ObjectNotFoundError, RunConflictError } from '../../shared/errors.ts';
-import {
-  classifyDataset,
-  type DatasetSource,
-  formatIssues,
-  parseExecutionInput,
-} from '../../shared/execution-input.ts';
+import { classifyDataset, type DatasetSource, parseExecutionInput } from '../../shared/execution-input.ts';
 import { isSupportedImageKey, SUPPORTED_IMAGE_EXTENSIONS } from '../../shared/images.ts';
 import { PIPELINE_OWNED_PREFIXES, runLayout } from '../../shared/layout.ts';
 import type { Log } from '../../shared/logging.ts';
@@ -19,7 +14,7 @@ import {
 } from '../../shared/records.ts';
 import { formatS3Uri, isInside, type S3Location } from '../../shared/s3-location.ts';
 import { hashOf } from '../../shared/settings-hash.ts';
-import { type PlanEvent, PlanEventSchema, type PlanResult } from '../../shared/stage-events.ts';
+import type { PlanEvent, PlanResult } from '../../shared/stage-events.ts';
 import { transformJobBaseName } from '../../shared/transform-job-name.ts';
 
 export interface PlanDeps {
@@ -50,16 +45,14 @@ const SUPPORTED_TYPES = SUPPORTED_IMAGE_EXTENSIONS.map((extension) => extension.
  * a DUPLICATE rejection, so every line ends as one item.
  */
 export async function runPlan(event: PlanEvent, deps: PlanDeps): Promise<PlanResult> {
-  const parsedEvent = PlanEventSchema.safeParse(event);
-  if (!parsedEvent.success) throw new InvalidInputError(formatIssues(parsedEvent.error, 'plan event'));
-  checkInputIsObject(parsedEvent.data.input);
-  const input = parseExecutionInput(parsedEvent.data.input);
-  const runId = input.runId ?? parsedEvent.data.execution.name;
+  checkInputIsObject(event.input);
+  const input = parseExecutionInput(event.input);
+  const runId = input.runId ?? event.execution.name;
   const source = classifyDataset(input.dataset);
   checkDatasetLocation(source, deps);
 
   const settings = { preprocess: input.preprocess, transform: input.transform };
-  await createOrRejoinRun(runId, input.dataset, settings, parsedEvent.data.execution.id, deps);
+  await createOrRejoinRun(runId, input.dataset, settings, event.execution.id, deps);
 
   const writer = new PlanWriter(runId, deps);
   if (source.type === 'prefix') {
@@ -143,7 +136,7 @@ export async function runPlan(event: PlanEvent, deps: PlanDeps): Promise<PlanRes
     items,
     transformInputPrefix: runLayout.transformInput(runId),
     transformOutputPrefix: runLayout.transformOutput(runId),
-    transformJobName: transformJobBaseName(runId, parsedEvent.data.execution.name),
+    transformJobName: transformJobBaseName(runId, event.execution.name),
     next: items.accepted > 0 ? 'preprocess' : 'empty',
   };
 }

@@ -1,12 +1,5 @@
 import pLimit from 'p-limit';
-import {
-  DatasetAccessError,
-  describeError,
-  InvalidInputError,
-  NightshiftError,
-  RetryableError,
-} from '../../shared/errors.ts';
-import { formatIssues } from '../../shared/execution-input.ts';
+import { DatasetAccessError, describeError, NightshiftError, RetryableError } from '../../shared/errors.ts';
 import { runLayout } from '../../shared/layout.ts';
 import type { Log } from '../../shared/logging.ts';
 import type { Clock, ObjectStore, PredictionStore } from '../../shared/ports.ts';
@@ -18,7 +11,7 @@ import {
   type TransformRecord,
 } from '../../shared/records.ts';
 import { formatS3Uri, type S3Location } from '../../shared/s3-location.ts';
-import { type PreprocessBatch, PreprocessBatchSchema, type PreprocessResult } from '../../shared/stage-events.ts';
+import type { PreprocessBatch, PreprocessResult } from '../../shared/stage-events.ts';
 import { THUMBNAIL_CONTENT_TYPE, thumbnailKey } from '../../shared/thumbnails.ts';
 import { prepareModelInput } from './model-input.ts';
 import { makeThumbnail } from './thumbnail.ts';
@@ -42,13 +35,6 @@ type ItemOutcome =
 
 const JSON_LINES = 'application/jsonlines';
 
-/** Validates a preprocess event, naming every bad field. */
-export function parsePreprocessBatch(raw: unknown): PreprocessBatch {
-  const result = PreprocessBatchSchema.safeParse(raw);
-  if (!result.success) throw new InvalidInputError(formatIssues(result.error, 'preprocess batch'));
-  return result.data;
-}
-
 /**
  * File name shared by a batch's transform input part and its index: the first item's index, zero-padded so parts
  * list in item order. A retried batch gets the same name and overwrites its own part.
@@ -61,10 +47,9 @@ export function partFileName(firstItemIndex: number): string {
  * Preprocesses one Distributed Map batch: every item ends as exactly one line of the batch's transform input part
  * or one rejection row. Bad objects never fail the batch; a failing dependency (S3, DynamoDB) does, with a
  * {@link RetryableError} for Step Functions to retry, and the retry overwrites what the failed attempt wrote.
- * The batch is validated first, as it may come straight from the state machine (InvalidInputError naming the field).
  */
 export async function runPreprocess(batch: PreprocessBatch, deps: PreprocessDeps): Promise<PreprocessResult> {
-  const { Items: items, BatchInput: input } = parsePreprocessBatch(batch);
+  const { Items: items, BatchInput: input } = batch;
   const { runId, pipelineBucket, settings } = input;
 
   const limit = pLimit(settings.downloadConcurrency);

@@ -3,14 +3,13 @@
  * report.html under the run's report prefix, and finalises the run record.
  */
 import pLimit from 'p-limit';
-import { InvalidInputError, PipelineStateError } from '../../shared/errors.ts';
-import { formatIssues } from '../../shared/execution-input.ts';
+import { PipelineStateError } from '../../shared/errors.ts';
 import { runLayout } from '../../shared/layout.ts';
 import type { Log } from '../../shared/logging.ts';
 import type { Clock, ObjectStore, PredictionStore, RunStore } from '../../shared/ports.ts';
 import type { PartStats, ReportFiles, RunCounts, RunRecord } from '../../shared/records.ts';
 import { formatS3Uri, type S3Location } from '../../shared/s3-location.ts';
-import { type ReportEvent, ReportEventSchema, type ReportResult } from '../../shared/stage-events.ts';
+import type { ReportEvent, ReportResult } from '../../shared/stage-events.ts';
 import { thumbnailKey } from '../../shared/thumbnails.ts';
 import { loadChartJsSource } from './chart-script.ts';
 import { type ExplorerData, type ExplorerRow, ExplorerSelection } from './explorer-selection.ts';
@@ -40,13 +39,6 @@ export interface ReportDeps {
 /** Changed objects the report lists when comparing with the previous run; the count covers all. */
 export const MAX_REPORTED_CHANGES = 50;
 
-/** Validates a report event, naming every offending field. */
-export function parseReportEvent(raw: unknown): ReportEvent {
-  const result = ReportEventSchema.safeParse(raw);
-  if (!result.success) throw new InvalidInputError(formatIssues(result.error, 'report event'));
-  return result.data;
-}
-
 /** Where the report files of a run go. */
 export function reportLocations(runId: string, pipelineBucket: string): Record<keyof ReportFiles, S3Location> {
   const prefix = runLayout.report(runId);
@@ -61,8 +53,7 @@ export function reportLocations(runId: string, pipelineBucket: string): Record<k
  * Writes the run's report and marks the run SUCCEEDED. Safe to repeat: a second report of the same run finds
  * every item with its row and writes the same files.
  */
-export async function runReport(event: ReportEvent, deps: ReportDeps): Promise<ReportResult> {
-  const input = parseReportEvent(event);
+export async function runReport(input: ReportEvent, deps: ReportDeps): Promise<ReportResult> {
   const { runId, pipelineBucket } = input;
   const startedAt = deps.clock.now();
   const run = await loadRun(deps.runs, runId);

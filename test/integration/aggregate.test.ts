@@ -201,6 +201,17 @@ describe('aggregate stage against the local S3 and DynamoDB servers', () => {
     await expect(attempt).rejects.toThrow(PipelineStateError);
   });
 
+  it('fails with PipelineStateError naming the index when the preprocess index is not JSON', async () => {
+    const key = `${runLayout.transformOutput('run-garbled')}part-000000000.jsonl.out`;
+    await put(key, '{}\n');
+    await put(`${runLayout.transformIndex('run-garbled')}part-000000000.json`, '[{"id": 0,');
+
+    const attempt = runAggregate({ runId: 'run-garbled', pipelineBucket: PIPELINE, key }, deps);
+
+    await expect(attempt).rejects.toThrow(PipelineStateError);
+    await expect(attempt).rejects.toThrow(/transform-index\/part-000000000\.json written by preprocess is not JSON/);
+  });
+
   it('returns statistics whose size does not depend on the number of lines', async () => {
     const keys = Array.from({ length: 400 }, (_, i) => `many-${i}.jpg`);
     const event = await seedPart(

@@ -2,6 +2,7 @@ import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoPredictionStore } from '../../shared/aws/dynamo-prediction-store.ts';
 import { DynamoRunStore } from '../../shared/aws/dynamo-run-store.ts';
+import { wireFrom } from '../../shared/aws/lambda-wiring.ts';
 import { S3ObjectStore } from '../../shared/aws/s3-object-store.ts';
 import { InvalidInputError, PipelineStateError } from '../../shared/errors.ts';
 import { PreprocessSettingsSchema, TransformSettingsSchema } from '../../shared/execution-input.ts';
@@ -19,11 +20,12 @@ import type {
 } from '../../shared/records.ts';
 import type { ReportEvent } from '../../shared/stage-events.ts';
 import { thumbnailKey } from '../../shared/thumbnails.ts';
-import { handler } from '../../stages/report/handler.ts';
+import { createHandler } from '../../stages/report/handler.ts';
 import { PREDICTIONS_CSV_COLUMNS } from '../../stages/report/predictions-csv.ts';
 import { type ReportDeps, runReport } from '../../stages/report/report.ts';
 import { RunReportSchema } from '../../stages/report/run-report.ts';
 import { type LocalAws, startLocalAws } from '../helpers/local-aws.ts';
+import { testWire } from '../helpers/stage-wiring.ts';
 
 const BUCKET = 'nightshift-report-test';
 const CREATED_AT = '2025-03-01T09:00:00.000Z';
@@ -551,8 +553,8 @@ describe('report stage', () => {
     await expect(attempt).rejects.toThrow(/plan stage creates it/);
   });
 
-  it('rejects an invalid event with an InvalidInputError naming each field', async () => {
-    const attempt = runReport({ runId: '', pipelineBucket: 'x', extra: true } as unknown as ReportEvent, deps);
+  it('rejects an invalid event at the handler with an InvalidInputError naming each field', async () => {
+    const attempt = createHandler(testWire(deps))({ runId: '', pipelineBucket: 'x', extra: true });
 
     await expect(attempt).rejects.toBeInstanceOf(InvalidInputError);
     await expect(attempt).rejects.toThrow(/runId.*pipelineBucket.*"extra"/s);
@@ -560,12 +562,14 @@ describe('report stage', () => {
 
   it('runs as a Lambda handler that builds its clients from the environment on the first invocation', async () => {
     const part = await seedMixedRun('run-handler');
-    Object.assign(process.env, {
+    const env = {
+      ...process.env,
       PIPELINE_BUCKET: BUCKET,
       RUNS_TABLE: tables.runsTable,
       PREDICTIONS_TABLE: tables.predictionsTable,
       LOG_LEVEL: 'SILENT',
-    });
+    };
+    const handler = createHandler((stage) => wireFrom(env, stage));
 
     const result = await handler({ runId: 'run-handler', pipelineBucket: BUCKET, parts: [part] });
 

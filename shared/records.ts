@@ -231,6 +231,17 @@ export type ReportFiles = z.infer<typeof ReportFilesSchema>;
 
 export const StageTimingSchema = z.strictObject({ startedAt: z.string(), finishedAt: z.string(), seconds: z.number() });
 
+/**
+ * The process that executes a local run (the local runtime lives in the CLI's process): its pid and, where the
+ * platform tells, its start time, so a later process that reuses the pid is not taken for it.
+ */
+export const RunOwnerSchema = z.strictObject({
+  pid: z.int().positive(),
+  startTime: z.string().optional(),
+  host: z.string(),
+});
+export type RunOwner = z.infer<typeof RunOwnerSchema>;
+
 /** The run table's row: one per run id. */
 export const RunRecordSchema = z.strictObject({
   runId: z.string(),
@@ -249,6 +260,10 @@ export const RunRecordSchema = z.strictObject({
   error: z.strictObject({ error: z.string(), cause: z.string() }).optional(),
   /** The execution attempt (redrive count) whose failure was recorded, so each failure is announced once. */
   failedAttempt: z.int().min(0).optional(),
+  /** Local runs only: the owning process, so a run whose owner died is marked FAILED instead of staying RUNNING. */
+  owner: RunOwnerSchema.optional(),
+  /** Local runs only: when the owner last said it was alive. */
+  heartbeatAt: z.string().optional(),
 });
 export type RunRecord = z.infer<typeof RunRecordSchema>;
 

@@ -23,6 +23,7 @@ import {
 } from './command-line.ts';
 import { demoCommand } from './commands/demo.ts';
 import { diffCommand } from './commands/diff.ts';
+import { localCommand } from './commands/local.ts';
 import { predictionsCommand } from './commands/predictions.ts';
 import { preflightCommand } from './commands/preflight.ts';
 import { redriveCommand } from './commands/redrive.ts';
@@ -52,6 +53,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   redriveCommand,
   demoCommand,
   runLocalCommand,
+  localCommand,
   preflightCommand,
 ];
 

@@ -133,8 +133,11 @@ async function main(): Promise<void> {
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
   // The parent holds our stdin open; when it dies without signalling, we go too (no orphaned servers).
-  process.stdin.on('end', stop);
-  process.stdin.resume();
+  // `nightshift local up` starts us detached with no stdin (NIGHTSHIFT_DETACHED): we run until stopped.
+  if (process.env.NIGHTSHIFT_DETACHED !== '1') {
+    process.stdin.on('end', stop);
+    process.stdin.resume();
+  }
   process.stdout.write(`${JSON.stringify({ port: started.port })}\n`);
 }
 

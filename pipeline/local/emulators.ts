@@ -52,7 +52,13 @@ function startEmulator(
       options.directory ? resolve(options.directory) : '-',
       String(options.port ?? 0),
     ],
-    { stdio: ['pipe', 'pipe', 'pipe'], cwd: ROOT },
+    {
+      // Own process group: a terminal's Ctrl-C reaches the CLI only, which records the run before stopping us; if
+      // the CLI dies instead, our stdin closes and we exit.
+      detached: true,
+      stdio: ['pipe', 'pipe', 'pipe'],
+      cwd: ROOT,
+    },
   );
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => {

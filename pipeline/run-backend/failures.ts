@@ -13,6 +13,8 @@ export class UsageError extends NightshiftError {
 /** Why a well-formed command could not do what it was asked. Stable: scripts may match on it with `--json`. */
 export type CliFailureCode =
   | 'RUN_NOT_FOUND'
+  | 'LOCAL_SERVICE'
+  | 'STATE_IN_USE'
   | 'RUN_EXISTS'
   | 'STACK_NOT_FOUND'
   | 'NO_CREDENTIALS'

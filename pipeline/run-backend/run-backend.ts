@@ -34,8 +34,6 @@ export interface StartRequest {
   readonly wait: boolean;
   /** With `wait`: stop following after this long. */
   readonly timeoutMs: number;
-  /** Local only: leave the local servers running afterwards. */
-  readonly keepServers: boolean;
 }
 
 /** A run to follow: its run id (or, on AWS, an execution ARN). */
@@ -109,9 +107,18 @@ export interface RunBackend {
 /** The local backend also runs the whole pipeline over a local dataset (`demo`, `run --local`). */
 export interface LocalRunBackend extends RunBackend {
   /** Runs the generated sample dataset end to end. */
-  demo(request: { readonly keepServers: boolean }): Promise<number>;
+  demo(request: LocalRunSettings): Promise<number>;
   /** Runs a local folder of images or a local manifest (an absolute path) end to end. */
-  runSource(request: { readonly source: string; readonly keepServers: boolean }): Promise<number>;
+  runSource(request: LocalRunSettings & { readonly source: string }): Promise<number>;
+  /** `nightshift local up | down | status`: the local servers as a background service shared by every command. */
+  service(request: { readonly action: 'up' | 'down' | 'status'; readonly portBase?: number }): Promise<number>;
+}
+
+/** The run settings `run --local` and `demo` take, as `start` does (validated by the settings schemas). */
+export interface LocalRunSettings {
+  readonly runId?: string;
+  readonly preprocess?: Readonly<Record<string, unknown>>;
+  readonly transform?: Readonly<Record<string, unknown>>;
 }
 
 /** What the CLI gives the local backend. */

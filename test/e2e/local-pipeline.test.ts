@@ -156,7 +156,6 @@ describe('a local run of the synthesized pipeline on generated images', () => {
       name: 'e2e-start',
       wait: true,
       timeoutMs: 60_000,
-      keepServers: false,
     });
 
     expect(code).toBe(0);

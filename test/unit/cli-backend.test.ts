@@ -23,6 +23,7 @@ function recordingBackend(code = 0) {
     where: async () => 'the local servers (/state)',
     demo: record('demo'),
     runSource: record('runSource'),
+    service: record('service'),
     start: record('start'),
     watch: record('watch'),
     redrive: record('redrive'),
@@ -56,13 +57,13 @@ describe('commands call the local backend the CLI picks with --local', () => {
   it('runs `demo` on the local backend, passing the options and returning its exit code', async () => {
     const local = recordingBackend(1);
 
-    const result = await runCli(['demo', '--keep-servers', '--state-dir', 'state'], {
+    const result = await runCli(['demo', '--batch-size', '20', '--state-dir', 'state'], {
       io: captureIo({ cwd: '/data' }),
       deps: { ...local.deps, projectRoot: '/repo' },
     });
 
     expect(result.code).toBe(1);
-    expect(local.calls).toEqual([{ method: 'demo', request: { keepServers: true } }]);
+    expect(local.calls).toEqual([{ method: 'demo', request: { preprocess: { batchSize: 20 } } }]);
     expect(local.created).toMatchObject([{ json: false, stateDir: 'state', projectRoot: '/repo' }]);
     expect(local.closed()).toBe(1);
   });
@@ -76,8 +77,40 @@ describe('commands call the local backend the CLI picks with --local', () => {
     });
 
     expect(result.code).toBe(0);
-    expect(local.calls).toEqual([{ method: 'runSource', request: { source: '/data/images', keepServers: false } }]);
+    expect(local.calls).toEqual([{ method: 'runSource', request: { source: '/data/images' } }]);
     expect(local.created).toMatchObject([{ json: true }]);
+  });
+
+  it('takes the run settings of `start` with `run --local` and refuses a bad one before loading the backend', async () => {
+    const local = recordingBackend();
+
+    const bad = await runCli(['run', '--local', 'images', '--batch-size', '5000'], { deps: local.deps });
+    const good = await runCli(['run', '--local', 'images', '--run-id', 'mine-1', '--batch-size', '20'], {
+      io: captureIo({ cwd: '/data' }),
+      deps: local.deps,
+    });
+
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--batch-size: Too big');
+    expect(good.code).toBe(0);
+    expect(local.calls).toEqual([
+      { method: 'runSource', request: { source: '/data/images', runId: 'mine-1', preprocess: { batchSize: 20 } } },
+    ]);
+  });
+
+  it('runs `local up|down|status` on the local backend and refuses another action', async () => {
+    const local = recordingBackend();
+
+    const up = await runCli(['local', 'up', '--port-base', '47000'], { deps: local.deps });
+    const status = await runCli(['local', 'status'], { deps: local.deps });
+    const bad = await runCli(['local', 'start'], { deps: local.deps });
+
+    expect([up.code, status.code, bad.code]).toEqual([0, 0, 2]);
+    expect(bad.stderr).toContain('unknown action "start"');
+    expect(local.calls).toEqual([
+      { method: 'service', request: { action: 'up', portBase: 47000 } },
+      { method: 'service', request: { action: 'status' } },
+    ]);
   });
 
   it('validates `start --local` options before the backend is loaded, then passes the validated input', async () => {
@@ -102,7 +135,6 @@ describe('commands call the local backend the CLI picks with --local', () => {
           name: 'local-1',
           wait: true,
           timeoutMs: 49 * 3_600_000,
-          keepServers: false,
         },
       },
     ]);

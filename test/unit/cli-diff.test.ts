@@ -30,6 +30,7 @@ function backendWith(rows: readonly OutcomeRecord[]): { loadLocalBackend: () => 
     where: async () => 'the local servers',
     demo: unused,
     runSource: unused,
+    service: unused,
     start: unused,
     watch: unused,
     redrive: unused,

@@ -44,7 +44,6 @@ export const startCommand: CommandSpec = {
       description: 'with --wait: stop watching after this long (default 49h)',
     },
     'dry-run': { type: 'boolean', description: 'print the validated execution input and start nothing' },
-    'keep-servers': { type: 'boolean', description: 'with --local: leave the local servers running afterwards' },
   },
   positionals: { min: 0, max: 0 },
   examples: [
@@ -59,7 +58,7 @@ export const startCommand: CommandSpec = {
       writeJson(ctx.io, { name, input });
       return 0;
     }
-    return (await ctx.backend()).start({ input, name, wait, timeoutMs, keepServers: flag(args, 'keep-servers') });
+    return (await ctx.backend()).start({ input, name, wait, timeoutMs });
   },
 };
 

@@ -1,0 +1,122 @@
+/**
+ * Local runs live in the CLI's process, so a run whose process dies (Ctrl-C before it recorded the end, SIGKILL, a
+ * crash after its DynamoDB server died) would stay RUNNING forever. The owning process writes itself onto the run
+ * record with a heartbeat ({@link RunHeartbeat}); every later local command calls {@link failOrphanedRuns}, which
+ * marks a RUNNING run whose owner is gone FAILED with cause "interrupted", so `redrive --local` can finish it.
+ */
+import { type DynamoDBDocumentClient, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { type RunRecord, RunRecordSchema } from '../../shared/records.ts';
+import { RUNS_TABLE } from '../../shared/tables.ts';
+import { isRunning, type ProcessIdentity, processIdentity } from './process-identity.ts';
+
+/** How often the owner writes its heartbeat. */
+export const HEARTBEAT_INTERVAL_MS = 5000;
+
+/** The error name a run gets when its owning process went away. */
+export const INTERRUPTED_ERROR = 'Interrupted';
+
+/** Writes this process as the owner of a run, now and every {@link HEARTBEAT_INTERVAL_MS}, while the run is RUNNING. */
+export class RunHeartbeat {
+  private timer?: NodeJS.Timeout;
+  private readonly owner: ProcessIdentity;
+
+  constructor(
+    private readonly doc: DynamoDBDocumentClient,
+    private readonly runsTable: string,
+    private readonly runId: string,
+  ) {
+    this.owner = processIdentity() as ProcessIdentity;
+  }
+
+  start(): void {
+    void this.beat();
+    this.timer = setInterval(() => void this.beat(), HEARTBEAT_INTERVAL_MS);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  /** One heartbeat; the record may not exist yet (the plan stage creates it), and a server may be gone: both wait. */
+  async beat(): Promise<void> {
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.runsTable,
+          Key: { [RUNS_TABLE.partitionKey]: this.runId },
+          UpdateExpression: 'SET #owner = :owner, #heartbeat = :now',
+          ConditionExpression: 'attribute_exists(#pk) AND #status = :running',
+          ExpressionAttributeNames: {
+            '#pk': RUNS_TABLE.partitionKey,
+            '#owner': 'owner',
+            '#heartbeat': 'heartbeatAt',
+            '#status': 'status',
+          },
+          ExpressionAttributeValues: { ':owner': this.owner, ':now': new Date().toISOString(), ':running': 'RUNNING' },
+        }),
+      );
+    } catch {
+      // Not created yet, already ended, or the server is down: the next beat (or the sweep) settles it.
+    }
+  }
+}
+
+/**
+ * Marks FAILED ("interrupted") every RUNNING run whose recorded owner is no longer running, conditionally on the
+ * record still naming that owner, so a run that a live process finishes meanwhile is left alone. Runs without an
+ * owner (written before owners were recorded, or on AWS) are not touched. Returns the run ids it marked.
+ */
+export async function failOrphanedRuns(doc: DynamoDBDocumentClient, runsTable: string): Promise<string[]> {
+  const orphaned: RunRecord[] = [];
+  let startKey: Record<string, unknown> | undefined;
+  do {
+    const page = await doc.send(
+      new QueryCommand({
+        TableName: runsTable,
+        IndexName: RUNS_TABLE.statusIndex.name,
+        KeyConditionExpression: '#status = :running',
+        ExpressionAttributeNames: { '#status': RUNS_TABLE.statusIndex.partitionKey },
+        ExpressionAttributeValues: { ':running': 'RUNNING' },
+        ...(startKey ? { ExclusiveStartKey: startKey } : {}),
+      }),
+    );
+    for (const item of page.Items ?? []) {
+      const parsed = RunRecordSchema.safeParse(item);
+      if (parsed.success && parsed.data.owner && !isRunning(parsed.data.owner)) orphaned.push(parsed.data);
+    }
+    startKey = page.LastEvaluatedKey;
+  } while (startKey);
+  const marked: string[] = [];
+  for (const run of orphaned) {
+    const owner = run.owner as ProcessIdentity;
+    const now = new Date().toISOString();
+    try {
+      await doc.send(
+        new UpdateCommand({
+          TableName: runsTable,
+          Key: { [RUNS_TABLE.partitionKey]: run.runId },
+          UpdateExpression: 'SET #status = :failed, #error = :error, finishedAt = :now, updatedAt = :now',
+          ConditionExpression: '#status = :running AND #owner.pid = :pid',
+          ExpressionAttributeNames: { '#status': 'status', '#error': 'error', '#owner': 'owner' },
+          ExpressionAttributeValues: {
+            ':failed': 'FAILED',
+            ':running': 'RUNNING',
+            ':pid': owner.pid,
+            ':now': now,
+            ':error': {
+              error: INTERRUPTED_ERROR,
+              cause:
+                `interrupted: process ${owner.pid}, which ran it, ended before recording the end ` +
+                `(last heartbeat ${run.heartbeatAt ?? 'none'}); finish it with \`nightshift redrive --local ${run.runId}\``,
+            },
+          },
+        }),
+      );
+      marked.push(run.runId);
+    } catch (error) {
+      if ((error as Error).name !== 'ConditionalCheckFailedException') throw error;
+    }
+  }
+  return marked;
+}

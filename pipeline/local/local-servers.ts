@@ -4,7 +4,7 @@
  *
  * The local runtime (`pipeline/local/`) keeps its state under the state directory (`.nightshift/` in the project
  * root, or `NIGHTSHIFT_HOME`, or `--state-dir`) and writes two files there:
- * - `local-endpoints.json` while its servers run (`--keep-servers`): endpoints and names;
+ * - `local-endpoints.json` while its servers run (a run's own, or `nightshift local up`'s): endpoints and names;
  * - `local-names.json` once it has run anything: the names alone.
  * When the servers of the first file answer, the local backend uses them. Otherwise it starts the servers itself on the
  * persisted state (`s3/`, `dynamodb/`) for the length of one command, with the names from the second file.
@@ -18,6 +18,7 @@ import { z } from 'zod';
 import { s3ClientConfig } from '../../shared/aws/client-config.ts';
 import { formatIssues } from '../../shared/execution-input.ts';
 import { CliFailure } from '../run-backend/failures.ts';
+import { acquireStateLock } from './state-lock.ts';
 
 /** What the local runtime calls its bucket and tables. */
 export const LocalNamesSchema = z.object({
@@ -105,14 +106,19 @@ export async function resolveLocalServers(options: LocalServersOptions): Promise
       close: async () => {},
     };
   }
-  // The runtime's servers are gone (or never ran with --keep-servers): serve its persisted state ourselves.
+  // No run or service has servers up: serve the persisted state ourselves.
   const names = (await readJsonFile(join(stateDir, LOCAL_NAMES_FILE), LocalNamesSchema)) ?? running;
   if (!names) {
     throw new CliFailure('NO_LOCAL_STATE', `no local runs yet in ${stateDir}: run \`npm run demo\` first`);
   }
+  // Servers of our own need the folder to themselves: a run starting meanwhile exits naming this process.
+  const releaseLock = await acquireStateLock(stateDir);
   const launcher = options.launcher ?? (await emulatorLauncher());
   const started: StartedServer[] = [];
-  const stopAll = () => Promise.all(started.map((server) => server.stop())).then(() => undefined);
+  const stopAll = () =>
+    Promise.all(started.map((server) => server.stop()))
+      .then(() => releaseLock())
+      .then(() => undefined);
   try {
     const [s3, dynamodb] = await Promise.all([
       launcher.s3(join(stateDir, LOCAL_S3_DIR)).then((server) => {
@@ -135,7 +141,7 @@ export async function resolveLocalServers(options: LocalServersOptions): Promise
     await stopAll();
     const message = (error as Error).message ?? String(error);
     const hint = /lock/i.test(message)
-      ? 'another process holds its data: share one set of servers with `npm run demo -- --keep-servers`'
+      ? 'another process holds its data: share one set of servers with `nightshift local up`'
       : 'run again with --verbose for the server output';
     throw new CliFailure(
       'NO_LOCAL_STATE',

@@ -4,12 +4,12 @@
  *
  * Each server is its own detached process (own process group, so a terminal's Ctrl-C never reaches it) with its
  * output in `logs/<server>.log`; `local-service.json` in the state folder holds their pids, start times and
- * endpoints. A local run that starts its own servers instead holds the folder's lock file
- * (`runtime.lock`, {@link acquireStateLock}), so a second one exits at once naming the owner.
+ * endpoints. A local run that starts its own servers instead holds the folder's lock file (`state-lock.ts`), so a
+ * second one exits at once naming the owner.
  */
 import { spawn } from 'node:child_process';
 import { openSync } from 'node:fs';
-import { mkdir, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
@@ -24,9 +24,9 @@ import {
 } from './local-servers.ts';
 import { createStackResources, LOCAL_REGION, type LocalStack, loadLocalStack } from './local-stack.ts';
 import { isRunning, type ProcessIdentity, processIdentity } from './process-identity.ts';
+import { folderInUse, readLock, releaseStaleLock } from './state-lock.ts';
 
 export const LOCAL_SERVICE_FILE = 'local-service.json';
-export const STATE_LOCK_FILE = 'runtime.lock';
 /** S3 on this port, DynamoDB on the next, the model server on the one after. */
 export const DEFAULT_PORT_BASE = 45660;
 
@@ -273,63 +273,4 @@ async function stopProcess(owner: ProcessIdentity): Promise<void> {
   while (isRunning(owner) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
   if (isRunning(owner)) signal('SIGKILL');
   while (isRunning(owner)) await new Promise((resolve) => setTimeout(resolve, 50));
-}
-
-/** What `runtime.lock` says: the process running servers of its own on the state folder. */
-interface StateLock extends ProcessIdentity {
-  readonly command: string;
-  readonly since: string;
-}
-
-/**
- * Takes the state folder for this process's own servers (two sets of servers on one folder's data would corrupt
- * it, and the second would answer ECONNREFUSED to the first's clients). A lock whose owner is gone is taken over.
- * Resolves to a release function.
- */
-export async function acquireStateLock(stateDir: string): Promise<() => Promise<void>> {
-  const path = join(stateDir, STATE_LOCK_FILE);
-  const me = processIdentity() as ProcessIdentity;
-  const lock: StateLock = { ...me, command: process.argv.slice(1).join(' '), since: new Date().toISOString() };
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const handle = await open(path, 'wx');
-      await handle.writeFile(`${JSON.stringify(lock)}\n`);
-      await handle.close();
-      return async () => {
-        const current = await readLock(stateDir);
-        if (current?.pid === me.pid) await rm(path, { force: true });
-      };
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      const held = await readLock(stateDir);
-      if (held && isRunning(held)) throw folderInUse(stateDir, held);
-      await rm(path, { force: true });
-    }
-  }
-  throw new CliFailure('STATE_IN_USE', `could not take ${path}: another process keeps taking it`);
-}
-
-async function releaseStaleLock(stateDir: string): Promise<void> {
-  const held = await readLock(stateDir);
-  if (held && !isRunning(held)) await rm(join(stateDir, STATE_LOCK_FILE), { force: true });
-}
-
-async function readLock(stateDir: string): Promise<StateLock | undefined> {
-  const text = await readFile(join(stateDir, STATE_LOCK_FILE), 'utf8').catch(() => undefined);
-  if (text === undefined) return undefined;
-  try {
-    const parsed = JSON.parse(text) as StateLock;
-    return typeof parsed.pid === 'number' ? parsed : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function folderInUse(stateDir: string, lock: StateLock): CliFailure {
-  return new CliFailure(
-    'STATE_IN_USE',
-    `the local state folder ${stateDir} is in use by process ${lock.pid} (${lock.command}, since ${lock.since}), ` +
-      'which runs its own servers on it: wait for it to finish, or start shared servers with `nightshift local up` ' +
-      'so local runs can run side by side',
-  );
 }

@@ -21,7 +21,7 @@ import {
 } from './engine/index.ts';
 import { fileNotifier, s3ListIntegration, snsFileIntegration, transformJobIntegration } from './local-integrations.ts';
 import { createLocalClients } from './local-servers.ts';
-import { acquireStateLock, runningService } from './local-service.ts';
+import { runningService } from './local-service.ts';
 import {
   createStackResources,
   LOCAL_ACCOUNT,
@@ -32,6 +32,7 @@ import {
 } from './local-stack.ts';
 import { startModelServer } from './model-server-process.ts';
 import { StageLogFile } from './stage-log-file.ts';
+import { acquireStateLock } from './state-lock.ts';
 
 /** What a client needs to reach a local run's servers and resources (the CLI's --local mode reads these). */
 export interface LocalNames {

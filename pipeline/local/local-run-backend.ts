@@ -3,6 +3,9 @@
  * (`demo`, `run --local`, `start/redrive --local`), and the read commands and `watch --local` read the runtime's
  * persisted state through its S3 and DynamoDB servers. The CLI imports this module on first use of `--local`.
  */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import type { ExecutionInput } from '../../shared/execution-input.ts';
 import type {
   LocalRunBackend,
@@ -148,7 +151,14 @@ class LocalBackend implements LocalRunBackend {
   }
 
   async status(runId: string): Promise<RunView> {
-    return { run: await (await this.stored()).get(runId) };
+    const run = await (await this.stored()).get(runId);
+    const source = await readRunSource(this.stateDir, runId);
+    const report = join(this.stateDir, 'reports', runId, 'report.html');
+    return {
+      run,
+      ...(source ? { source: source.source } : {}),
+      ...(run.report && existsSync(report) ? { reportFile: pathToFileURL(report).href } : {}),
+    };
   }
 
   async report(runId: string, directory: string): Promise<ReportFiles> {

@@ -68,6 +68,10 @@ export interface RunView {
   readonly run: RunRecord;
   /** AWS only: the Step Functions console page of the execution. */
   readonly console?: string;
+  /** Local only: the folder or manifest the run was given, as the user named it. */
+  readonly source?: string;
+  /** Local only: the `file://` URL of the report the run wrote on this machine. */
+  readonly reportFile?: string;
 }
 
 /** The three report files `report` downloaded, by part. */

@@ -156,7 +156,8 @@ describe('nightshift local up | status | down', () => {
 describe('no local run is left RUNNING', () => {
   it('Ctrl-C to the process group mid-transform records the run FAILED, a second run on the folder is refused naming the owner, and redrive finishes it', async () => {
     const home = freshHome();
-    const first = cli(['demo', '--state-dir', home, '--run-id', 'ctrl-c']);
+    // One image per batch: 50 transform parts, so the interrupt lands while the transform job runs.
+    const first = cli(['demo', '--state-dir', home, '--run-id', 'ctrl-c', '--batch-size', '1']);
     await first.waitFor('Run ctrl-c over');
     const second = await run(['demo', '--state-dir', home, '--run-id', 'second']);
     await first.waitFor(/transform +\d/);
@@ -170,6 +171,7 @@ describe('no local run is left RUNNING', () => {
     expect(second.stderr).toContain(`in use by process ${first.child.pid}`);
     expect(second.stderr).not.toContain('ECONNREFUSED');
     expect(code).not.toBe(0);
+    expect(first.stderr()).toContain('Interrupted: stopping the run');
     expect(recorded.status).toBe('FAILED');
     expect(redrive.code).toBe(0);
     expect((await status(home, 'ctrl-c')).status).toBe('SUCCEEDED');

@@ -39,7 +39,7 @@ export const statusCommand: CommandSpec = {
       throw new UsageError(`--instance-price must be a price in US$ per hour such as 1.41, got "${price}"`);
     }
     const backend = await ctx.backend();
-    const { run, console: consoleUrl } = await backend.status(runId);
+    const { run, console: consoleUrl, source, reportFile } = await backend.status(runId);
     const cost = estimateRunCost(run, {
       now: ctx.deps.clock.now(),
       ...(instancePricePerHour === undefined ? {} : { instancePricePerHour }),
@@ -49,6 +49,8 @@ export const statusCommand: CommandSpec = {
         run,
         cost,
         ...(consoleUrl ? { console: consoleUrl } : {}),
+        ...(source ? { source } : {}),
+        ...(reportFile ? { reportFile } : {}),
       });
     } else {
       ctx.io.stdout(
@@ -56,6 +58,8 @@ export const statusCommand: CommandSpec = {
           now: ctx.deps.clock.now(),
           selector: backend.selector,
           ...(consoleUrl ? { console: consoleUrl } : {}),
+          ...(source ? { source } : {}),
+          ...(reportFile ? { reportFile } : {}),
         }),
       );
     }
@@ -74,6 +78,9 @@ export function renderRunStatus(
     readonly selector: string;
     /** The execution's console page, where there is one. */
     readonly console?: string;
+    /** Local runs: the folder or manifest given, and the report written on this machine. */
+    readonly source?: string;
+    readonly reportFile?: string;
   },
 ): string {
   const end = run.finishedAt ? new Date(run.finishedAt) : options.now;
@@ -81,7 +88,7 @@ export function renderRunStatus(
   const fields: [string, string][] = [
     ['run', paint.bold(run.runId)],
     ['status', paintStatus(paint, run.status)],
-    ['dataset', run.dataset],
+    ['dataset', options.source ? `${options.source} (${run.dataset})` : run.dataset],
     ['created', formatTimestamp(run.createdAt)],
     [
       run.finishedAt ? 'finished' : 'running for',
@@ -110,7 +117,7 @@ export function renderRunStatus(
     'settings',
     `${transform.instanceCount} x ${transform.instanceType}, batch ${preprocess.batchSize}, ${preprocess.width}x${preprocess.height} ${preprocess.fit}`,
   ]);
-  if (run.report) fields.push(['report', run.report.html]);
+  if (run.report) fields.push(['report', options.reportFile ?? run.report.html]);
   if (run.error) fields.push(['error', paint.red(`${run.error.error}: ${run.error.cause}`)]);
   if (options.console) fields.push(['console', options.console]);
   fields.push(['cost', `~${formatUsd(cost.totalUsd)} (estimate)`]);

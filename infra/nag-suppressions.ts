@@ -1,13 +1,29 @@
 import { type CfnElement, Stack, Validations } from 'aws-cdk-lib';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type { IConstruct } from 'constructs';
+import type { NightshiftStateMachine } from '../pipeline/state-machine.ts';
 import { BUCKET_PREFIXES, mapResultsLayout, runLayout, TRANSFORM_JOB_PREFIX } from '../shared/layout.ts';
-import type { NightshiftStack } from './nightshift-stack.ts';
+import type { OcrModel } from './model.ts';
+import type { StageFunctions } from './stage-functions.ts';
+
+/**
+ * The parts of the Nightshift stack whose findings are acknowledged; the stack passes itself. Declared here rather
+ * than imported from the stack's module, so the two modules do not import each other.
+ */
+export interface NagScope extends IConstruct {
+  readonly pipelineBucket: s3.Bucket;
+  readonly runsTable: dynamodb.Table;
+  readonly pipeline: NightshiftStateMachine;
+  readonly stages: StageFunctions;
+  readonly model: OcrModel;
+}
 
 /**
  * Every cdk-nag AwsSolutions finding this stack accepts, acknowledged on the one construct it concerns, with the
  * reason. cdk-nag 3 acknowledges findings one by one (`RuleId[Finding]`), so a new wildcard anywhere fails synth.
  */
-export function acknowledgeNagFindings(stack: NightshiftStack): void {
+export function acknowledgeNagFindings(stack: NagScope): void {
   const logicalId = (construct: IConstruct) =>
     Stack.of(construct).getLogicalId(construct.node.defaultChild as CfnElement);
   const bucket = `<${logicalId(stack.pipelineBucket)}.Arn>`;
@@ -68,7 +84,9 @@ export function acknowledgeNagFindings(stack: NightshiftStack): void {
     [`IAM5[Resource::${bucket}/${runLayout.report('*')}*]`]: 'Reports are written under reports/<runId>/',
     ...statusIndex,
   });
-  ack(fn['finalize-failure'], { ...traced, ...encrypted, ...statusIndex });
+  const transformJobs = `IAM5[Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:transform-job/${TRANSFORM_JOB_PREFIX}*]`;
+  const jobsNamedPerRun = `Transform jobs are named per run at run time; every job this pipeline creates starts with ${TRANSFORM_JOB_PREFIX}`;
+  ack(fn['finalize-failure'], { ...traced, ...encrypted, ...statusIndex, [transformJobs]: jobsNamedPerRun });
   ack(fn.trigger, traced);
 
   const stateMachine = stack.pipeline.stateMachine;
@@ -85,8 +103,7 @@ export function acknowledgeNagFindings(stack: NightshiftStack): void {
       'Preprocess ResultWriter output (a folder per map run)',
     [`IAM5[Resource::${bucket}/${mapResultsLayout.aggregate}/*]`]:
       'Aggregate ResultWriter output (a folder per map run)',
-    [`IAM5[Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:transform-job/${TRANSFORM_JOB_PREFIX}*]`]:
-      'Transform jobs are named per run at run time; every job this pipeline creates starts with ns-',
+    [transformJobs]: jobsNamedPerRun,
     ...Object.fromEntries(
       Object.values(stack.stages.functions).map((f) => [`IAM5[Resource::<${logicalId(f)}.Arn>:*]`, lambdaVersions]),
     ),
@@ -104,14 +121,12 @@ export function acknowledgeNagFindings(stack: NightshiftStack): void {
       'ecr:GetAuthorizationToken likewise',
     ...encrypted,
     ...reads,
-    'IAM5[Action::s3:GetObject*]': 'Reads the transform input of any run and its model artifact',
+    'IAM5[Action::s3:GetObject*]': 'Reads the transform input of any run (the model archive is granted by its key)',
     'IAM5[Action::s3:Abort*]': 'Batch Transform uploads large outputs in parts',
     [`IAM5[Resource::${bucket}/${runLayout.transformInput('*')}*]`]:
       'Transform input of any run (run ids are chosen at start)',
     [`IAM5[Resource::${bucket}/${runLayout.transformOutput('*')}*]`]:
       'Transform output of any run (run ids are chosen at start)',
-    'IAM5[Resource::arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-<AWS::AccountId>-<AWS::Region>/*]':
-      'The CDK bootstrap asset bucket holds the model.tar.gz artifact; its key is a content hash',
     'IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:/aws/sagemaker/TransformJobs*]':
       'SageMaker writes transform job logs to this fixed log group family',
   });

@@ -33,6 +33,8 @@ export const runLayout = {
   transformInput: (runId: string) => `${BUCKET_PREFIXES.runs}${runId}/transform-input/`,
   transformIndex: (runId: string) => `${BUCKET_PREFIXES.runs}${runId}/transform-index/`,
   transformOutput: (runId: string) => `${BUCKET_PREFIXES.runs}${runId}/transform-output/`,
+  /** Small WebP images of the accepted inputs: preprocess writes them, the report embeds them (shared/thumbnails.ts). */
+  thumbnails: (runId: string) => `${BUCKET_PREFIXES.runs}${runId}/thumbnails/`,
   report: (runId: string) => `${BUCKET_PREFIXES.reports}${runId}/`,
 } as const;
 

@@ -3,9 +3,10 @@ import { BatchWriteCommand, DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-vitest/extend';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DynamoPredictionStore } from '../../shared/aws/dynamo-prediction-store.ts';
+import { DynamoPredictionStore, partitionOf } from '../../shared/aws/dynamo-prediction-store.ts';
 import { PartialWriteError, RetryableError, ServiceError } from '../../shared/errors.ts';
 import type { RejectionRecord } from '../../shared/records.ts';
+import { PREDICTIONS_TABLE } from '../../shared/tables.ts';
 
 const TABLE = 'predictions';
 const doc = DynamoDBDocumentClient.from(new DynamoDBClient({ region: 'us-east-1' }));
@@ -22,7 +23,10 @@ function rows(count: number): RejectionRecord[] {
     updatedAt: '2026-11-23T00:00:00.000Z',
   }));
 }
-const put = (row: RejectionRecord) => ({ PutRequest: { Item: row } });
+/** The row as written: with its shard partition (the layout put is answered by the mock, so the default count). */
+const put = (row: RejectionRecord) => ({
+  PutRequest: { Item: { ...row, partition: partitionOf(row.runId, row.key, PREDICTIONS_TABLE.shards) } },
+});
 
 /** Records the backoff delays instead of sleeping; `random` = 1 gives the ceiling of each delay. */
 function recordingRuntime() {

@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -11,9 +10,6 @@ import {
   ResourceInUseException,
 } from '@aws-sdk/client-dynamodb';
 import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
-import { App } from 'aws-cdk-lib';
-import { cdkJsonContext } from '../../infra/cdk-context.ts';
-import { NightshiftStack } from '../../infra/nightshift-stack.ts';
 import {
   arnResolver,
   type CfnTemplate,
@@ -69,8 +65,17 @@ export function localName(logicalId: string, type: string): string {
  * Synthesizes the Nightshift stack in-process (Lambda bundling skipped: the local runtime runs the stage sources),
  * exactly as `cdk synth` would build it, and resolves the state machine definition with local names.
  */
-export function synthesizeLocalStack(): LocalStack {
-  return fromTemplate(synthesizeTemplate());
+export async function synthesizeLocalStack(): Promise<LocalStack> {
+  return fromTemplate(await synthesizeTemplate());
+}
+
+/**
+ * The template `cdk synth` would produce, synthesized in this process. aws-cdk-lib and the stack are imported here,
+ * on a cache miss only: importing them takes seconds, which a run on a cached template should not spend.
+ */
+async function synthesizeTemplate(): Promise<CfnTemplate> {
+  const { synthesizeNightshiftTemplate } = await import('./local-synth.ts');
+  return synthesizeNightshiftTemplate();
 }
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -124,7 +129,7 @@ export async function loadLocalStack(home: string): Promise<{ stack: LocalStack;
       // A damaged cache file is synthesized again below and replaced.
     }
   }
-  const template = synthesizeTemplate();
+  const template = await synthesizeTemplate();
   await mkdir(join(home, 'cache'), { recursive: true });
   // Written aside and renamed: two runs starting at once never read half a file.
   const partial = `${file}.${process.pid}.partial`;
@@ -136,26 +141,6 @@ export async function loadLocalStack(home: string): Promise<{ stack: LocalStack;
     }
   }
   return { stack: fromTemplate(template), cached: false };
-}
-
-/** The template `cdk synth` would produce, synthesized in this process. */
-export function synthesizeTemplate(): CfnTemplate {
-  const outdir = mkdtempSync(join(tmpdir(), 'nightshift-synth-'));
-  try {
-    const app = new App({
-      outdir,
-      context: {
-        ...cdkJsonContext(),
-        'aws:cdk:bundling-stacks': [],
-        // Construct paths in the template metadata tell which stage each function is.
-        'aws:cdk:enable-path-metadata': true,
-      },
-    });
-    const stack = new NightshiftStack(app, 'Nightshift');
-    return app.synth().getStackByName(stack.stackName).template as CfnTemplate;
-  } finally {
-    rmSync(outdir, { recursive: true, force: true });
-  }
 }
 
 /** Reads everything the local runtime needs from a synthesized template. */

@@ -107,7 +107,9 @@ describe('local executions that share a run id', () => {
     const sent = notifications();
 
     expect(sent.filter((n) => /failed/i.test(n.subject))).toEqual([]);
-    const refused = sent.filter((n) => n.subject === `Nightshift run ${runId}: a new start was refused; the run is unchanged`);
+    const refused = sent.filter(
+      (n) => n.subject === `Nightshift run ${runId}: a new start was refused; the run is unchanged`,
+    );
     expect(refused).toHaveLength(2);
     expect(refused[0]?.message).toContain(`Execution ${handles.second?.executionArn} was refused`);
   });

@@ -251,7 +251,8 @@ describe('finalize-failure stage against the local DynamoDB server', () => {
     );
 
     expect(notice.runId).toBe('run-owned');
-    expect(notice.message).toContain('This is a problem with the input');
+    expect(notice.subject).toBe('Nightshift run run-owned: a new start was refused; the run is unchanged');
+    expect(notice.message).toContain('Start with a new run id');
     expect(fromRule).toBeUndefined();
     expect(published).toEqual([]);
     expect(await runs.get('run-owned')).toMatchObject({ status: 'RUNNING' });
@@ -292,7 +293,9 @@ describe('finalize-failure stage against the local DynamoDB server', () => {
       expect(notice.subject).not.toMatch(/failed/);
       expect(notice.message).toContain(`Execution ${arn('run-done')} was refused`);
       expect(notice.message).toContain('already exists with a different dataset');
-      expect(notice.message).toContain('Run run-done is unchanged (SUCCEEDED');
+      expect(notice.message).toContain(
+        `Run run-done belongs to execution ${arn('run-done')} and is unchanged (SUCCEEDED)`,
+      );
     });
 
     it('does not announce a run failure for an execution that never owned the run (execution-status rule)', async () => {

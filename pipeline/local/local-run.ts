@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { mkdir, readdir, readFile, realpath, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { ManifestError } from '../../shared/errors.ts';
@@ -91,7 +92,9 @@ export async function runLocalPipeline(options: LocalRunOptions): Promise<LocalR
           preprocess: { batchSize: 10, ...options.preprocess },
           ...(options.transform ? { transform: options.transform } : {}),
         };
-    const executionName = previous ? `${runId}-redrive-${stamp}` : runId;
+    // Unique per start, as Step Functions keeps execution names taken: the run record's owner is the execution ARN
+    // (stages/plan), so a start in another process must not come back under the first one's ARN.
+    const executionName = `${runId.slice(0, 56)}-${previous ? 'redrive-' : ''}${randomUUID().slice(0, 8)}`;
     io.err(`Run ${runId} over ${dataset}\n`);
     handle = runtime.startRun(executionName, input);
     const result = await handle.result();

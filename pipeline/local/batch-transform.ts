@@ -1,8 +1,17 @@
 import pLimit from 'p-limit';
 import type { Log } from '../../shared/logging.ts';
+import { readManifest } from '../../shared/manifest.ts';
 import type { Clock, ObjectStore } from '../../shared/ports.ts';
 import { formatS3Uri, parseS3Uri, type S3Location } from '../../shared/s3-location.ts';
-import { applyRecordFilter } from './record-filter.ts';
+import { realSleeper, type Sleeper } from './engine/index.ts';
+import {
+  batchPayloads,
+  joinOutputs,
+  modelInputs,
+  ObjectFailure,
+  parseInputs,
+  splitRecords,
+} from './transform-records.ts';
 
 /** The CreateTransformJob request fields the local batch transform honours (others are refused by name). */
 export interface TransformJobRequest {
@@ -77,6 +86,8 @@ export interface LocalBatchTransformOptions {
   readonly launchInstance: (index: number, request: TransformJobRequest) => Promise<ModelServerInstance>;
   readonly clock: Clock;
   readonly log: Log;
+  /** Waits between invocation retries. @default - Node timers */
+  readonly sleeper?: Sleeper;
   readonly region?: string;
   readonly account?: string;
   /** Progress per object (for the CLI's display). */
@@ -98,18 +109,21 @@ export class SageMakerLocalError extends Error {
   }
 }
 
-class ObjectFailure extends Error {
-  override readonly name = 'ObjectFailure';
+/**
+ * The wait before invocation retry `attempt` (1-based): 250 ms doubling per retry, at most 5 s. SageMaker documents
+ * the number of retries (ModelClientConfig InvocationsMaxRetries) but not its back-off; ours keeps a model server
+ * that answers 5xx under load from being hit again at once.
+ */
+export function invocationRetryDelayMs(attempt: number): number {
+  return Math.min(250 * 2 ** (attempt - 1), 5_000);
 }
-
-const MB = 1024 * 1024;
 
 /**
  * SageMaker Batch Transform on one machine: one `.out` object per input object with one line per input line in
  * order (SplitType Line, AssembleWith Line), MultiRecord batches capped by MaxPayloadInMB (a single record over the
  * cap fails its object with SageMaker's message), MaxConcurrentTransforms requests per instance, the container's
  * /execution-parameters when a setting is left to it, DataProcessing (InputFilter, JoinSource, OutputFilter),
- * ModelClientConfig timeout and retries, InstanceCount model-server processes with objects spread across them, and
+ * ModelClientConfig timeout and retries (with back-off, through an injected sleeper), InstanceCount model-server processes with objects spread across them, and
  * a DescribeTransformJob-shaped status.
  */
 export class LocalBatchTransform {
@@ -118,7 +132,11 @@ export class LocalBatchTransform {
     { description: TransformJobDescription; done: Promise<TransformJobDescription> }
   >();
 
-  constructor(private readonly options: LocalBatchTransformOptions) {}
+  private readonly sleeper: Sleeper;
+
+  constructor(private readonly options: LocalBatchTransformOptions) {
+    this.sleeper = options.sleeper ?? realSleeper;
+  }
 
   /** CreateTransformJob: validates, starts the job, and returns at once. */
   create(request: TransformJobRequest): { TransformJobArn: string } {
@@ -304,11 +322,45 @@ export class LocalBatchTransform {
       };
       return { base, objects };
     }
-    const body = await this.options.objects.get(location);
-    if (!body) throw new ObjectFailure(`manifest ${source.S3Uri} does not exist`);
-    const [head, ...keys] = JSON.parse(new TextDecoder().decode(body)) as [{ prefix: string }, ...string[]];
-    const base = parseS3Uri(head.prefix, 'manifest prefix');
-    return { base, objects: keys.map((key) => ({ bucket: base.bucket, key: `${base.key}${key}` })) };
+    return this.listManifest(location);
+  }
+
+  /**
+   * A ManifestFile's objects, read by the pipeline's validated manifest reader (`shared/manifest.ts`). Its entries
+   * must lie in the manifest's bucket (the stack's model role reads the pipeline bucket only) and inside the prefix;
+   * an entry the reader rejects fails the job with the reader's message, which names the manifest line. Outputs are
+   * named relative to the manifest's prefix, which the reader has validated; it is read from the same bytes.
+   */
+  private async listManifest(location: S3Location): Promise<{ base: S3Location; objects: S3Location[] }> {
+    const { objects: source } = this.options;
+    let manifestBytes: Uint8Array | undefined;
+    // The reader's store, keeping the manifest's bytes as it reads them (one GET, one validation).
+    const store: ObjectStore = {
+      list: (prefix) => source.list(prefix),
+      head: (at) => source.head(at),
+      get: async (at) => {
+        manifestBytes = await source.get(at);
+        return manifestBytes;
+      },
+      lines: (at) => source.lines(at),
+      put: (at, body, contentType) => source.put(at, body, contentType),
+      putStream: (at, chunks, contentType) => source.putStream(at, chunks, contentType),
+      deletePrefix: (prefix) => source.deletePrefix(prefix),
+    };
+    const objects: S3Location[] = [];
+    try {
+      for await (const entry of readManifest(store, 'manifest-file', location, {
+        allowed: [{ bucket: location.bucket, key: '' }],
+      })) {
+        if (entry.kind === 'rejected') throw new ObjectFailure(entry.rejection.message);
+        objects.push({ bucket: entry.object.bucket, key: entry.object.key });
+      }
+    } catch (error) {
+      if (error instanceof ObjectFailure) throw error;
+      throw new ObjectFailure((error as Error).message);
+    }
+    const [head] = JSON.parse(new TextDecoder().decode(manifestBytes)) as [{ prefix: string }];
+    return { base: parseS3Uri(head.prefix, 'manifest prefix'), objects };
   }
 
   /** Settings left to the container (0 or absent) come from its GET /execution-parameters, as SageMaker does. */
@@ -344,42 +396,17 @@ export class LocalBatchTransform {
     if (body === undefined) throw new ObjectFailure(`object ${formatS3Uri(object)} disappeared`);
     const text = new TextDecoder().decode(body);
     const split = request.TransformInput.SplitType === 'Line';
-    const records = split
-      ? text.split('\n').filter((line, index, all) => !(line === '' && index === all.length - 1))
-      : [text];
+    const records = splitRecords(text, request.TransformInput.SplitType);
     const dataProcessing = request.DataProcessing ?? {};
-    const parsedInputs = records.map((record) =>
-      dataProcessing.InputFilter || dataProcessing.JoinSource === 'Input' ? parseRecord(record) : undefined,
-    );
-    const modelInputs = records.map((record, index) =>
-      dataProcessing.InputFilter
-        ? JSON.stringify(applyRecordFilter(dataProcessing.InputFilter, parsedInputs[index]))
-        : record,
-    );
-
-    // MultiRecord: as many records per request as fit in MaxPayloadInMB (0 = no limit other than 100 MB).
-    const cap = (settings.maxPayloadInMB || 100) * MB;
-    const batches: number[][] = [];
-    let current: number[] = [];
-    let size = 0;
-    modelInputs.forEach((record, index) => {
-      const bytes = Buffer.byteLength(record) + 1;
-      if (bytes > cap) throw new ObjectFailure('Too much data for max payload size');
-      if (settings.batchStrategy === 'SingleRecord' || size + bytes > cap) {
-        if (current.length > 0) batches.push(current);
-        current = [];
-        size = 0;
-      }
-      current.push(index);
-      size += bytes;
-    });
-    if (current.length > 0) batches.push(current);
+    const parsedInputs = parseInputs(records, dataProcessing);
+    const inputs = modelInputs(records, parsedInputs, dataProcessing);
+    const batches = batchPayloads(inputs, settings);
 
     const outputs: string[] = new Array(records.length);
     await Promise.all(
       batches.map((batch) =>
         limit(async () => {
-          const payload = batch.map((index) => modelInputs[index]).join('\n');
+          const payload = batch.map((index) => inputs[index]).join('\n');
           const lines = await this.invoke(instance, request, settings, split ? `${payload}\n` : payload);
           if (lines.length !== batch.length) {
             throw new ObjectFailure(`the model returned ${lines.length} records for a request of ${batch.length}`);
@@ -391,19 +418,7 @@ export class LocalBatchTransform {
       ),
     );
 
-    const joined = outputs.map((output, index) => {
-      if (dataProcessing.JoinSource !== 'Input' && !dataProcessing.OutputFilter) return output;
-      let value: unknown = parseRecord(output);
-      if (dataProcessing.JoinSource === 'Input') {
-        const source = parsedInputs[index];
-        if (source === null || typeof source !== 'object' || Array.isArray(source))
-          throw new ObjectFailure('JoinSource Input needs JSON object records');
-        value = { ...(source as Record<string, unknown>), SageMakerOutput: value };
-      }
-      return JSON.stringify(
-        dataProcessing.OutputFilter ? applyRecordFilter(dataProcessing.OutputFilter, value) : value,
-      );
-    });
+    const joined = joinOutputs(outputs, parsedInputs, dataProcessing);
     const relative = object.key.startsWith(base.key) ? object.key.slice(base.key.length) : object.key.split('/').pop();
     const output = parseS3Uri(request.TransformOutput.S3OutputPath, 'S3OutputPath');
     const outKey = `${output.key === '' || output.key.endsWith('/') ? output.key : `${output.key}/`}${relative}.out`;
@@ -417,7 +432,10 @@ export class LocalBatchTransform {
     return records.length;
   }
 
-  /** POST /invocations with ModelClientConfig's timeout and retries (5xx, timeouts and connection errors). */
+  /**
+   * POST /invocations with ModelClientConfig's timeout and retries (5xx, timeouts and connection errors), waiting
+   * {@link invocationRetryDelayMs} before each retry.
+   */
   private async invoke(
     instance: ModelServerInstance,
     request: TransformJobRequest,
@@ -426,6 +444,7 @@ export class LocalBatchTransform {
   ): Promise<string[]> {
     let lastError = '';
     for (let attempt = 0; attempt <= settings.retries; attempt++) {
+      if (attempt > 0) await this.sleeper.sleep(invocationRetryDelayMs(attempt), { reason: 'retry' });
       try {
         const response = await fetch(`${instance.endpoint}/invocations`, {
           method: 'POST',
@@ -455,13 +474,5 @@ export class LocalBatchTransform {
       }
     }
     throw new ObjectFailure(lastError);
-  }
-}
-
-function parseRecord(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return text;
   }
 }

@@ -1,74 +1,59 @@
 /**
- * The JSONPath subset SageMaker's DataProcessing filters use (`$`, `$.a.b`, `$['a']`, `$['a','b']`, `$[0]`,
- * `$.a[1:3]`), applied to one JSON record.
- * See https://docs.aws.amazon.com/sagemaker/latest/dg/batch-transform-data-processing.html
+ * SageMaker's DataProcessing filters (`InputFilter`, `OutputFilter`) applied to one JSON record. The path is parsed
+ * by the local engine's JSONPath parser; what it selects follows SageMaker, not ASL: a union of keys (`$['a','b']`)
+ * yields an object of the members present and a union of indexes (`$[0,2]`) an array, where ASL would yield a list.
+ * The local batch transform applies `$`, `.name`, `['name']`, `['a','b']`, `[n]`, `[n,m]` and `[start:end]` (what our
+ * state machine's filters use, and the examples of "Associate Prediction Results with Input Records",
+ * https://docs.aws.amazon.com/sagemaker/latest/dg/batch-transform-data-processing.html) and refuses the rest by name.
  */
-
-type Segment =
-  | { kind: 'key'; names: string[] }
-  | { kind: 'index'; indexes: number[] }
-  | { kind: 'slice'; start?: number; end?: number };
+import { type JsonPathSegment, JsonPathSyntaxError, parseJsonPath } from './engine/index.ts';
 
 export class RecordFilterError extends Error {
   override readonly name = 'RecordFilterError';
 }
 
-function parse(path: string): Segment[] {
-  if (!path.startsWith('$')) throw new RecordFilterError(`filter "${path}" must start with $`);
-  const segments: Segment[] = [];
-  let i = 1;
-  while (i < path.length) {
-    const c = path[i];
-    if (c === '.') {
-      const match = /^[A-Za-z_$][\w$-]*/.exec(path.slice(i + 1));
-      if (!match) throw new RecordFilterError(`filter "${path}": expected a name after "." at ${i}`);
-      segments.push({ kind: 'key', names: [match[0]] });
-      i += 1 + match[0].length;
-    } else if (c === '[') {
-      const close = path.indexOf(']', i);
-      if (close < 0) throw new RecordFilterError(`filter "${path}": unclosed [`);
-      const inner = path.slice(i + 1, close).trim();
-      if (/^['"]/.test(inner)) {
-        const names = [...inner.matchAll(/'([^']*)'|"([^"]*)"/g)].map((m) => m[1] ?? m[2] ?? '');
-        segments.push({ kind: 'key', names });
-      } else if (inner.includes(':')) {
-        const [start, end] = inner.split(':').map((part) => (part.trim() === '' ? undefined : Number(part)));
-        segments.push({
-          kind: 'slice',
-          ...(start === undefined ? {} : { start }),
-          ...(end === undefined ? {} : { end }),
-        });
-      } else {
-        segments.push({ kind: 'index', indexes: inner.split(',').map((part) => Number(part.trim())) });
-      }
-      i = close + 1;
-    } else {
-      throw new RecordFilterError(`filter "${path}": unexpected "${c}" at ${i}`);
+function parse(path: string): readonly JsonPathSegment[] {
+  let parsed: ReturnType<typeof parseJsonPath>;
+  try {
+    parsed = parseJsonPath(path);
+  } catch (error) {
+    if (error instanceof JsonPathSyntaxError) throw new RecordFilterError(`filter "${path}": ${error.message}`);
+    throw error;
+  }
+  if (parsed.root !== '$') throw new RecordFilterError(`filter "${path}" must start with $, not $$`);
+  for (const segment of parsed.segments) {
+    const supported =
+      segment.kind === 'name' ||
+      segment.kind === 'names' ||
+      segment.kind === 'index' ||
+      segment.kind === 'indexes' ||
+      (segment.kind === 'slice' && (segment.step === undefined || segment.step === 1));
+    if (!supported) {
+      throw new RecordFilterError(
+        `filter "${path}": the local batch transform applies $, .name, ['a','b'], [n], [n,m] and [start:end] only`,
+      );
     }
   }
-  return segments;
+  return parsed.segments;
 }
 
 /** Applies a filter; a union of keys yields an object (or array) of the selected members, as SageMaker does. */
 export function applyRecordFilter(path: string, record: unknown): unknown {
   let current: unknown = record;
   for (const segment of parse(path)) {
-    if (segment.kind === 'key') {
+    if (segment.kind === 'name' || segment.kind === 'names') {
       if (current === null || typeof current !== 'object' || Array.isArray(current)) return undefined;
       const source = current as Record<string, unknown>;
-      if (segment.names.length === 1) {
-        current = source[segment.names[0] ?? ''];
-      } else {
-        current = Object.fromEntries(
-          segment.names.filter((name) => name in source).map((name) => [name, source[name]]),
-        );
-      }
-    } else if (segment.kind === 'index') {
+      current =
+        segment.kind === 'name'
+          ? source[segment.name]
+          : Object.fromEntries(segment.names.filter((name) => name in source).map((name) => [name, source[name]]));
+    } else if (segment.kind === 'index' || segment.kind === 'indexes') {
       if (!Array.isArray(current)) return undefined;
       const list = current;
-      const picked = segment.indexes.map((index) => list[index < 0 ? list.length + index : index]);
-      current = segment.indexes.length === 1 ? picked[0] : picked;
-    } else {
+      const pick = (index: number) => list[index < 0 ? list.length + index : index];
+      current = segment.kind === 'index' ? pick(segment.index) : segment.indexes.map(pick);
+    } else if (segment.kind === 'slice') {
       if (!Array.isArray(current)) return undefined;
       current = current.slice(segment.start, segment.end);
     }

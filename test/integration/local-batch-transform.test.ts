@@ -14,6 +14,7 @@ import { S3ObjectStore } from '../../shared/aws/s3-object-store.ts';
 import { silentLog } from '../../shared/logging.ts';
 import { TRANSFORM_DATA_PROCESSING } from '../../shared/records.ts';
 import { type LocalAws, startLocalAws } from '../helpers/local-aws.ts';
+import { RecordingSleeper } from '../helpers/recording-sleeper.ts';
 
 const BUCKET = 'transform-local';
 const clock = { now: () => new Date() };
@@ -190,6 +191,16 @@ describe('ModelClientConfig retries (in-process fake model server: the real one 
   let fake: Server;
   let failuresLeft = 0;
   let requests = 0;
+  let sleeper: RecordingSleeper;
+  const endpoint = () => `http://127.0.0.1:${(fake.address() as AddressInfo).port}`;
+  const local = () =>
+    new LocalBatchTransform({
+      objects: new S3ObjectStore(aws.s3),
+      clock,
+      log: silentLog,
+      sleeper,
+      launchInstance: async () => ({ endpoint: endpoint(), stop: async () => undefined }),
+    });
 
   beforeAll(async () => {
     aws = await startLocalAws();
@@ -223,28 +234,24 @@ describe('ModelClientConfig retries (in-process fake model server: the real one 
   async function runWith(retries: number, failures: number) {
     failuresLeft = failures;
     requests = 0;
-    const endpoint = `http://127.0.0.1:${(fake.address() as AddressInfo).port}`;
-    const local = new LocalBatchTransform({
-      objects: new S3ObjectStore(aws.s3),
-      clock,
-      log: silentLog,
-      launchInstance: async () => ({ endpoint, stop: async () => undefined }),
-    });
+    sleeper = new RecordingSleeper();
+    const transform = local();
     const name = `retry-${retries}-${failures}`;
     await aws.s3.send(
       new PutObjectCommand({ Bucket: BUCKET, Key: `${name}/in/p.jsonl`, Body: '{"id":1,"key":"k","input":{}}\n' }),
     );
-    local.create(
+    transform.create(
       job(name, name, { ModelClientConfig: { InvocationsTimeoutInSeconds: 5, InvocationsMaxRetries: retries } }),
     );
-    return local.wait(name);
+    return transform.wait(name);
   }
 
-  it('retries a 500 up to InvocationsMaxRetries times and then succeeds', async () => {
+  it('retries a 500 up to InvocationsMaxRetries times, backing off, and then succeeds', async () => {
     const done = await runWith(2, 2);
 
     expect(done.TransformJobStatus).toBe('Completed');
     expect(requests).toBe(3);
+    expect(sleeper.delays('retry')).toEqual([250, 500]);
   });
 
   it('fails the object once the retries are spent', async () => {
@@ -253,5 +260,65 @@ describe('ModelClientConfig retries (in-process fake model server: the real one 
     expect(done.TransformJobStatus).toBe('Failed');
     expect(done.FailureReason).toContain('ServerError: 500');
     expect(requests).toBe(2);
+    expect(sleeper.delays('retry')).toEqual([250]);
+  });
+
+  /** A ManifestFile job; the manifest is written one element per line, so element i is on line i + 1. */
+  function manifestJob(name: string, manifest: unknown[]) {
+    const transform = local();
+    sleeper = new RecordingSleeper();
+    const request = job(name, name, {
+      TransformInput: {
+        DataSource: { S3DataSource: { S3DataType: 'ManifestFile', S3Uri: `s3://${BUCKET}/${name}/input.manifest` } },
+        ContentType: 'application/jsonlines',
+        SplitType: 'Line',
+      },
+    });
+    return {
+      run: async () => {
+        await aws.s3.send(
+          new PutObjectCommand({
+            Bucket: BUCKET,
+            Key: `${name}/input.manifest`,
+            Body: `[${manifest.map((entry) => JSON.stringify(entry)).join(',\n')}]`,
+          }),
+        );
+        transform.create(request);
+        return transform.wait(name);
+      },
+    };
+  }
+
+  it("reads a SageMaker ManifestFile with the pipeline's manifest reader, naming outputs relative to its prefix", async () => {
+    const body = '{"id":1,"key":"k","input":{}}\n';
+    await aws.s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'mf-ok/data/a.jsonl', Body: body }));
+    await aws.s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'mf-ok/data/sub/b.jsonl', Body: body }));
+    await aws.s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'mf-ok/data/not-listed.jsonl', Body: body }));
+    failuresLeft = 0;
+    requests = 0;
+
+    const done = await manifestJob('mf-ok', [{ prefix: `s3://${BUCKET}/mf-ok/data/` }, 'a.jsonl', 'sub/b.jsonl']).run();
+
+    expect(done.TransformJobStatus).toBe('Completed');
+    expect(requests).toBe(2);
+    const out = await aws.s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'mf-ok/out/sub/b.jsonl.out' }));
+    expect(await out.Body?.transformToString()).toContain('"SageMakerOutput"');
+  });
+
+  it('fails a job whose ManifestFile names an object outside its prefix, naming the manifest line', async () => {
+    const done = await manifestJob('mf-escape', [
+      { prefix: `s3://${BUCKET}/mf-escape/data/` },
+      '../secret.jsonl',
+    ]).run();
+
+    expect(done.TransformJobStatus).toBe('Failed');
+    expect(done.FailureReason).toContain(`ClientError: s3://${BUCKET}/mf-escape/input.manifest line 2:`);
+  });
+
+  it("fails a job whose ManifestFile is not a ManifestFile, with the reader's advice", async () => {
+    const done = await manifestJob('mf-shape', [`s3://${BUCKET}/mf-shape/data/a.jsonl`]).run();
+
+    expect(done.TransformJobStatus).toBe('Failed');
+    expect(done.FailureReason).toContain('is not a SageMaker ManifestFile');
   });
 });

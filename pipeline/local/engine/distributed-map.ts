@@ -19,9 +19,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import pLimit from 'p-limit';
-import type { MapState } from './definition.ts';
+import type { MapState } from './asl.ts';
 import { StatesError, StatesErrors } from './engine-errors.ts';
-import type { EngineServices, ExecutionResult, MapRunDescription, MapRunItemCounts } from './engine-types.ts';
+import type { EngineServices } from './engine-services.ts';
+import type { ExecutionResult, MapRunDescription, MapRunItemCounts } from './engine-types.ts';
 import type { ExecutionHistory } from './execution-history.ts';
 import type { ContextObject } from './integrations.ts';
 import { readItems } from './item-reader.ts';

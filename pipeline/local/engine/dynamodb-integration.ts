@@ -12,7 +12,7 @@ import {
   PutItemCommand,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
-import type { PayloadTemplate } from './definition.ts';
+import type { PayloadTemplate } from './asl.ts';
 import { StatesError } from './engine-errors.ts';
 import type { TaskIntegration, TaskInvocation } from './integrations.ts';
 

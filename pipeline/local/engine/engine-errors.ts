@@ -1,5 +1,3 @@
-import { NightshiftError } from '../../../shared/errors.ts';
-
 /**
  * A failure in Amazon States Language terms: an error name that `Retry` and `Catch` match on (`States.Timeout`,
  * `Lambda.ServiceException`, a Lambda's `errorType`) and a cause string. Integrations throw it to report a task
@@ -52,10 +50,39 @@ export class ExecutionInterrupt extends Error {
 }
 
 /**
+ * The base of the errors the engine throws at its caller (not inside an execution, where failures are
+ * {@link StatesError}s). It has the fields and `toJSON` of the project's error family (a stable `code`, a `kind`,
+ * `retryable`, `details`) without importing it, so the engine stays a component with no imports of ours; a caller
+ * that reports errors by those fields reports these alike.
+ */
+export abstract class EngineError extends Error {
+  /** Stable machine-readable code; never reworded. */
+  abstract readonly code: string;
+  /** `caller`: the definition or the request is at fault and must be changed. */
+  abstract readonly kind: 'caller' | 'internal';
+  abstract readonly retryable: boolean;
+  readonly details: Readonly<Record<string, unknown>>;
+
+  constructor(message: string, options: { readonly details?: Record<string, unknown> } = {}) {
+    super(message);
+    this.details = Object.freeze({ ...(options.details ?? {}) });
+  }
+
+  toJSON(): Record<string, unknown> {
+    return { name: this.name, code: this.code, kind: this.kind, message: this.message, details: this.details };
+  }
+}
+
+/** Thrown into the branches of a Parallel or Map whose sibling failed, and into a task whose attempt ended. */
+export class BranchAborted extends Error {
+  override readonly name = 'BranchAborted';
+}
+
+/**
  * The definition cannot run on the local engine: it is not valid Amazon States Language, or it uses something the
  * engine does not implement. The message lists every problem with the state path and field it is in.
  */
-export class DefinitionError extends NightshiftError {
+export class DefinitionError extends EngineError {
   override readonly name = 'DefinitionError';
   readonly code = 'INVALID_DEFINITION';
   readonly kind = 'caller';
@@ -70,9 +97,14 @@ export class DefinitionError extends NightshiftError {
 }
 
 /** `startExecution` was called with something StartExecution would reject (name, input). */
-export class ExecutionInputError extends NightshiftError {
+export class ExecutionInputError extends EngineError {
   override readonly name = 'ExecutionInputError';
   readonly code = 'INVALID_EXECUTION_INPUT';
   readonly kind = 'caller';
   readonly retryable = false;
+}
+
+/** Ends the current step with the reason its execution or branch was aborted (a stop, a time-out, a failed sibling). */
+export function throwIfAborted(signal: AbortSignal): void {
+  if (signal.aborted) throw signal.reason;
 }

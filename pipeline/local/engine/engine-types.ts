@@ -1,11 +1,4 @@
 /** Shapes shared by the engine's parts and its callers. */
-import type { S3Client } from '@aws-sdk/client-s3';
-import type { Log } from '../../../shared/logging.ts';
-import type { Clock } from '../../../shared/ports.ts';
-import type { IntegrationRegistry } from './integrations.ts';
-import type { IntrinsicRuntime } from './intrinsic-functions.ts';
-import type { ProgressListener } from './progress-events.ts';
-import type { Sleeper } from './timers.ts';
 
 export type ExecutionStatus = 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'TIMED_OUT' | 'ABORTED';
 
@@ -45,21 +38,4 @@ export interface MapRunDescription {
   readonly toleratedFailureCount: number;
   readonly itemCounts: MapRunItemCounts;
   readonly executionCounts: MapRunItemCounts;
-}
-
-/** What every execution of one engine shares. */
-export interface EngineServices {
-  readonly clock: Clock;
-  readonly sleeper: Sleeper;
-  readonly integrations: IntegrationRegistry;
-  readonly s3: S3Client | undefined;
-  readonly log: Log;
-  readonly intrinsics: IntrinsicRuntime;
-  readonly emit: ProgressListener;
-  readonly region: string;
-  readonly accountId: string;
-  readonly roleArn: string;
-  /** Upper bound on concurrent iterations / child executions, whatever MaxConcurrency says. */
-  readonly concurrencyCap: number;
-  readonly mapRuns: Map<string, MapRunDescription>;
 }

@@ -10,8 +10,8 @@
  * Which events an action records is listed in `interpreter.ts`, next to the code that records them.
  */
 import type { HistoryEvent, HistoryEventType } from '@aws-sdk/client-sfn';
-import type { Clock } from '../../../shared/ports.ts';
 import { ExecutionInterrupt, StatesErrors } from './engine-errors.ts';
+import type { EngineClock } from './timers.ts';
 
 /** "Maximum execution history size: 25,000 events" (Step Functions service quotas). */
 export const HISTORY_EVENT_LIMIT = 25_000;
@@ -35,7 +35,7 @@ export class ExecutionHistory {
   private terminalRecorded = false;
 
   constructor(
-    private readonly clock: Clock,
+    private readonly clock: EngineClock,
     /** Undefined for Express executions, which have no history quota. */
     private readonly limit: number | undefined,
     /** Express executions keep no retrievable history (only CloudWatch Logs); the count still runs. */

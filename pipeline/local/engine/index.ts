@@ -1,7 +1,8 @@
-/** The local Step Functions engine's public API. */
-export type { ChoiceCondition, StateMachineDefinition } from './definition.ts';
+/** The local Step Functions engine's public API (what it supports and refuses: README.md in this folder). */
+export type { ChoiceCondition, StateMachineDefinition } from './asl.ts';
 export { dynamoDbIntegration } from './dynamodb-integration.ts';
-export { DefinitionError, ExecutionInputError, StatesError, StatesErrors } from './engine-errors.ts';
+export { DefinitionError, EngineError, ExecutionInputError, StatesError, StatesErrors } from './engine-errors.ts';
+export { type EngineLog, silentEngineLog } from './engine-log.ts';
 export type { ExecutionResult, ExecutionStatus, MapRunDescription, MapRunItemCounts } from './engine-types.ts';
 export { HISTORY_EVENT_LIMIT } from './execution-history.ts';
 export {
@@ -11,6 +12,12 @@ export {
   type TaskIntegration,
   type TaskInvocation,
 } from './integrations.ts';
+export {
+  type JsonPath,
+  JsonPathSyntaxError,
+  parseJsonPath,
+  type Segment as JsonPathSegment,
+} from './json-path.ts';
 export { type LambdaHandler, type LocalLambdaFunction, lambdaIntegration } from './lambda-integration.ts';
 export {
   type ExecutionHandle,
@@ -20,4 +27,11 @@ export {
 } from './local-engine.ts';
 export { PAYLOAD_LIMIT_BYTES } from './payload-limit.ts';
 export type { ProgressEvent, ProgressListener } from './progress-events.ts';
-export { realSleeper, type Sleeper, type SleepOptions, type SleepReason } from './timers.ts';
+export {
+  type EngineClock,
+  realClock,
+  realSleeper,
+  type Sleeper,
+  type SleepOptions,
+  type SleepReason,
+} from './timers.ts';

@@ -4,8 +4,8 @@
  * InputPath/Parameters before it, ResultSelector/ResultPath/OutputPath after it, Retry, Catch, TimeoutSeconds,
  * HeartbeatSeconds, the payload limit and the history events.
  */
-import type { Log } from '../../../shared/logging.ts';
-import type { PayloadTemplate } from './definition.ts';
+import type { PayloadTemplate } from './asl.ts';
+import type { EngineLog } from './engine-log.ts';
 
 /** The context object (`$$`), "Accessing execution data from the Context object in Step Functions". */
 export interface ContextObject {
@@ -43,7 +43,7 @@ export interface TaskInvocation {
   heartbeat(): void;
   /** For `.sync` resources: records `TaskSubmitted` with what the create call returned (e.g. the job ARN). */
   submitted(output: unknown): void;
-  readonly log: Log;
+  readonly log: EngineLog;
 }
 
 /**

@@ -19,32 +19,33 @@
  *   `MapStateAborted` or `ParallelStateAborted`.
  * `previousEventId` is the id before (AWS links parallel branches to their own predecessors instead).
  */
-import { randomUUID } from 'node:crypto';
-import pLimit from 'p-limit';
+
+import type {
+  ChoiceState,
+  ExecutionType,
+  FailState,
+  MapState,
+  ParallelState,
+  PassState,
+  State,
+  StateMachineGraph,
+  TaskState,
+  WaitState,
+} from './asl.ts';
+import { parseTimestamp } from './asl.ts';
 import { evaluateCondition } from './choice-rules.ts';
-import {
-  type Catcher,
-  type ChoiceState,
-  type ExecutionType,
-  type FailState,
-  type MapState,
-  type ParallelState,
-  type PassState,
-  parseTimestamp,
-  type Retrier,
-  type State,
-  type StateMachineGraph,
-  type TaskState,
-  type WaitState,
-} from './definition.ts';
 import { type MapRunChildRunner, runDistributedMap } from './distributed-map.ts';
-import { ExecutionInterrupt, StatesError, StatesErrors } from './engine-errors.ts';
-import type { EngineServices, ExecutionResult, ExecutionStatus } from './engine-types.ts';
+import { ExecutionInterrupt, StatesError, StatesErrors, throwIfAborted } from './engine-errors.ts';
+import type { EngineServices } from './engine-services.ts';
+import type { ExecutionResult, ExecutionStatus } from './engine-types.ts';
 import { ExecutionHistory, HISTORY_EVENT_LIMIT } from './execution-history.ts';
-import { type ContextObject, describeResource, isLambdaFunctionArn, type TaskIntegration } from './integrations.ts';
-import { parseJsonPath, selectPath, writePath } from './json-path.ts';
+import { type FanOutOptions, fanOut } from './fan-out.ts';
+import type { ContextObject } from './integrations.ts';
+import { applyInputPath, applyOutputPath, applyResultPath, itemsOf, nonNegativeInteger, readPath } from './io-paths.ts';
 import { serialisePayload } from './payload-limit.ts';
 import { evaluateDynamicValue, evaluatePayloadTemplate, preview } from './payload-template.ts';
+import { findCatcher, withRetry } from './retry-catch.ts';
+import { runTaskAttempt } from './task-invocation.ts';
 
 /** Who an execution is. */
 export interface ExecutionScope {
@@ -61,11 +62,6 @@ export interface ExecutionScope {
 
 /** "Maximum execution time: 5 minutes" for Express workflows (Quotas for Express Workflows). */
 const EXPRESS_MAX_SECONDS = 300;
-
-/** Thrown into the branches of a Parallel or Map whose sibling failed. */
-class BranchAborted extends Error {
-  override readonly name = 'BranchAborted';
-}
 
 type StepOutcome = { readonly output: unknown; readonly next?: string };
 
@@ -295,7 +291,7 @@ export class ExecutionRun {
       case 'Pass':
         return Promise.resolve(this.pass(name, state, input, entered));
       case 'Task':
-        return this.withRetry(state.Retry, name, signal, (retryCount) =>
+        return withRetry(this.services, state.Retry, name, signal, (retryCount) =>
           this.task(name, state, input, entered, retryCount, signal),
         );
       case 'Choice':
@@ -307,11 +303,11 @@ export class ExecutionRun {
       case 'Fail':
         return Promise.reject(this.fail(name, state, input, entered));
       case 'Parallel':
-        return this.withRetry(state.Retry, name, signal, (retryCount) =>
+        return withRetry(this.services, state.Retry, name, signal, (retryCount) =>
           this.parallel(name, state, input, entered, retryCount, signal),
         );
       case 'Map':
-        return this.withRetry(state.Retry, name, signal, (retryCount) =>
+        return withRetry(this.services, state.Retry, name, signal, (retryCount) =>
           this.map(name, state, input, entered, retryCount, signal),
         );
     }
@@ -410,34 +406,6 @@ export class ExecutionRun {
     }
   }
 
-  /** Runs one attempt after another while a retrier matches and has attempts left ("Retrying after an error"). */
-  private async withRetry(
-    retriers: readonly Retrier[] | undefined,
-    name: string,
-    signal: AbortSignal,
-    attempt: (retryCount: number) => Promise<StepOutcome>,
-  ): Promise<StepOutcome> {
-    const used = new Map<Retrier, number>();
-    let retryCount = 0;
-    for (;;) {
-      try {
-        return await attempt(retryCount);
-      } catch (thrown) {
-        if (!(thrown instanceof StatesError) || !retriers) throw thrown;
-        const retrier = retriers.find((r) => errorMatches(r.ErrorEquals, thrown.error));
-        if (retrier === undefined) throw thrown;
-        const count = used.get(retrier) ?? 0;
-        if (count >= retrier.MaxAttempts) throw thrown;
-        used.set(retrier, count + 1);
-        const delayMs = retryDelayMs(retrier, count, this.services.intrinsics.random);
-        this.services.log.debug('retrying state', { state: name, error: thrown.error, attempt: count + 1, delayMs });
-        if (delayMs > 0) await this.services.sleeper.sleep(delayMs, { reason: 'retry', signal });
-        throwIfAborted(signal);
-        retryCount += 1;
-      }
-    }
-  }
-
   private async task(
     name: string,
     state: TaskState,
@@ -446,85 +414,19 @@ export class ExecutionRun {
     retryCount: number,
     signal: AbortSignal,
   ): Promise<StepOutcome> {
-    const integration = this.services.integrations.find(state.Resource);
-    if (integration === undefined) throw new StatesError(StatesErrors.Runtime, `no integration runs ${state.Resource}`);
-    const effective = applyInputPath(input, state.InputPath);
-    const callback = state.Resource.endsWith('.waitForTaskToken');
-    const taskToken = callback ? randomUUID() : undefined;
-    const context = this.context(name, entered, retryCount, taskToken ? { Task: { Token: taskToken } } : {});
-    const parameters = state.Parameters
-      ? evaluatePayloadTemplate(state.Parameters, this.scopeFor(effective, context))
-      : effective;
-    const timeoutSeconds =
-      state.TimeoutSeconds ?? positiveSeconds(state.TimeoutSecondsPath, effective, 'TimeoutSecondsPath');
-    const heartbeatSeconds =
-      state.HeartbeatSeconds ?? positiveSeconds(state.HeartbeatSecondsPath, effective, 'HeartbeatSecondsPath');
-    const parametersText = serialisePayload(parameters, `The parameters of task '${name}'`);
-    const lambda = isLambdaFunctionArn(state.Resource);
-    const described = describeResource(state.Resource);
-    const region = this.services.region;
-    if (lambda) {
-      this.history.record('LambdaFunctionScheduled', {
-        lambdaFunctionScheduledEventDetails: {
-          resource: state.Resource,
-          input: parametersText,
-          ...(timeoutSeconds ? { timeoutInSeconds: timeoutSeconds } : {}),
-        },
-      });
-      this.history.record('LambdaFunctionStarted');
-    } else {
-      this.history.record('TaskScheduled', {
-        taskScheduledEventDetails: {
-          ...described,
-          region,
-          parameters: parametersText,
-          ...(timeoutSeconds ? { timeoutInSeconds: timeoutSeconds } : {}),
-          ...(heartbeatSeconds ? { heartbeatInSeconds: heartbeatSeconds } : {}),
-        },
-      });
-      this.history.record('TaskStarted', { taskStartedEventDetails: described });
-    }
-    let result: unknown;
-    try {
-      const raw = await this.invoke(integration, {
-        resource: state.Resource,
-        parameters: JSON.parse(parametersText),
-        stateName: name,
-        context,
-        ...(timeoutSeconds ? { timeoutSeconds } : {}),
-        ...(taskToken ? { taskToken } : {}),
-        heartbeatSeconds,
-        signal,
-        onSubmitted: (output) => {
-          if (!lambda)
-            this.history.record('TaskSubmitted', {
-              taskSubmittedEventDetails: { ...described, output: JSON.stringify(output) },
-            });
-        },
-      });
-      const resultText = serialisePayload(raw, `The result of task '${name}'`);
-      result = JSON.parse(resultText);
-      if (lambda)
-        this.history.record('LambdaFunctionSucceeded', { lambdaFunctionSucceededEventDetails: { output: resultText } });
-      else this.history.record('TaskSucceeded', { taskSucceededEventDetails: { ...described, output: resultText } });
-    } catch (thrown) {
-      if (thrown instanceof StatesError && !signal.aborted) this.recordTaskFailure(lambda, described, thrown);
-      throw thrown;
-    }
+    const result = await runTaskAttempt(
+      {
+        services: this.services,
+        history: this.history,
+        executionArn: this.scope.arn,
+        context: (extra) => this.context(name, entered, retryCount, extra),
+      },
+      name,
+      state,
+      input,
+      signal,
+    );
     return this.finishResult(name, state, input, result, entered, retryCount);
-  }
-
-  private recordTaskFailure(
-    lambda: boolean,
-    described: { resourceType: string; resource: string },
-    error: StatesError,
-  ): void {
-    const body = { error: error.error, cause: error.cause };
-    const timedOut = error.error === StatesErrors.Timeout || error.error === StatesErrors.HeartbeatTimeout;
-    if (lambda && timedOut) this.history.record('LambdaFunctionTimedOut', { lambdaFunctionTimedOutEventDetails: body });
-    else if (lambda) this.history.record('LambdaFunctionFailed', { lambdaFunctionFailedEventDetails: body });
-    else if (timedOut) this.history.record('TaskTimedOut', { taskTimedOutEventDetails: { ...described, ...body } });
-    else this.history.record('TaskFailed', { taskFailedEventDetails: { ...described, ...body } });
   }
 
   /** ResultSelector -> ResultPath -> OutputPath, shared by Task, Parallel and Map. */
@@ -541,94 +443,6 @@ export class ExecutionRun {
       : result;
     const output = applyOutputPath(applyResultPath(input, selected, state.ResultPath), state.OutputPath);
     return { output, ...next(state) };
-  }
-
-  /** The integration call raced against TimeoutSeconds, HeartbeatSeconds and the execution's end. */
-  private async invoke(
-    integration: TaskIntegration,
-    call: {
-      resource: string;
-      parameters: unknown;
-      stateName: string;
-      context: ContextObject;
-      timeoutSeconds?: number;
-      taskToken?: string;
-      heartbeatSeconds: number | undefined;
-      signal: AbortSignal;
-      onSubmitted: (output: unknown) => void;
-    },
-  ): Promise<unknown> {
-    const { sleeper } = this.services;
-    const task = new AbortController();
-    const onAbort = () => task.abort(call.signal.reason);
-    call.signal.addEventListener('abort', onAbort, { once: true });
-    const guards: Promise<never>[] = [
-      new Promise<never>((_, reject) => {
-        if (call.signal.aborted) reject(call.signal.reason);
-        call.signal.addEventListener('abort', () => reject(call.signal.reason), { once: true });
-      }),
-    ];
-    if (call.timeoutSeconds !== undefined) {
-      const seconds = call.timeoutSeconds;
-      guards.push(
-        sleeper.sleep(seconds * 1000, { reason: 'timeout', signal: task.signal }).then(() => {
-          throw new StatesError(
-            StatesErrors.Timeout,
-            `The task '${call.stateName}' ran longer than its TimeoutSeconds (${seconds})`,
-          );
-        }),
-      );
-    }
-    let heartbeat: () => void = () => undefined;
-    if (call.heartbeatSeconds !== undefined) {
-      const ms = call.heartbeatSeconds * 1000;
-      guards.push(
-        new Promise<never>((_, reject) => {
-          let beat: AbortController | undefined;
-          const arm = () => {
-            beat?.abort();
-            if (task.signal.aborted) return;
-            const current = new AbortController();
-            beat = current;
-            task.signal.addEventListener('abort', () => current.abort(), { once: true });
-            sleeper.sleep(ms, { reason: 'heartbeat', signal: current.signal }).then(
-              () =>
-                reject(
-                  new StatesError(
-                    StatesErrors.HeartbeatTimeout,
-                    `The task '${call.stateName}' sent no heartbeat for ${call.heartbeatSeconds} seconds`,
-                  ),
-                ),
-              () => undefined,
-            );
-          };
-          heartbeat = arm;
-          arm();
-        }),
-      );
-    }
-    for (const guard of guards) guard.catch(() => undefined);
-    try {
-      const work = Promise.resolve().then(() =>
-        integration.invoke({
-          resource: call.resource,
-          parameters: call.parameters,
-          stateName: call.stateName,
-          executionArn: this.scope.arn,
-          context: call.context,
-          signal: task.signal,
-          ...(call.timeoutSeconds === undefined ? {} : { timeoutSeconds: call.timeoutSeconds }),
-          ...(call.taskToken === undefined ? {} : { taskToken: call.taskToken }),
-          heartbeat: () => heartbeat(),
-          submitted: call.onSubmitted,
-          log: this.services.log,
-        }),
-      );
-      return await Promise.race([work.catch((error: unknown) => Promise.reject(asTaskError(error))), ...guards]);
-    } finally {
-      call.signal.removeEventListener('abort', onAbort);
-      task.abort(new BranchAborted('the task ended'));
-    }
   }
 
   private async parallel(
@@ -648,63 +462,17 @@ export class ExecutionRun {
     }
     serialisePayload(effective, `The input of state '${name}'`);
     this.history.record('ParallelStateStarted');
-    const results = await this.fanOut(
+    const results = await fanOut(
       state.Branches.map((branch) => (branchSignal: AbortSignal) => this.runGraph(branch, effective, branchSignal)),
       Number.POSITIVE_INFINITY,
       signal,
+      this.fanOutOptions(),
     ).catch((error: unknown) => {
       if (!this.history.closed && !(error instanceof ExecutionInterrupt)) this.history.record('ParallelStateFailed');
       throw error;
     });
     this.history.record('ParallelStateSucceeded');
     return this.finishResult(name, state, input, results, entered, retryCount);
-  }
-
-  /**
-   * Runs tasks with a concurrency bound; the first failure aborts the others (they see a BranchAborted) and is
-   * rethrown once all have settled, so no branch records events after its parent failed.
-   */
-  private async fanOut<T>(
-    jobs: readonly ((signal: AbortSignal) => Promise<T>)[],
-    maxConcurrency: number,
-    signal: AbortSignal,
-    onJob?: {
-      started(index: number): void;
-      succeeded(index: number): void;
-      failed(index: number, aborted: boolean): void;
-    },
-  ): Promise<T[]> {
-    const controller = new AbortController();
-    const onParent = () => controller.abort(signal.reason);
-    if (signal.aborted) onParent();
-    else signal.addEventListener('abort', onParent, { once: true });
-    const limit = pLimit(Math.max(1, Math.min(maxConcurrency, this.services.concurrencyCap)));
-    let firstError: unknown;
-    const results = await Promise.allSettled(
-      jobs.map((job, index) =>
-        limit(async () => {
-          throwIfAborted(controller.signal);
-          onJob?.started(index);
-          try {
-            const value = await job(controller.signal);
-            onJob?.succeeded(index);
-            return value;
-          } catch (error) {
-            const aborted = controller.signal.aborted;
-            if (!this.history.closed) onJob?.failed(index, aborted);
-            if (firstError === undefined) {
-              firstError = error;
-              controller.abort(new BranchAborted('a sibling branch failed'));
-            }
-            throw error;
-          }
-        }),
-      ),
-    );
-    signal.removeEventListener('abort', onParent);
-    if (signal.aborted) throw signal.reason;
-    if (firstError !== undefined) throw firstError;
-    return results.map((r) => (r as PromiseFulfilledResult<T>).value);
   }
 
   private async map(
@@ -753,11 +521,11 @@ export class ExecutionRun {
         : item,
     );
     const processor = state.ItemProcessor;
-    const results = await this.fanOut(
+    const results = await fanOut(
       inputs.map((itemInput) => (iterationSignal: AbortSignal) => this.runGraph(processor, itemInput, iterationSignal)),
       maxConcurrency === 0 ? Number.POSITIVE_INFINITY : maxConcurrency,
       signal,
-      {
+      this.fanOutOptions({
         started: (index) =>
           this.history.record('MapIterationStarted', { mapIterationStartedEventDetails: { name, index } }),
         succeeded: (index) =>
@@ -766,7 +534,7 @@ export class ExecutionRun {
           if (aborted) this.history.record('MapIterationAborted', { mapIterationAbortedEventDetails: { name, index } });
           else this.history.record('MapIterationFailed', { mapIterationFailedEventDetails: { name, index } });
         },
-      },
+      }),
     ).catch((error: unknown) => {
       if (!this.history.closed && !(error instanceof ExecutionInterrupt) && !signal.aborted)
         this.history.record('MapStateFailed');
@@ -774,6 +542,14 @@ export class ExecutionRun {
     });
     this.history.record('MapStateSucceeded');
     return this.finishResult(name, state, input, results, entered, retryCount);
+  }
+
+  private fanOutOptions(onJob?: FanOutOptions['onJob']): FanOutOptions {
+    return {
+      concurrencyCap: this.services.concurrencyCap,
+      historyClosed: () => this.history.closed,
+      ...(onJob ? { onJob } : {}),
+    };
   }
 
   /** Child executions of a Distributed Map: each its own execution, history and quota. */
@@ -792,123 +568,4 @@ function next(state: { Next?: string; End?: boolean }): { next?: string } {
 
 function isAbortable(type: State['Type']): type is 'Task' | 'Wait' | 'Map' | 'Parallel' {
   return type === 'Task' || type === 'Wait' || type === 'Map' || type === 'Parallel';
-}
-
-function throwIfAborted(signal: AbortSignal): void {
-  if (signal.aborted) throw signal.reason;
-}
-
-function asTaskError(error: unknown): unknown {
-  if (error instanceof StatesError || error instanceof ExecutionInterrupt || error instanceof BranchAborted)
-    return error;
-  // An integration failed without naming an error: Step Functions' generic task failure.
-  const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-  return new StatesError(StatesErrors.TaskFailed, message);
-}
-
-/**
- * Whether a retrier's or catcher's ErrorEquals matches an error name. `States.ALL` matches every error but the
- * terminal `States.DataLimitExceeded` and `States.Runtime`; `States.TaskFailed` matches every error but those and
- * `States.Timeout`; `States.Runtime` is never retried or caught ("Handling errors in Step Functions workflows").
- */
-export function errorMatches(errorEquals: readonly string[], error: string): boolean {
-  if (error === StatesErrors.Runtime) return false;
-  return errorEquals.some((name) => {
-    if (name === error) return true;
-    if (error === StatesErrors.DataLimitExceeded) return false;
-    if (name === StatesErrors.ALL) return true;
-    return name === StatesErrors.TaskFailed && error !== StatesErrors.Timeout;
-  });
-}
-
-function findCatcher(catchers: readonly Catcher[], error: string): Catcher | undefined {
-  return catchers.find((catcher) => errorMatches(catcher.ErrorEquals, error));
-}
-
-/**
- * The back-off before retry number `count + 1` of one retrier: `IntervalSeconds * BackoffRate^count`, capped by
- * `MaxDelaySeconds`; with `JitterStrategy: FULL` a uniform random share of it ("Retrying after an error").
- */
-export function retryDelayMs(retrier: Retrier, count: number, random: () => number): number {
-  let seconds = retrier.IntervalSeconds * retrier.BackoffRate ** count;
-  if (retrier.MaxDelaySeconds !== undefined) seconds = Math.min(seconds, retrier.MaxDelaySeconds);
-  if (retrier.JitterStrategy === 'FULL') seconds *= random();
-  return Math.round(seconds * 1000);
-}
-
-function readPath(text: string, root: unknown, field: string): unknown {
-  const selected = selectPath(parseJsonPath(text), root);
-  if (!selected.found) {
-    throw new StatesError(
-      StatesErrors.Runtime,
-      `The ${field} '${text}' could not be found in the input '${preview(root)}'`,
-    );
-  }
-  return selected.value;
-}
-
-function positiveSeconds(path: string | undefined, root: unknown, field: string): number | undefined {
-  if (path === undefined) return undefined;
-  const value = readPath(path, root, field);
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
-    throw new StatesError(
-      StatesErrors.Runtime,
-      `The ${field} '${path}' must select a positive integer, not ${preview(value)}`,
-    );
-  }
-  return value;
-}
-
-export function nonNegativeInteger(path: string | undefined, root: unknown, field: string): number | undefined {
-  if (path === undefined) return undefined;
-  const value = readPath(path, root, field);
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
-    throw new StatesError(
-      StatesErrors.Runtime,
-      `The ${field} '${path}' must select a non-negative integer, not ${preview(value)}`,
-    );
-  }
-  return value;
-}
-
-export function applyInputPath(input: unknown, path: string | null | undefined): unknown {
-  if (path === undefined) return input;
-  if (path === null) return {};
-  const selected = selectPath(parseJsonPath(path), input);
-  if (!selected.found) {
-    throw new StatesError(
-      StatesErrors.Runtime,
-      `Invalid path '${path}' : No results for path: $['${path}'] in the input '${preview(input)}'`,
-    );
-  }
-  return selected.value;
-}
-
-function applyOutputPath(output: unknown, path: string | null | undefined): unknown {
-  return applyInputPath(output, path);
-}
-
-/** ResultPath: `$` (default) replaces the input, null keeps it, a reference path writes the result into a copy. */
-export function applyResultPath(input: unknown, result: unknown, path: string | null | undefined): unknown {
-  if (path === undefined || path === '$') return result;
-  if (path === null) return input;
-  const written = writePath(parseJsonPath(path), input, result);
-  if (written === undefined) {
-    throw new StatesError(
-      StatesErrors.ResultPathMatchFailure,
-      `Unable to apply ResultPath '${path}' to input '${preview(input)}'`,
-    );
-  }
-  return written.value;
-}
-
-function itemsOf(state: MapState, effective: unknown): unknown[] {
-  const items = state.ItemsPath === undefined ? effective : readPath(state.ItemsPath, effective, 'ItemsPath');
-  if (!Array.isArray(items)) {
-    throw new StatesError(
-      StatesErrors.Runtime,
-      `The ItemsPath '${state.ItemsPath ?? '$'}' of the Map state must select a JSON array, not ${preview(items)}`,
-    );
-  }
-  return items;
 }

@@ -10,7 +10,7 @@
  * `States.ItemReaderFailed`.
  */
 import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
-import type { ItemReaderConfig } from './definition.ts';
+import type { ItemReaderConfig } from './asl.ts';
 import { StatesError, StatesErrors } from './engine-errors.ts';
 
 export interface ReadItemsRequest {

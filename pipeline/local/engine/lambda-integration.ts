@@ -12,7 +12,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Context } from 'aws-lambda';
-import type { PayloadTemplate } from './definition.ts';
+import type { PayloadTemplate } from './asl.ts';
 import { StatesError } from './engine-errors.ts';
 import type { TaskIntegration, TaskInvocation } from './integrations.ts';
 import { isLambdaFunctionArn } from './integrations.ts';

@@ -6,17 +6,18 @@
 import { randomUUID } from 'node:crypto';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { HistoryEvent } from '@aws-sdk/client-sfn';
-import { type Log, silentLog } from '../../../shared/logging.ts';
-import { type Clock, systemClock } from '../../../shared/ports.ts';
-import { parseDefinition, type StateMachineDefinition } from './definition.ts';
+import type { StateMachineDefinition } from './asl.ts';
+import { parseDefinition } from './definition.ts';
 import { ExecutionInputError } from './engine-errors.ts';
-import type { EngineServices, ExecutionResult, ExecutionStatus, MapRunDescription } from './engine-types.ts';
+import { type EngineLog, silentEngineLog } from './engine-log.ts';
+import type { EngineServices } from './engine-services.ts';
+import type { ExecutionResult, ExecutionStatus, MapRunDescription } from './engine-types.ts';
 import { IntegrationRegistry, type TaskIntegration } from './integrations.ts';
 import { ExecutionRun } from './interpreter.ts';
 import { type LocalLambdaFunction, lambdaIntegration } from './lambda-integration.ts';
 import { PAYLOAD_LIMIT_BYTES } from './payload-limit.ts';
 import type { ProgressListener } from './progress-events.ts';
-import { realSleeper, type Sleeper } from './timers.ts';
+import { type EngineClock, realClock, realSleeper, type Sleeper } from './timers.ts';
 
 export interface LocalEngineOptions {
   /** Task integrations, tried in order; the first whose `handles` accepts a resource runs it. @default - none */
@@ -29,11 +30,11 @@ export interface LocalEngineOptions {
   /** The S3 client Distributed Map's ItemReader and ResultWriter use. @default - definitions using them are refused */
   readonly s3?: S3Client;
   /** @default - the system clock */
-  readonly clock?: Clock;
+  readonly clock?: EngineClock;
   /** @default - Node timers */
   readonly sleeper?: Sleeper;
   /** @default - no logging */
-  readonly log?: Log;
+  readonly log?: EngineLog;
   /** Called for every progress event of every execution. @default - none */
   readonly onProgress?: ProgressListener;
   /** @default 'us-east-1' */
@@ -114,11 +115,11 @@ export class LocalEngine {
     const region = options.region ?? 'us-east-1';
     const accountId = options.accountId ?? '123456789012';
     this.services = {
-      clock: options.clock ?? systemClock,
+      clock: options.clock ?? realClock,
       sleeper,
       integrations: registry,
       s3: options.s3,
-      log: options.log ?? silentLog,
+      log: options.log ?? silentEngineLog,
       intrinsics: { random: options.random ?? Math.random, uuid: options.uuid ?? randomUUID },
       emit: options.onProgress ?? (() => undefined),
       region,

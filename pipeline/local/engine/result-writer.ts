@@ -18,7 +18,7 @@
  * (AWS starts another file past 5 GB); children that timed out or were aborted go to the FAILED file.
  */
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import type { ResultWriterConfig } from './definition.ts';
+import type { ResultWriterConfig } from './asl.ts';
 import { StatesError, StatesErrors } from './engine-errors.ts';
 
 /** One child execution of a Map Run, as the Map Run knows it. */

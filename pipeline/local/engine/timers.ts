@@ -1,8 +1,19 @@
 /**
  * Every wait the engine makes goes through a {@link Sleeper}, so tests replace time instead of spending it: Wait
  * states, Retry back-off, and the timers that race tasks (`TimeoutSeconds`, `HeartbeatSeconds`, a Lambda's timeout,
- * an execution's `TimeoutSeconds`, the 5-minute Express limit).
+ * an execution's `TimeoutSeconds`, the 5-minute Express limit). What time it is comes from a {@link Clock}.
  */
+
+/**
+ * What time it is, as the engine reads it (history timestamps, `$$.State.EnteredTime`, Wait `Timestamp`s). The same
+ * shape as the project's `Clock`, declared here so the engine imports nothing of ours.
+ */
+export interface EngineClock {
+  now(): Date;
+}
+
+/** The system clock. */
+export const realClock: EngineClock = { now: () => new Date() };
 
 /** Why the engine sleeps; a test sleeper can, say, return at once for waits and never for time-outs. */
 export type SleepReason = 'wait' | 'retry' | 'timeout' | 'heartbeat';

@@ -1,0 +1,63 @@
+/**
+ * Fan-out for Parallel branches and inline Map iterations: jobs run under a concurrency bound, and the first failure
+ * aborts the rest (ASL: "If any branch fails ... the entire Parallel state fails"; likewise a Map iteration).
+ */
+import pLimit from 'p-limit';
+import { BranchAborted, throwIfAborted } from './engine-errors.ts';
+
+export interface FanOutOptions {
+  /** The engine's bound on jobs at once, whatever the state's MaxConcurrency allows. */
+  readonly concurrencyCap: number;
+  /** Whether the execution's history is closed (the quota ended it): failed jobs then record nothing. */
+  readonly historyClosed: () => boolean;
+  /** History events per job (Map iterations record them; Parallel branches do not). */
+  readonly onJob?: {
+    started(index: number): void;
+    succeeded(index: number): void;
+    failed(index: number, aborted: boolean): void;
+  };
+}
+
+/**
+ * Runs tasks with a concurrency bound; the first failure aborts the others (they see a BranchAborted) and is
+ * rethrown once all have settled, so no branch records events after its parent failed.
+ */
+export async function fanOut<T>(
+  jobs: readonly ((signal: AbortSignal) => Promise<T>)[],
+  maxConcurrency: number,
+  signal: AbortSignal,
+  options: FanOutOptions,
+): Promise<T[]> {
+  const { onJob } = options;
+  const controller = new AbortController();
+  const onParent = () => controller.abort(signal.reason);
+  if (signal.aborted) onParent();
+  else signal.addEventListener('abort', onParent, { once: true });
+  const limit = pLimit(Math.max(1, Math.min(maxConcurrency, options.concurrencyCap)));
+  let firstError: unknown;
+  const results = await Promise.allSettled(
+    jobs.map((job, index) =>
+      limit(async () => {
+        throwIfAborted(controller.signal);
+        onJob?.started(index);
+        try {
+          const value = await job(controller.signal);
+          onJob?.succeeded(index);
+          return value;
+        } catch (error) {
+          const aborted = controller.signal.aborted;
+          if (!options.historyClosed()) onJob?.failed(index, aborted);
+          if (firstError === undefined) {
+            firstError = error;
+            controller.abort(new BranchAborted('a sibling branch failed'));
+          }
+          throw error;
+        }
+      }),
+    ),
+  );
+  signal.removeEventListener('abort', onParent);
+  if (signal.aborted) throw signal.reason;
+  if (firstError !== undefined) throw firstError;
+  return results.map((r) => (r as PromiseFulfilledResult<T>).value);
+}

@@ -2,10 +2,9 @@ import type { Clock } from '../../shared/ports.ts';
 import { explainAwsError } from '../run-backend/failures.ts';
 import type { LocalRunBackend, LocalRunBackendModule, RunBackend } from '../run-backend/run-backend.ts';
 import type { AwsClientOptions, AwsClients } from './aws-clients.ts';
-import { AwsRunBackend } from './aws-run-backend.ts';
 import type { CliIo } from './io.ts';
 import { type Painter, painter } from './output.ts';
-import { readStackOutputs, type StackOutputs } from './stack-outputs.ts';
+import type { StackOutputs } from './stack-outputs.ts';
 
 /** What the CLI reaches outside itself; `main` takes overrides so tests never wait, open browsers or need AWS. */
 export interface CliDeps {
@@ -55,7 +54,7 @@ export class CommandContext {
 
   /** Where runs live for this command: the local runtime with `--local`, else the `--stack` on AWS. */
   backend(): Promise<RunBackend> {
-    this.backendPromise ??= this.global.local ? this.localBackend() : Promise.resolve(this.awsBackend());
+    this.backendPromise ??= this.global.local ? this.localBackend() : this.awsBackend();
     return this.backendPromise;
   }
 
@@ -102,9 +101,10 @@ export class CommandContext {
 
   /** The `--stack` outputs, read once per invocation (`start --wait` and `redrive --wait` reuse them). */
   stack(): Promise<StackOutputs> {
-    this.stackPromise ??= this.region().then((region) =>
-      readStackOutputs(this.aws().cloudFormation, this.global.stack, region),
-    );
+    this.stackPromise ??= this.region().then(async (region) => {
+      const { readStackOutputs } = await import('./stack-outputs.ts');
+      return readStackOutputs(this.aws().cloudFormation, this.global.stack, region);
+    });
     return this.stackPromise;
   }
 
@@ -113,7 +113,9 @@ export class CommandContext {
     for (const close of this.closers.splice(0).reverse()) await close();
   }
 
-  private awsBackend(): RunBackend {
+  /** Imported on first use, like the SDK clients, so local and usage-error paths answer at once. */
+  private async awsBackend(): Promise<RunBackend> {
+    const { AwsRunBackend } = await import('./aws-run-backend.ts');
     return new AwsRunBackend({
       io: this.io,
       paint: this.paint,

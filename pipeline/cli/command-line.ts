@@ -28,6 +28,8 @@ export interface CommandSpec {
   readonly options: OptionSpecs;
   readonly positionals: { readonly min: number; readonly max: number };
   readonly examples?: readonly string[];
+  /** Runs only on this machine (`demo`, `run`): never needs the AWS SDK. */
+  readonly localOnly?: boolean;
   run(ctx: CommandContext, args: ParsedArgs): Promise<number>;
 }
 

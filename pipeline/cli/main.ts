@@ -9,9 +9,8 @@
 import { fileURLToPath } from 'node:url';
 import { NightshiftError } from '../../shared/errors.ts';
 import { systemClock } from '../../shared/ports.ts';
-import { CliFailure, UsageError } from '../run-backend/failures.ts';
+import { exitCodeOf, UsageError } from '../run-backend/failures.ts';
 import type { LocalRunBackendModule } from '../run-backend/run-backend.ts';
-import { createAwsClients } from './aws-clients.ts';
 import { type CliDeps, CommandContext } from './command-context.ts';
 import {
   type CommandSpec,
@@ -51,12 +50,14 @@ export const COMMANDS: readonly CommandSpec[] = [
   runLocalCommand,
 ];
 
-/** Exit codes: 0 success, 1 the run failed or the command could not be done, 2 usage error. */
+/** Exit codes: 0 success, 1 the run failed or the command could not be done, 2 usage error or input mistake. */
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
 
 export function defaultCliDeps(): CliDeps {
   return {
-    createAwsClients,
+    createAwsClients: () => {
+      throw new Error('the AWS clients are used before main() loaded them');
+    },
     loadLocalBackend,
     sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
     clock: systemClock,
@@ -101,11 +102,17 @@ export async function main(argv: readonly string[], io: CliIo, overrides: Partia
       io.stdout(renderCommandHelp(command));
       return EXIT.ok;
     }
-    ctx = new CommandContext(io, globalOptions(args), deps);
+    const global = globalOptions(args);
+    // The AWS SDK takes seconds to import on a busy machine: only commands that may reach AWS wait for it.
+    const awsDeps =
+      overrides.createAwsClients || global.local || command.localOnly
+        ? deps
+        : { ...deps, createAwsClients: (await import('./aws-clients.ts')).createAwsClients };
+    ctx = new CommandContext(io, global, awsDeps);
     return await command.run(ctx, args);
   } catch (error) {
     reportError(io, error, { verbose, json, command });
-    return error instanceof UsageError ? EXIT.usage : EXIT.failed;
+    return exitCodeOf(error);
   } finally {
     try {
       await ctx?.close();
@@ -122,7 +129,8 @@ function reportError(
   options: { readonly verbose: boolean; readonly json: boolean; readonly command: CommandSpec | undefined },
 ): void {
   const message = error instanceof Error ? error.message : String(error);
-  const expected = error instanceof UsageError || error instanceof CliFailure;
+  // The caller's mistakes (usage, input, a run that cannot be redriven) say what to fix; a stack trace would not help.
+  const expected = error instanceof NightshiftError && error.kind === 'caller';
   if (options.json) {
     const described =
       error instanceof NightshiftError ? error.toJSON() : { name: (error as Error)?.name ?? 'Error', message };

@@ -4,6 +4,7 @@
  * persisted state through its S3 and DynamoDB servers. The CLI imports this module on first use of `--local`.
  */
 import type { ExecutionInput } from '../../shared/execution-input.ts';
+import { CliFailure } from '../run-backend/failures.ts';
 import type {
   LocalRunBackend,
   LocalRunBackendOptions,
@@ -71,8 +72,29 @@ class LocalBackend implements LocalRunBackend {
     return this.runPipeline({ input: request.input, runId: request.name, keepServers: request.keepServers });
   }
 
-  /** Runs a FAILED local run again with its recorded dataset and settings, same run id (docs/decisions.md). */
-  redrive(request: RedriveRequest): Promise<number> {
+  /**
+   * Runs a FAILED local run again with its recorded dataset and settings, same run id (docs/decisions.md). A run
+   * that did not fail is refused from its record, before the runtime starts.
+   */
+  async redrive(request: RedriveRequest): Promise<number> {
+    const run = await (await this.stored()).find(request.run);
+    if (!run) {
+      throw new CliFailure(
+        'RUN_NOT_FOUND',
+        `run ${request.run} not found in ${this.stateDir}: list them with \`nightshift runs --local\``,
+      );
+    }
+    if (run.status !== 'FAILED') {
+      throw new CliFailure(
+        'NOT_REDRIVABLE',
+        `run ${request.run} is ${run.status}: only FAILED runs can be redriven; ${
+          run.status === 'RUNNING' ? 'wait for it with `nightshift watch --local`' : 'start a new run instead'
+        }`,
+      );
+    }
+    // The runtime starts its own servers on the same state: the read side's must be gone first.
+    await this.close();
+    this.storedPromise = undefined;
     return this.runPipeline({ redriveRunId: request.run, keepServers: false });
   }
 

@@ -2,6 +2,8 @@ import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import type { RunRecord } from '../../shared/records.ts';
 import { parseS3Uri } from '../../shared/s3-location.ts';
+import { CliFailure } from '../run-backend/failures.ts';
+import { checkLocalSource } from '../run-backend/local-source.ts';
 import { ProgressDisplay } from './progress-display.ts';
 import { LocalRuntime } from './runtime.ts';
 import { generateSampleDataset } from './sample-dataset.ts';
@@ -52,6 +54,10 @@ export async function runLocalPipeline(options: LocalRunOptions): Promise<LocalR
   const { io } = options;
   const started = Date.now();
   const display = new ProgressDisplay({ write: (text) => io.err(text), isTTY: io.isTTY });
+  // A wrong source path is the user's mistake, reported before any server starts.
+  if (options.source !== undefined && !options.dataset && !options.redriveRunId) {
+    await checkLocalSource(resolve(options.source), options.source);
+  }
   io.err('Starting the local S3 and DynamoDB servers, the model server, and the synthesized state machine...\n');
   const runtime = await LocalRuntime.start({ home: options.home, onProgress: display.onEvent });
   let handle: ReturnType<LocalRuntime['startRun']> | undefined;
@@ -64,11 +70,15 @@ export async function runLocalPipeline(options: LocalRunOptions): Promise<LocalR
     const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-');
     const previous = options.redriveRunId ? await runtime.stores.runs.get(options.redriveRunId) : undefined;
     if (options.redriveRunId && previous?.status !== 'FAILED') {
-      throw new Error(
-        previous
-          ? `run ${options.redriveRunId} is ${previous.status}; only FAILED runs can be redriven (start a new run instead)`
-          : `run ${options.redriveRunId} was not found in the local state (${options.home})`,
-      );
+      throw previous
+        ? new CliFailure(
+            'NOT_REDRIVABLE',
+            `run ${options.redriveRunId} is ${previous.status}; only FAILED runs can be redriven (start a new run instead)`,
+          )
+        : new CliFailure(
+            'RUN_NOT_FOUND',
+            `run ${options.redriveRunId} was not found in the local state (${options.home}): list them with \`nightshift runs --local\``,
+          );
     }
     const { dataset, label } = previous
       ? { dataset: previous.dataset, label: 'redrive' }
@@ -158,7 +168,7 @@ async function putDataset(
   }
   const path = resolve(source);
   const info = await stat(path).catch(() => undefined);
-  if (!info) throw new Error(`${source} does not exist: give a folder of images or a manifest file (.jsonl or .json)`);
+  if (!info) throw new CliFailure('INVALID_SOURCE', `${source} does not exist: give a folder of images or a manifest`);
   const name =
     basename(path)
       .replace(/\.[^.]+$/, '')

@@ -136,6 +136,31 @@ describe('the local backend: how --local finds the local servers', () => {
     for (const server of started) expect(await answers(server.endpoint)).toBe(false);
   });
 
+  it('refuses to redrive a run that did not fail, from its record, before the runtime starts (exit 2)', async () => {
+    const dir = await stateDir();
+    await persistRun(dir, 'succeeded-1');
+    await writeFile(join(dir, LOCAL_NAMES_FILE), JSON.stringify(NAMES));
+    const started: StartedServer[] = [];
+
+    const result = await runCli(['redrive', 'succeeded-1', '--local', '--state-dir', dir], {
+      io: captureIo({ env: { NO_COLOR: '1' } }),
+      deps: {
+        loadLocalBackend: async () => ({
+          createLocalRunBackend: (options) =>
+            createLocalRunBackend({ ...options, launcher: recordingLauncher(started) }),
+        }),
+      },
+    });
+
+    expect(result.code).toBe(2);
+    expect(result.stderr).toBe(
+      'error: run succeeded-1 is SUCCEEDED: only FAILED runs can be redriven; start a new run instead\n',
+    );
+    // Only the read side's S3 and DynamoDB servers ran (to read the record), and they are stopped again.
+    expect(started).toHaveLength(2);
+    for (const server of started) expect(await answers(server.endpoint)).toBe(false);
+  });
+
   it('says to run the demo first when there is no local state at all', async () => {
     const dir = await stateDir();
 

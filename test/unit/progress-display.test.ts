@@ -22,17 +22,23 @@ function recordingDisplay(isTTY = false) {
   return { display, lines, step, transform };
 }
 
+const ERASE_LINE = '\r\u001b[2K';
+
 /** What a terminal shows after the writes: carriage return + erase-line rewrite the current line. */
 function screen(writes: readonly string[]): string[] {
-  const rows: string[] = [''];
+  const rows: string[] = [];
+  let current = '';
   for (const chunk of writes) {
-    for (const piece of chunk.split(/(\r\x1b\[2K|\n)/)) {
-      if (piece === '\r\x1b[2K') rows[rows.length - 1] = '';
-      else if (piece === '\n') rows.push('');
-      else rows[rows.length - 1] += piece;
+    for (const [index, segment] of chunk.split('\n').entries()) {
+      if (index > 0) {
+        rows.push(current);
+        current = '';
+      }
+      const rewritten = segment.split(ERASE_LINE);
+      current = (rewritten.length > 1 ? '' : current) + (rewritten.at(-1) ?? '');
     }
   }
-  return rows;
+  return [...rows, current];
 }
 
 describe('the local progress display names only states of the synthesized definition', () => {

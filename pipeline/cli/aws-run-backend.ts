@@ -169,8 +169,14 @@ export class AwsRunBackend implements RunBackend {
   }
 
   async status(runId: string): Promise<RunView> {
-    const run = await (await this.stored()).get(runId);
-    return { run, ...(run.executionId ? { console: executionConsoleUrl(run.executionId) } : {}) };
+    const stored = await this.stored();
+    const run = await stored.get(runId);
+    const accuracy = await stored.accuracy(run);
+    return {
+      run,
+      ...(accuracy === undefined ? {} : { accuracy }),
+      ...(run.executionId ? { console: executionConsoleUrl(run.executionId) } : {}),
+    };
   }
 
   async report(runId: string, directory: string): Promise<ReportFiles> {

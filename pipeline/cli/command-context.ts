@@ -1,5 +1,5 @@
 import type { Clock } from '../../shared/ports.ts';
-import { explainAwsError } from '../run-backend/failures.ts';
+import { CliFailure, explainAwsError } from '../run-backend/failures.ts';
 import type { LocalRunBackend, LocalRunBackendModule, RunBackend } from '../run-backend/run-backend.ts';
 import type { AwsClientOptions, AwsClients } from './aws-clients.ts';
 import type { CliIo } from './io.ts';
@@ -19,6 +19,9 @@ export interface CliDeps {
   /** The repository root: `.nightshift/` lives here unless NIGHTSHIFT_HOME or --state-dir say otherwise. */
   readonly projectRoot: string;
 }
+
+/** The RUN argument that names the newest run. */
+export const LATEST_RUN = 'latest';
 
 /** Options every command takes. */
 export interface GlobalOptions {
@@ -56,6 +59,24 @@ export class CommandContext {
   backend(): Promise<RunBackend> {
     this.backendPromise ??= this.global.local ? this.localBackend() : this.awsBackend();
     return this.backendPromise;
+  }
+
+  /**
+   * A RUN argument: a run id, or `latest` for the newest run of the backend (so `nightshift status latest --local`
+   * works as written after `npm run demo`).
+   */
+  async runId(backend: RunBackend, run: string): Promise<string> {
+    if (run !== LATEST_RUN) return run;
+    const newest = (await backend.runs({ limit: 1 })).runs[0];
+    if (!newest) {
+      throw new CliFailure(
+        'RUN_NOT_FOUND',
+        `no runs yet in ${await backend.where()}, so there is no latest run: ${
+          backend.selector ? 'run `npm run demo` first' : 'start one with `nightshift start`'
+        }`,
+      );
+    }
+    return newest.runId;
   }
 
   /** The local runtime's backend, for `--local` and for the commands that only run locally (`demo`, `run`). */

@@ -207,7 +207,7 @@ export function renderOverview(commands: readonly CommandSpec[]): string {
     'Global options:',
     ...alignRows(Object.entries(GLOBAL_OPTIONS).map(([name, spec]) => [optionLabel(name, spec), spec.description])),
     '',
-    "Run `nightshift COMMAND --help` for a command's options.",
+    "Run `nightshift COMMAND --help` for a command's options; `nightshift --version` prints the version.",
     EXIT_CODES_HELP,
   ];
   return `${lines.join('\n')}\n`;

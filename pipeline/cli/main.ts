@@ -6,6 +6,8 @@
  * `CommandContext` picks once from `--local`: the AWS backend here (`aws-run-backend.ts`), or the local runtime's
  * (`pipeline/local/local-run-backend.ts`), imported on first use by {@link loadLocalBackend}.
  */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NightshiftError } from '../../shared/errors.ts';
 import { systemClock } from '../../shared/ports.ts';
@@ -84,6 +86,10 @@ export async function main(argv: readonly string[], io: CliIo, overrides: Partia
   let command: CommandSpec | undefined;
   let ctx: CommandContext | undefined;
   try {
+    if (argv.includes('--version') || argv.includes('-V')) {
+      io.stdout(`nightshift ${await packageVersion(deps.projectRoot)} (node ${process.version})\n`);
+      return EXIT.ok;
+    }
     const { name, rest } = splitCommand(argv);
     if (name === undefined || name === 'help') {
       const topic =
@@ -120,6 +126,12 @@ export async function main(argv: readonly string[], io: CliIo, overrides: Partia
       if (verbose) io.stderr(`warning: cleaning up failed: ${(error as Error).message}\n`);
     }
   }
+}
+
+/** The version in the project's package.json: what `npm ci` installed is what runs. */
+async function packageVersion(projectRoot: string): Promise<string> {
+  const manifest = JSON.parse(await readFile(join(projectRoot, 'package.json'), 'utf8')) as { version?: unknown };
+  return typeof manifest.version === 'string' ? manifest.version : 'unknown';
 }
 
 /** One line saying what went wrong and what to do; the stack trace (and causes) only with --verbose. */

@@ -88,6 +88,15 @@ export function renderFields(fields: readonly (readonly [string, string])[], pai
     .join('');
 }
 
+/** `96.0% (48 of 50 with expected text read exactly)` */
+export function formatAccuracy(accuracy: {
+  readonly withExpected: number;
+  readonly matches: number;
+  readonly rate: number;
+}): string {
+  return `${(accuracy.rate * 100).toFixed(1)}% (${formatCount(accuracy.matches)} of ${formatCount(accuracy.withExpected)} with expected text read exactly)`;
+}
+
 /** 1,234,567 */
 export function formatCount(value: number): string {
   return value.toLocaleString('en-US');

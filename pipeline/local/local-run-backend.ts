@@ -140,7 +140,10 @@ class LocalBackend implements LocalRunBackend {
   }
 
   async status(runId: string): Promise<RunView> {
-    return { run: await (await this.stored()).get(runId) };
+    const stored = await this.stored();
+    const run = await stored.get(runId);
+    const accuracy = await stored.accuracy(run);
+    return { run, ...(accuracy === undefined ? {} : { accuracy }) };
   }
 
   async report(runId: string, directory: string): Promise<ReportFiles> {

@@ -57,9 +57,18 @@ export interface RunsQuery {
   readonly status?: RunStatus;
 }
 
+/** How many predictions with expected text were read exactly (report.json's `accuracy`). */
+export interface RunAccuracy {
+  readonly withExpected: number;
+  readonly matches: number;
+  readonly rate: number;
+}
+
 /** The newest runs first, and rows skipped because they are not run records. */
 export interface RunListing {
   readonly runs: readonly RunRecord[];
+  /** By run id, for runs with a report: the accuracy, or null when no item had expected text. */
+  readonly accuracy?: Readonly<Record<string, RunAccuracy | null>>;
   readonly skipped: number;
   /** The table read, for the warning about skipped rows. */
   readonly runsTable: string;
@@ -68,6 +77,8 @@ export interface RunListing {
 /** One run's record, and where to see its execution when there is a console for it. */
 export interface RunView {
   readonly run: RunRecord;
+  /** From the run's report: undefined without a report, null when no item had expected text. */
+  readonly accuracy?: RunAccuracy | null;
   /** AWS only: the Step Functions console page of the execution. */
   readonly console?: string;
 }

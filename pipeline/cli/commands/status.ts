@@ -6,6 +6,7 @@ import type { CommandSpec } from '../command-line.ts';
 import { stringOption } from '../command-line.ts';
 import { type CostEstimate, estimateRunCost } from '../cost-estimate.ts';
 import {
+  escapeControlCharacters,
   formatAccuracy,
   formatCount,
   formatTimestamp,
@@ -90,7 +91,7 @@ export function renderRunStatus(
   const fields: [string, string][] = [
     ['run', paint.bold(run.runId)],
     ['status', paintStatus(paint, run.status)],
-    ['dataset', run.dataset],
+    ['dataset', escapeControlCharacters(run.dataset)],
     ['created', formatTimestamp(run.createdAt)],
     [
       run.finishedAt ? 'finished' : 'running for',
@@ -121,7 +122,7 @@ export function renderRunStatus(
     `${transform.instanceCount} x ${transform.instanceType}, batch ${preprocess.batchSize}, ${preprocess.width}x${preprocess.height} ${preprocess.fit}`,
   ]);
   if (run.report) fields.push(['report', run.report.html]);
-  if (run.error) fields.push(['error', paint.red(`${run.error.error}: ${run.error.cause}`)]);
+  if (run.error) fields.push(['error', paint.red(escapeControlCharacters(`${run.error.error}: ${run.error.cause}`))]);
   if (options.console) fields.push(['console', options.console]);
   fields.push(['cost', `~${formatUsd(cost.totalUsd)} (estimate)`]);
   const shown = cost.lines.filter((line) => line.usd > 0 || line.item === 'Batch Transform');

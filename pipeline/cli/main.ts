@@ -23,6 +23,7 @@ import {
   splitCommand,
 } from './command-line.ts';
 import { demoCommand } from './commands/demo.ts';
+import { logsCommand } from './commands/logs.ts';
 import { predictionsCommand } from './commands/predictions.ts';
 import { redriveCommand } from './commands/redrive.ts';
 import { reportCommand } from './commands/report.ts';
@@ -47,6 +48,7 @@ export const COMMANDS: readonly CommandSpec[] = [
   runsCommand,
   reportCommand,
   predictionsCommand,
+  logsCommand,
   redriveCommand,
   demoCommand,
   runLocalCommand,

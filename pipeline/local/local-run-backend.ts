@@ -3,6 +3,10 @@
  * (`demo`, `run --local`, `start/redrive --local`), and the read commands and `watch --local` read the runtime's
  * persisted state through its S3 and DynamoDB servers. The CLI imports this module on first use of `--local`.
  */
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import type { ExecutionInput } from '../../shared/execution-input.ts';
 import { CliFailure } from '../run-backend/failures.ts';
 import type {
@@ -13,9 +17,11 @@ import type {
   RunListing,
   RunsQuery,
   RunView,
+  StageLogLine,
   StartRequest,
   WatchRequest,
 } from '../run-backend/run-backend.ts';
+import { stageLogLine } from '../run-backend/run-backend.ts';
 import { StoredRuns } from '../run-backend/stored-runs.ts';
 import { formatSummary, runLocalPipeline } from './local-run.ts';
 import { createLocalClients, type LocalServersOptions, resolveLocalServers, resolveStateDir } from './local-servers.ts';
@@ -40,6 +46,8 @@ interface PipelineRun {
 }
 
 const MAX_WATCH_DELAY_MS = 5000;
+/** Where the local runtime writes the stage handlers' log lines, under the state directory (runtime.ts). */
+export const STAGE_LOG_FILE = join('logs', 'stages.jsonl');
 
 class LocalBackend implements LocalRunBackend {
   readonly selector = ' --local';
@@ -152,6 +160,28 @@ class LocalBackend implements LocalRunBackend {
 
   async predictions(runId: string, filter: { readonly keyPrefix?: string }) {
     return (await this.stored()).predictions(runId, filter);
+  }
+
+  /**
+   * The run's stage lines from the runtime's JSON Lines log (`logs/stages.jsonl` in the state directory, written by
+   * `StageLogCapture`), streamed so a long history is never held whole.
+   */
+  async logs(runId: string): Promise<readonly StageLogLine[]> {
+    await (await this.stored()).get(runId);
+    const file = join(this.stateDir, STAGE_LOG_FILE);
+    if (!(await stat(file).catch(() => undefined))) return [];
+    const lines: StageLogLine[] = [];
+    const marker = `"runId":${JSON.stringify(runId)}`;
+    for await (const text of createInterface({ input: createReadStream(file), crlfDelay: Number.POSITIVE_INFINITY })) {
+      if (!text.includes(marker)) continue;
+      try {
+        const line = stageLogLine(JSON.parse(text));
+        if (line && line.fields.runId === runId) lines.push(line);
+      } catch {
+        // A line cut short by a killed process: the rest of the log still reads.
+      }
+    }
+    return lines;
   }
 
   /** Stops any servers the read side started and destroys its clients, newest first. */

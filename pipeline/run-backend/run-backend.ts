@@ -90,6 +90,30 @@ export interface ReportFiles {
   readonly html: string;
 }
 
+/** One structured log line a stage wrote for a run (Powertools JSON: level, message, timestamp, stage, runId). */
+export interface StageLogLine {
+  readonly timestamp: string;
+  readonly level: string;
+  readonly stage: string;
+  readonly message: string;
+  /** The whole line as logged, for `--json`. */
+  readonly fields: Readonly<Record<string, unknown>>;
+}
+
+/** A logged JSON object as a {@link StageLogLine}; undefined for anything else. */
+export function stageLogLine(fields: unknown): StageLogLine | undefined {
+  if (typeof fields !== 'object' || fields === null || Array.isArray(fields)) return undefined;
+  const record = fields as Record<string, unknown>;
+  const text = (key: string) => (typeof record[key] === 'string' ? (record[key] as string) : '');
+  return {
+    timestamp: text('timestamp'),
+    level: text('level'),
+    stage: text('stage'),
+    message: text('message'),
+    fields: record,
+  };
+}
+
 /** Starts, follows and reads runs, on AWS or on this machine. */
 export interface RunBackend {
   /**
@@ -113,6 +137,8 @@ export interface RunBackend {
   report(runId: string, directory: string): Promise<ReportFiles>;
   /** The run's rows in key order (fails with RUN_NOT_FOUND first when there is no such run). */
   predictions(runId: string, filter: { readonly keyPrefix?: string }): Promise<AsyncIterable<OutcomeRecord>>;
+  /** The stage log lines of one run, oldest first (fails with RUN_NOT_FOUND first when there is no such run). */
+  logs(runId: string): Promise<readonly StageLogLine[]>;
   /** Releases clients and stops any servers this backend started. */
   close(): Promise<void>;
 }

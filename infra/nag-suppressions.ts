@@ -1,5 +1,6 @@
 import { type CfnElement, Stack, Validations } from 'aws-cdk-lib';
 import type { IConstruct } from 'constructs';
+import { BUCKET_PREFIXES, mapResultsLayout, runLayout, TRANSFORM_JOB_PREFIX } from '../shared/layout.ts';
 import type { NightshiftStack } from './nightshift-stack.ts';
 
 /**
@@ -39,7 +40,7 @@ export function acknowledgeNagFindings(stack: NightshiftStack): void {
     [`IAM5[Resource::${bucket}/datasets/*]`]: inputs,
     [`IAM5[Resource::${bucket}/manifests/*]`]: inputs,
   };
-  const runObjects = { [`IAM5[Resource::${bucket}/runs/*/*]`]: runData };
+  const runObjects = { [`IAM5[Resource::${bucket}/${runLayout.root('*')}*]`]: runData };
   const statusIndex = { [`IAM5[Resource::${runsTable}/index/*]`]: index };
 
   const fn = stack.stages.roles;
@@ -62,11 +63,14 @@ export function acknowledgeNagFindings(stack: NightshiftStack): void {
     ...reads,
     ...writes,
     ...runObjects,
-    [`IAM5[Resource::${bucket}/map-results/*]`]: 'Distributed Map ResultWriter output (one folder per map run)',
-    [`IAM5[Resource::${bucket}/reports/*/*]`]: 'Reports are written under reports/<runId>/',
+    [`IAM5[Resource::${bucket}/${BUCKET_PREFIXES.mapResults}*]`]:
+      'Distributed Map ResultWriter output (one folder per map run)',
+    [`IAM5[Resource::${bucket}/${runLayout.report('*')}*]`]: 'Reports are written under reports/<runId>/',
     ...statusIndex,
   });
-  ack(fn['finalize-failure'], { ...traced, ...encrypted, ...statusIndex });
+  const transformJobs = `IAM5[Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:transform-job/${TRANSFORM_JOB_PREFIX}*]`;
+  const jobsNamedPerRun = `Transform jobs are named per run at run time; every job this pipeline creates starts with ${TRANSFORM_JOB_PREFIX}`;
+  ack(fn['finalize-failure'], { ...traced, ...encrypted, ...statusIndex, [transformJobs]: jobsNamedPerRun });
   ack(fn.trigger, traced);
 
   const stateMachine = stack.pipeline.stateMachine;
@@ -79,10 +83,11 @@ export function acknowledgeNagFindings(stack: NightshiftStack): void {
     ...reads,
     'IAM5[Action::s3:GetObject*]': 'Distributed Map ItemReader reads the item parts (runs/) and ResultWriter output',
     ...runObjects,
-    [`IAM5[Resource::${bucket}/map-results/preprocess/*]`]: 'Preprocess ResultWriter output (a folder per map run)',
-    [`IAM5[Resource::${bucket}/map-results/aggregate/*]`]: 'Aggregate ResultWriter output (a folder per map run)',
-    'IAM5[Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:transform-job/ns-*]':
-      'Transform jobs are named per run at run time; every job this pipeline creates starts with ns-',
+    [`IAM5[Resource::${bucket}/${mapResultsLayout.preprocess}/*]`]:
+      'Preprocess ResultWriter output (a folder per map run)',
+    [`IAM5[Resource::${bucket}/${mapResultsLayout.aggregate}/*]`]:
+      'Aggregate ResultWriter output (a folder per map run)',
+    [transformJobs]: jobsNamedPerRun,
     ...Object.fromEntries(
       Object.values(stack.stages.functions).map((f) => [`IAM5[Resource::<${logicalId(f)}.Arn>:*]`, lambdaVersions]),
     ),
@@ -100,13 +105,12 @@ export function acknowledgeNagFindings(stack: NightshiftStack): void {
       'ecr:GetAuthorizationToken likewise',
     ...encrypted,
     ...reads,
-    'IAM5[Action::s3:GetObject*]': 'Reads the transform input of any run and its model artifact',
+    'IAM5[Action::s3:GetObject*]': 'Reads the transform input of any run (the model archive is granted by its key)',
     'IAM5[Action::s3:Abort*]': 'Batch Transform uploads large outputs in parts',
-    [`IAM5[Resource::${bucket}/runs/*/transform-input/*]`]: 'Transform input of any run (run ids are chosen at start)',
-    [`IAM5[Resource::${bucket}/runs/*/transform-output/*]`]:
+    [`IAM5[Resource::${bucket}/${runLayout.transformInput('*')}*]`]:
+      'Transform input of any run (run ids are chosen at start)',
+    [`IAM5[Resource::${bucket}/${runLayout.transformOutput('*')}*]`]:
       'Transform output of any run (run ids are chosen at start)',
-    'IAM5[Resource::arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-<AWS::AccountId>-<AWS::Region>/*]':
-      'The CDK bootstrap asset bucket holds the model.tar.gz artifact; its key is a content hash',
     'IAM5[Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:/aws/sagemaker/TransformJobs*]':
       'SageMaker writes transform job logs to this fixed log group family',
   });

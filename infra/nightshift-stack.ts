@@ -1,4 +1,4 @@
-import { CfnOutput, Duration, RemovalPolicy, Stack, type StackProps, TimeZone } from 'aws-cdk-lib';
+import { ArnFormat, CfnOutput, Duration, Names, RemovalPolicy, Stack, type StackProps, TimeZone } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
@@ -14,16 +14,16 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as snsSubscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { Construct } from 'constructs';
 import { NightshiftStateMachine } from '../pipeline/state-machine.ts';
-import { runLayout } from '../shared/config.ts';
+import { BUCKET_PREFIXES, runLayout } from '../shared/layout.ts';
 import { PREDICTIONS_TABLE, RUNS_TABLE } from '../shared/tables.ts';
 import { OcrModel } from './model.ts';
 import { acknowledgeNagFindings } from './nag-suppressions.ts';
-import { StageFunctions } from './stage-functions.ts';
+import { type StageFunctionName, StageFunctions } from './stage-functions.ts';
 
 /** Where manifests are dropped to start a run, in the pipeline bucket. */
-export const MANIFEST_PREFIX = 'manifests/';
+export const MANIFEST_PREFIX = BUCKET_PREFIXES.manifests;
 /** Where datasets may be uploaded, in the pipeline bucket. */
-export const DATASETS_PREFIX = 'datasets/';
+export const DATASETS_PREFIX = BUCKET_PREFIXES.datasets;
 
 /** The nightly run: when, and over which dataset. */
 export interface NightlyScheduleProps {
@@ -58,6 +58,19 @@ export interface NightshiftStackProps extends StackProps {
   readonly runDataRetentionDays?: number;
   /** @default logs.RetentionDays.ONE_MONTH */
   readonly logRetention?: logs.RetentionDays;
+  /**
+   * The AMI of the transform instances (`TransformResources.TransformAmiVersion`); the default has the NVIDIA driver
+   * the CUDA 12 model image needs.
+   * @default DEFAULT_TRANSFORM_AMI_VERSION ('al2-ami-sagemaker-batch-gpu-535')
+   */
+  readonly transformAmiVersion?: string;
+  /**
+   * Reserved concurrency per stage function, e.g. `{ preprocess: 100 }`: guarantees the preprocess map's
+   * `maxConcurrency` children can run while other functions share the account's concurrency (Lambda's default
+   * account limit is 1,000 concurrent executions per Region; README "Deploying to AWS" says what to raise).
+   * @default - none: the functions share the account's unreserved concurrency
+   */
+  readonly reservedConcurrency?: Partial<Record<StageFunctionName, number>>;
 }
 
 /** Everything a Nightshift deployment needs: storage, stages, model, state machine, triggers and alarms. */
@@ -100,8 +113,8 @@ export class NightshiftStack extends Stack {
       serverAccessLogsPrefix: 'pipeline/',
       eventBridgeEnabled: true,
       lifecycleRules: [
-        { id: 'run-data', prefix: 'runs/', expiration: retention },
-        { id: 'map-results', prefix: 'map-results/', expiration: retention },
+        { id: 'run-data', prefix: BUCKET_PREFIXES.runs, expiration: retention },
+        { id: 'map-results', prefix: BUCKET_PREFIXES.mapResults, expiration: retention },
         { id: 'old-versions', noncurrentVersionExpiration: Duration.days(7) },
         { id: 'incomplete-uploads', abortIncompleteMultipartUploadAfter: Duration.days(2) },
       ],
@@ -134,9 +147,42 @@ export class NightshiftStack extends Stack {
     });
 
     this.topic = new sns.Topic(this, 'Notifications', { masterKey: key, enforceSSL: true });
-    // CloudWatch alarms publish to the topic as the service: with a customer-managed key the key policy must let
-    // it encrypt, or alarm notifications are dropped.
-    key.grant(new iam.ServicePrincipal('cloudwatch.amazonaws.com'), 'kms:Decrypt', 'kms:GenerateDataKey*');
+    // CloudWatch alarms publish to the topic as the service. `enforceSSL` gives the topic a policy of its own (the
+    // Deny without TLS), which replaces SNS's default policy, so the service needs an Allow (AWS re:Post "Why didn't
+    // I receive an SNS notification for my CloudWatch alarm trigger?"), limited to this account's alarms
+    // (aws:SourceAccount / aws:SourceArn, the confused-deputy guard of the SNS access-policy examples). With a
+    // customer-managed key the key policy must let the service encrypt too, under the same conditions (SNS
+    // "Enable compatibility between event sources from AWS services and encrypted topics").
+    const cloudWatch = new iam.ServicePrincipal('cloudwatch.amazonaws.com');
+    const fromOurAlarms = {
+      StringEquals: { 'aws:SourceAccount': this.account },
+      ArnLike: {
+        'aws:SourceArn': this.formatArn({
+          service: 'cloudwatch',
+          resource: 'alarm',
+          resourceName: '*',
+          arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+        }),
+      },
+    };
+    this.topic.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'CloudWatchAlarmsPublish',
+        principals: [cloudWatch],
+        actions: ['sns:Publish'],
+        resources: [this.topic.topicArn],
+        conditions: fromOurAlarms,
+      }),
+    );
+    key.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'CloudWatchAlarmsEncrypt',
+        principals: [cloudWatch],
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+        resources: ['*'],
+        conditions: fromOurAlarms,
+      }),
+    );
     if (props.notificationEmail) {
       this.topic.addSubscription(new snsSubscriptions.EmailSubscription(props.notificationEmail));
     }
@@ -157,6 +203,7 @@ export class NightshiftStack extends Stack {
         LOG_LEVEL: 'INFO',
       },
       ...(props.logRetention ? { logRetention: props.logRetention } : {}),
+      ...(props.reservedConcurrency ? { reservedConcurrency: props.reservedConcurrency } : {}),
     });
     const stages = this.stages;
     const f = stages.functions;
@@ -171,22 +218,42 @@ export class NightshiftStack extends Stack {
     this.runsTable.grantReadWriteData(f.plan);
     // Plan clears the rows of a run it re-runs (Query + BatchWriteItem deletes).
     this.predictionsTable.grantReadWriteData(f.plan);
+    // Writers read a run's shard layout row back when another writer recorded it first (shared/tables.ts).
+    const readLayout = 'dynamodb:GetItem';
     readDatasets(f.preprocess);
     bucket.grantPut(f.preprocess, runObjects);
     this.predictionsTable.grantWriteData(f.preprocess);
+    this.predictionsTable.grant(f.preprocess, readLayout);
     bucket.grantRead(f.aggregate, runObjects);
     this.predictionsTable.grantWriteData(f.aggregate);
+    this.predictionsTable.grant(f.aggregate, readLayout);
     bucket.grantRead(f.report, runObjects);
-    bucket.grantRead(f.report, 'map-results/*');
+    bucket.grantRead(f.report, `${BUCKET_PREFIXES.mapResults}*`);
     bucket.grantPut(f.report, `${runLayout.report('*')}*`);
-    this.runsTable.grantReadWriteData(f.report);
-    this.predictionsTable.grantReadWriteData(f.report);
-    this.runsTable.grantReadWriteData(f['finalize-failure']);
+    // Report reads the run and its rows, writes NOT_PROCESSED rows for items that never got one, and updates the run;
+    // it finds the previous run of the same dataset through the runs table's status index (Query).
+    this.runsTable.grant(f.report, 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:Query');
+    this.predictionsTable.grantReadData(f.report);
+    this.predictionsTable.grant(f.report, 'dynamodb:BatchWriteItem', 'dynamodb:PutItem');
+    key.grantEncryptDecrypt(f.report);
+    // finalize-failure reads and updates one run record, and stops the failed attempt's transform job.
+    this.runsTable.grant(f['finalize-failure'], 'dynamodb:GetItem', 'dynamodb:UpdateItem');
+    key.grantEncryptDecrypt(f['finalize-failure']);
+    f['finalize-failure'].addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['sagemaker:DescribeTransformJob', 'sagemaker:StopTransformJob'],
+        resources: [this.formatArn({ service: 'sagemaker', resource: 'transform-job', resourceName: 'ns-*' })],
+      }),
+    );
 
     // Model and state machine
     this.model = new OcrModel(this, 'OcrModel', { pipelineBucket: bucket, encryptionKey: key });
     const model = this.model;
+    // Under /aws/vendedlogs/: Step Functions adds each logging state machine's log group to the account's CloudWatch
+    // Logs resource policy, which is capped at 5,120 characters, except for groups under this prefix (Step Functions
+    // "Avoiding Amazon CloudWatch Logs resource policy size restrictions").
     const executionLogs = new logs.LogGroup(this, 'ExecutionLogs', {
+      logGroupName: `/aws/vendedlogs/states/${this.stackName}-${Names.uniqueId(this).slice(-8)}`,
       retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
     });
     this.pipeline = new NightshiftStateMachine(this, 'Pipeline', {
@@ -202,6 +269,7 @@ export class NightshiftStack extends Stack {
       notificationTopic: this.topic,
       encryptionKey: key,
       logDestination: executionLogs,
+      ...(props.transformAmiVersion ? { transformAmiVersion: props.transformAmiVersion } : {}),
     });
     const stateMachine = this.pipeline.stateMachine;
     // The preprocess ItemReader reads the plan's item parts (ResultWriters grant their own prefixes).

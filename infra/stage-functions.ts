@@ -72,6 +72,8 @@ export interface StageFunctionsProps {
   readonly environment: StageEnvironment;
   /** @default logs.RetentionDays.ONE_MONTH */
   readonly logRetention?: logs.RetentionDays;
+  /** Reserved concurrency per stage. @default - none */
+  readonly reservedConcurrency?: Partial<Record<StageFunctionName, number>>;
 }
 
 /** One NodejsFunction per stage, bundled locally with esbuild from `stages/<name>/handler.ts`. */
@@ -109,6 +111,9 @@ export class StageFunctions extends Construct {
       architecture: sizing.architecture,
       memorySize: sizing.memoryMb,
       timeout: sizing.timeout,
+      ...(props.reservedConcurrency?.[stage] === undefined
+        ? {}
+        : { reservedConcurrentExecutions: props.reservedConcurrency[stage] }),
       logGroup,
       loggingFormat: lambda.LoggingFormat.JSON,
       tracing: lambda.Tracing.ACTIVE,

@@ -9,6 +9,7 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { NOT_REDRIVABLE_ERROR_NAMES, RETRYABLE_ERROR_NAMES } from '../shared/errors.ts';
+import { mapResultsLayout, TRANSFORM_JOB_PREFIX } from '../shared/layout.ts';
 import type { StageName } from '../shared/records.ts';
 import { TransformJobTask } from './transform-job-task.ts';
 
@@ -76,7 +77,26 @@ export interface NightshiftStateMachineProps {
   readonly tracingEnabled?: boolean;
   /** @default Duration.hours(48) */
   readonly timeout?: Duration;
+  /**
+   * `TransformResources.TransformAmiVersion` of every transform job (see {@link TransformJobTaskProps}).
+   * @default DEFAULT_TRANSFORM_AMI_VERSION
+   */
+  readonly transformAmiVersion?: string;
 }
+
+/**
+ * NVIDIA driver 535 (CUDA 12.2 driver API, with forward compatibility for the image's CUDA 12.8 runtime): the
+ * model image is CUDA 12 + cuDNN 9, and SageMaker's default AMI for ml.g5 batch transform has driver 470
+ * (CUDA 11.4), on which the container cannot start (SageMaker inference-gpu-drivers; TransformResources API).
+ */
+export const DEFAULT_TRANSFORM_AMI_VERSION = 'al2-ami-sagemaker-batch-gpu-535';
+
+/**
+ * How the wait for an existing job backs off: the first wait, doubled each time up to the cap. With the cap, a loop
+ * adds at most ~13 history events per `maxSeconds`, so even a whole 48-hour execution stays far below Step
+ * Functions' 25,000-event history quota (asserted in test/unit/state-machine.test.ts).
+ */
+export const EXISTING_JOB_WAIT = { firstSeconds: 30, maxSeconds: 600 } as const;
 
 /** Lambda errors worth another attempt: the service's own, throttling, and our retryable family. */
 const TRANSIENT_LAMBDA_ERRORS = [
@@ -89,16 +109,18 @@ const TRANSIENT_LAMBDA_ERRORS = [
 ];
 
 /**
- * SageMaker errors from CreateTransformJob that a later attempt may not see (throttling, capacity, internal
- * errors). A job that ran and failed is not retried here: the catch path waits on it or reports its failure.
+ * The error names the optimised SageMaker integration reports for CreateTransformJob (docs/decisions.md, "SageMaker
+ * error names"): `SageMaker.ResourceLimitExceededException` when the account's instance quota is used up, and
+ * `SageMaker.AmazonSageMakerException` for every other API error (validation, a name in use, throttling). A job
+ * that ran and failed is `States.TaskFailed`.
  */
-const TRANSIENT_SAGEMAKER_ERRORS = [
-  'SageMaker.AmazonSageMakerException',
-  'SageMaker.ThrottlingException',
-  'SageMaker.InternalFailure',
-  'SageMaker.ServiceUnavailable',
-  'SageMaker.ResourceLimitExceeded',
-];
+export const SAGEMAKER_ERRORS = {
+  resourceLimit: 'SageMaker.ResourceLimitExceededException',
+  api: 'SageMaker.AmazonSageMakerException',
+} as const;
+
+/** Lambda errors that mean the function never ran (the invoke was throttled), so no time-out was spent. */
+const LAMBDA_THROTTLED = ['Lambda.TooManyRequestsException'];
 
 /** Where each part of the state lives. */
 const P = {
@@ -130,6 +152,19 @@ export class NightshiftStateMachine extends Construct {
     super(scope, id);
     const { functions: fn, pipelineBucket: bucket } = props;
     const childType = props.childWorkflowType ?? sfn.StateMachineType.EXPRESS;
+    const transformJobs = Stack.of(this).formatArn({
+      service: 'sagemaker',
+      resource: 'transform-job',
+      resourceName: `${TRANSFORM_JOB_PREFIX}*`,
+    });
+    // Unique per execution (plan's base name) and per redrive: a redriven Transform creates a new job instead of
+    // colliding with the failed one; a retry within one attempt finds its own job and waits on it
+    // (shared/transform-job-name.ts builds the same name for finalize-failure).
+    const jobName = sfn.JsonPath.format(
+      '{}-{}',
+      sfn.JsonPath.stringAt('$.plan.transformJobName'),
+      sfn.JsonPath.stringAt('$$.Execution.RedriveCount'),
+    );
 
     // Failure path: finalize-failure marks the run FAILED and words the notification.
     const notify = new tasks.SnsPublish(this, 'NotifyFailure', {
@@ -147,8 +182,10 @@ export class NightshiftStateMachine extends Construct {
         {
           executionName: sfn.JsonPath.stringAt('$$.Execution.Name'),
           executionArn: sfn.JsonPath.stringAt('$$.Execution.Id'),
-          // Before the plan there is no run id in the state, only the input that may name one.
-          ...(withRunId ? { runId: sfn.JsonPath.stringAt(P.runId) } : { input: sfn.JsonPath.entirePayload }),
+          // Before the plan there is no run id in the state, only the execution input that may name one.
+          ...(withRunId
+            ? { runId: sfn.JsonPath.stringAt(P.runId) }
+            : { input: sfn.JsonPath.objectAt('$$.Execution.Input') }),
           error: sfn.JsonPath.objectAt(P.error),
           attempt: sfn.JsonPath.numberAt('$$.Execution.RedriveCount'),
         },
@@ -158,6 +195,21 @@ export class NightshiftStateMachine extends Construct {
       // Even if finalizing fails, the failure is still announced and the execution fails.
       task.addCatch(notifyRaw, { resultPath: '$.finalizeError' });
       return task.next(notify);
+    };
+    // Stops this attempt's transform job before finalizing: a job left running keeps billing GPU instances. Most
+    // failures reach here with no job running; StopTransformJob then fails (no such job, or it already ended) and
+    // that is fine.
+    const stopJobThen = (next: sfn.IChainable) => {
+      const stop = new tasks.CallAwsService(this, 'StopTransformJob', {
+        service: 'sagemaker',
+        action: 'stopTransformJob',
+        parameters: { TransformJobName: jobName },
+        iamResources: [transformJobs],
+        iamAction: 'sagemaker:StopTransformJob',
+        resultPath: sfn.JsonPath.DISCARD,
+      });
+      stop.addCatch(next, { errors: [sfn.Errors.ALL], resultPath: '$.stopError' });
+      return stop.next(next);
     };
     const notifyRaw = new tasks.SnsPublish(this, 'NotifyFailureUnfinalized', {
       topic: props.notificationTopic,
@@ -170,7 +222,7 @@ export class NightshiftStateMachine extends Construct {
       resultPath: sfn.JsonPath.DISCARD,
     }).next(new sfn.Fail(this, 'RunFailedUnfinalized', { errorPath: '$.error.Error', causePath: '$.error.Cause' }));
     const failBeforePlan = finalize('FinalizePlanFailure', false);
-    const failAfterPlan = finalize('FinalizeFailure', true);
+    const failAfterPlan = stopJobThen(finalize('FinalizeFailure', true));
     // Only errors a redrive cannot fix are caught here (the caller's input, our own data): any other failure ends the
     // execution at the failed state, so `RedriveExecution` resumes there (a redrive from a Catch's Fail state would
     // just fail again). Those executions are finalized by the EventBridge rule on FAILED/TIMED_OUT/ABORTED
@@ -195,7 +247,13 @@ export class NightshiftStateMachine extends Construct {
       P.plan,
     );
     plan.addRetry({ ...this.lambdaRetry() });
-    catchInto(plan, failBeforePlan);
+    // Until the plan has run, the state is the execution input, which may be a string or an array: a ResultPath such
+    // as `$.error` cannot be set on those (States.ResultPathMatchFailure would hide the plan's InvalidInputError).
+    // The caught error replaces the state instead, and finalize reads the input from the context object.
+    plan.addCatch(new sfn.Pass(this, 'FinalizePlanError', { parameters: { 'error.$': '$' } }).next(failBeforePlan), {
+      errors: [...NOT_REDRIVABLE_ERRORS],
+      resultPath: '$',
+    });
 
     // Report: with the aggregate Map's results, or with none when nothing reached the transform.
     const report = (id: string, withAggregate: boolean) => {
@@ -249,7 +307,7 @@ export class NightshiftStateMachine extends Construct {
       resultPath: P.cursor,
     });
     const preprocessBatch = this.lambdaStep('PreprocessBatch', fn.preprocess, 'whole-input');
-    preprocessBatch.addRetry(this.lambdaRetry());
+    for (const retry of childRetries()) preprocessBatch.addRetry(retry);
     const preprocess = new sfn.DistributedMap(this, 'Preprocess', {
       // bucketNamePath rather than bucket: the construct then grants nothing itself, and the stack grants
       // reads of runs/ only instead of the whole bucket.
@@ -271,7 +329,7 @@ export class NightshiftStateMachine extends Construct {
       maxConcurrencyPath: `${P.preprocess}.maxConcurrency`,
       toleratedFailurePercentagePath: `${P.preprocess}.toleratedFailurePercentage`,
       mapExecutionType: childType,
-      resultWriterV2: new PrefixScopedResultWriter(bucket, 'map-results/preprocess'),
+      resultWriterV2: new PrefixScopedResultWriter(bucket, mapResultsLayout.preprocess),
       resultPath: sfn.JsonPath.DISCARD,
       label: 'Preprocess',
     });
@@ -304,14 +362,7 @@ export class NightshiftStateMachine extends Construct {
     });
     catchInto(countInput, failAfterPlan);
 
-    // Unique per execution (plan's base name) and per redrive: a redriven Transform creates a new job instead of
-    // colliding with the failed one; a retry within one attempt finds its own job and waits on it.
-    const jobName = sfn.JsonPath.format(
-      '{}-{}',
-      sfn.JsonPath.stringAt('$.plan.transformJobName'),
-      sfn.JsonPath.stringAt('$$.Execution.RedriveCount'),
-    );
-    const transform = new TransformJobTask(this, 'Transform', {
+    const transformProps = {
       transformJobName: jobName,
       modelName: props.modelName,
       bucket,
@@ -331,6 +382,7 @@ export class NightshiftStateMachine extends Construct {
       maxConcurrentTransforms: sfn.JsonPath.numberAt(`${P.transform}.maxConcurrentTransforms`),
       invocationsTimeoutInSeconds: sfn.JsonPath.numberAt(`${P.transform}.invocationTimeoutSeconds`),
       invocationsMaxRetries: sfn.JsonPath.numberAt(`${P.transform}.invocationRetries`),
+      transformAmiVersion: props.transformAmiVersion ?? DEFAULT_TRANSFORM_AMI_VERSION,
       ...(props.encryptionKey ? { encryptionKey: props.encryptionKey } : {}),
       resultSelector: {
         name: sfn.JsonPath.stringAt('$.TransformJobName'),
@@ -338,27 +390,26 @@ export class NightshiftStateMachine extends Construct {
       },
       resultPath: P.job,
       taskTimeout: sfn.Timeout.duration(Duration.hours(24)),
-    });
-    transform.addRetry({
-      // The optimised integration names CreateTransformJob's API errors SageMaker.AmazonSageMakerException
-      // (throttling and capacity included); a name already in use also lands here and, after the retries, in the
-      // Catch below that waits on that job.
-      errors: TRANSIENT_SAGEMAKER_ERRORS,
-      interval: Duration.seconds(30),
+    };
+    // The instance quota may free up as other jobs end: wait for it a while. Past that the error stays uncaught, so
+    // the execution fails at this state and a redrive (after a quota increase) resumes here with a new job name.
+    const capacityRetry: sfn.RetryProps = {
+      errors: [SAGEMAKER_ERRORS.resourceLimit],
+      interval: Duration.minutes(1),
       backoffRate: 2,
-      maxAttempts: 4,
-      maxDelay: Duration.minutes(5),
+      maxAttempts: 3,
+      maxDelay: Duration.minutes(10),
       jitterStrategy: sfn.JitterType.FULL,
-    });
-
-    // A job of this name may already exist: created by an earlier attempt whose answer was lost. Wait on it.
+    };
+    const transform = new TransformJobTask(this, 'Transform', transformProps);
+    transform.addRetry(capacityRetry);
+    // Any other API error is not retried blindly: the job may exist already (created by an attempt whose answer was
+    // lost, which a retry would collide with), so the catch path looks for it first.
     const describeJob = new tasks.CallAwsService(this, 'DescribeExistingJob', {
       service: 'sagemaker',
       action: 'describeTransformJob',
       parameters: { TransformJobName: jobName },
-      iamResources: [
-        Stack.of(this).formatArn({ service: 'sagemaker', resource: 'transform-job', resourceName: 'ns-*' }),
-      ],
+      iamResources: [transformJobs],
       resultSelector: {
         name: sfn.JsonPath.stringAt('$.TransformJobName'),
         status: sfn.JsonPath.stringAt('$.TransformJobStatus'),
@@ -366,20 +417,49 @@ export class NightshiftStateMachine extends Construct {
       },
       resultPath: P.job,
     });
-    describeJob.addRetry({
-      errors: ['SageMaker.ThrottlingException', 'SageMaker.SageMakerException'],
-      interval: Duration.seconds(10),
-      maxAttempts: 3,
-      backoffRate: 2,
+    // No such job: the CreateTransformJob error was real (a refused parameter, throttling). One more request, with no
+    // Catch for API errors: if it is refused again the execution fails at that state with SageMaker's message, is
+    // finalized by the execution-status rule, and can be redriven once the cause is fixed.
+    const transformAgain = new TransformJobTask(this, 'TransformAgain', transformProps);
+    transformAgain.addRetry(capacityRetry);
+    describeJob.addCatch(
+      new sfn.Wait(this, 'BeforeTransformAgain', { time: sfn.WaitTime.duration(Duration.seconds(30)) }).next(
+        transformAgain,
+      ),
+      {
+        errors: [sfn.Errors.ALL],
+        resultPath: '$.describeError',
+      },
+    );
+    const firstJobWait = new sfn.Pass(this, 'FirstJobWait', {
+      parameters: { seconds: EXISTING_JOB_WAIT.firstSeconds },
+      resultPath: '$.jobWait',
     });
-    // The job does not exist: the original CreateTransformJob error ($.error) is the one to report.
-    describeJob.addCatch(failAfterPlan, { errors: [sfn.Errors.ALL], resultPath: '$.describeError' });
-    transform.addCatch(describeJob, {
-      errors: ['SageMaker.AmazonSageMakerException', 'SageMaker.ResourceInUse', 'SageMaker.ValidationException'],
-      resultPath: P.error,
-    });
+    transform.addCatch(firstJobWait.next(describeJob), { errors: [SAGEMAKER_ERRORS.api], resultPath: P.error });
     catchInto(transform, failAfterPlan);
-    const waitForJob = new sfn.Wait(this, 'WaitForExistingJob', { time: sfn.WaitTime.duration(Duration.minutes(1)) });
+    // Backs off (doubling, capped) so the loop cannot fill the execution history before the state machine times out.
+    const waitForJob = new sfn.Wait(this, 'WaitForExistingJob', {
+      time: sfn.WaitTime.secondsPath('$.jobWait.seconds'),
+    });
+    const longerWait = new sfn.Choice(this, 'LongerJobWait?')
+      .when(
+        sfn.Condition.numberGreaterThanEquals('$.jobWait.seconds', EXISTING_JOB_WAIT.maxSeconds / 2),
+        new sfn.Pass(this, 'LongestJobWait', {
+          parameters: { seconds: EXISTING_JOB_WAIT.maxSeconds },
+          resultPath: '$.jobWait',
+        }).next(describeJob),
+      )
+      .otherwise(
+        new sfn.Pass(this, 'DoubleJobWait', {
+          parameters: {
+            seconds: sfn.JsonPath.mathAdd(
+              sfn.JsonPath.numberAt('$.jobWait.seconds'),
+              sfn.JsonPath.numberAt('$.jobWait.seconds'),
+            ),
+          },
+          resultPath: '$.jobWait',
+        }).next(describeJob),
+      );
     const jobFailed = new sfn.Pass(this, 'TransformJobFailed', {
       parameters: {
         Error: 'TransformJobFailed',
@@ -395,7 +475,7 @@ export class NightshiftStateMachine extends Construct {
 
     // Aggregate: one child per .out object; per-part statistics go to S3 through ResultWriter.
     const aggregatePart = this.lambdaStep('AggregatePart', fn.aggregate, 'whole-input');
-    aggregatePart.addRetry(this.lambdaRetry());
+    for (const retry of childRetries()) aggregatePart.addRetry(retry);
     const aggregate = new sfn.DistributedMap(this, 'Aggregate', {
       itemReader: new sfn.S3ObjectsItemReader({
         bucket,
@@ -409,7 +489,7 @@ export class NightshiftStateMachine extends Construct {
       maxConcurrencyPath: `${P.preprocess}.maxConcurrency`,
       toleratedFailurePercentagePath: `${P.preprocess}.toleratedFailurePercentage`,
       mapExecutionType: childType,
-      resultWriterV2: new PrefixScopedResultWriter(bucket, 'map-results/aggregate'),
+      resultWriterV2: new PrefixScopedResultWriter(bucket, mapResultsLayout.aggregate),
       resultSelector: {
         bucket: sfn.JsonPath.stringAt('$.ResultWriterDetails.Bucket'),
         manifestKey: sfn.JsonPath.stringAt('$.ResultWriterDetails.Key'),
@@ -431,6 +511,7 @@ export class NightshiftStateMachine extends Construct {
     const markTransform = mark('transform');
 
     transform.next(markAggregate);
+    transformAgain.next(markAggregate);
     describeJob.next(
       new sfn.Choice(this, 'ExistingJobStatus?')
         .when(sfn.Condition.stringEquals('$.transformJob.status', 'Completed'), markAggregate)
@@ -439,7 +520,7 @@ export class NightshiftStateMachine extends Construct {
             sfn.Condition.stringEquals('$.transformJob.status', 'InProgress'),
             sfn.Condition.stringEquals('$.transformJob.status', 'Stopping'),
           ),
-          waitForJob.next(describeJob),
+          waitForJob.next(longerWait),
         )
         .otherwise(jobFailed),
     );
@@ -509,6 +590,35 @@ export class NightshiftStateMachine extends Construct {
     };
   }
 }
+
+/**
+ * Retries of a Distributed Map child's Lambda task. An EXPRESS child lives at most five minutes (Step Functions
+ * quotas: "Maximum execution duration" of Express workflows), so every attempt and back-off must fit in it:
+ * a throttled invoke never runs the function and costs only its delay (1+2+4+8 s); any other transient error gets
+ * one more run. Worst case: 2 x the function time-out + 2 s + 15 s, which test/unit/state-machine.test.ts checks
+ * against the synthesized time-outs (infra/stage-functions.ts). A child that still fails is counted against the
+ * map's tolerated failures and is rerun by a redrive.
+ */
+export function childRetries(): sfn.RetryProps[] {
+  return [
+    {
+      errors: LAMBDA_THROTTLED,
+      interval: Duration.seconds(1),
+      backoffRate: 2,
+      maxAttempts: 4,
+      maxDelay: Duration.seconds(8),
+      jitterStrategy: sfn.JitterType.FULL,
+    },
+    {
+      errors: TRANSIENT_LAMBDA_ERRORS.filter((name) => !LAMBDA_THROTTLED.includes(name)),
+      interval: Duration.seconds(2),
+      maxAttempts: 1,
+    },
+  ];
+}
+
+/** Step Functions' limit on one Express execution's duration, in seconds. */
+export const EXPRESS_MAX_SECONDS = 300;
 
 /**
  * A ResultWriter whose IAM covers only its own prefix: aws-cdk's grants the whole bucket (or, with a bucket path,

@@ -4,6 +4,7 @@ import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
+import { TRANSFORM_JOB_PREFIX } from '../shared/layout.ts';
 import { TRANSFORM_DATA_PROCESSING } from '../shared/records.ts';
 
 /** Properties of {@link TransformJobTask}. JSONPath values (`sfn.JsonPath.*`) are accepted where noted. */
@@ -30,6 +31,15 @@ export interface TransformJobTaskProps extends sfn.TaskStateBaseProps {
   readonly invocationsTimeoutInSeconds: number | string;
   /** `ModelClientConfig.InvocationsMaxRetries`, 0-3 (JSONPath allowed). */
   readonly invocationsMaxRetries: number | string;
+  /**
+   * `TransformResources.TransformAmiVersion`: the AMI (and so the NVIDIA driver) the GPU instances boot. Without it
+   * SageMaker picks its default for the instance family, which for ml.g5 is driver 470 / CUDA 11.4 (SageMaker
+   * "Best practices to minimize interruptions during GPU driver upgrades", inference-gpu-drivers): too old for a
+   * CUDA 12 image. Values (CreateTransformJob API, TransformResources): `al2-ami-sagemaker-batch-gpu-470`,
+   * `al2-ami-sagemaker-batch-gpu-535`.
+   * @default - SageMaker's default AMI for the instance type
+   */
+  readonly transformAmiVersion?: string;
   /**
    * Encrypts the output objects (`TransformOutput.KmsKeyId`).
    * @default - the output bucket's default encryption
@@ -92,6 +102,10 @@ export class TransformJobTask extends sfn.TaskStateBase {
       TransformResources: {
         InstanceType: p.instanceType,
         InstanceCount: p.instanceCount,
+        // The optimised integration hands Parameters to CreateTransformJob as they are (the Step Functions
+        // "Create and manage Amazon SageMaker AI jobs" page: the request syntax of the API), so the field the API
+        // defines passes through; the template assertion in test/unit/state-machine.test.ts keeps it there.
+        ...(p.transformAmiVersion ? { TransformAmiVersion: p.transformAmiVersion } : {}),
         // No VolumeKmsKeyId: SageMaker refuses it for instance types with local NVMe storage (the g5 default among
         // them), whose instance storage is encrypted by the hardware.
       },
@@ -110,7 +124,11 @@ export class TransformJobTask extends sfn.TaskStateBase {
 
   private policies(): iam.PolicyStatement[] {
     const stack = Stack.of(this);
-    const jobs = stack.formatArn({ service: 'sagemaker', resource: 'transform-job', resourceName: 'ns-*' });
+    const jobs = stack.formatArn({
+      service: 'sagemaker',
+      resource: 'transform-job',
+      resourceName: `${TRANSFORM_JOB_PREFIX}*`,
+    });
     return [
       new iam.PolicyStatement({
         actions: ['sagemaker:CreateTransformJob', 'sagemaker:DescribeTransformJob', 'sagemaker:StopTransformJob'],

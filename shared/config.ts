@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { InvalidInputError } from './errors.ts';
+import { ServiceError } from './errors.ts';
 import { formatIssues } from './execution-input.ts';
 import type { LogLevel } from './logging.ts';
 import { parseS3Uri, type S3Location } from './s3-location.ts';
@@ -41,10 +41,14 @@ export interface StageConfig {
   readonly logLevel: LogLevel;
 }
 
-/** Parses the environment, naming every missing or malformed variable. */
+/**
+ * Parses the environment, naming every missing or malformed variable. A bad environment is a deployment bug, not
+ * the caller's mistake: ServiceError, which the state machine leaves uncaught, so the run is redrivable once the
+ * stack is fixed.
+ */
 export function parseStageConfig(env: Readonly<Record<string, string | undefined>>): StageConfig {
   const result = StageEnvSchema.safeParse(env);
-  if (!result.success) throw new InvalidInputError(formatIssues(result.error, 'stage environment'));
+  if (!result.success) throw new ServiceError(formatIssues(result.error, 'stage environment'));
   const e = result.data;
   const allowed =
     e.ALLOWED_DATASET_LOCATIONS.length > 0 ? e.ALLOWED_DATASET_LOCATIONS : [{ bucket: e.PIPELINE_BUCKET, key: '' }];
@@ -60,14 +64,20 @@ export function parseStageConfig(env: Readonly<Record<string, string | undefined
   });
 }
 
-/** Where a run keeps its intermediate and final data in the pipeline bucket. */
-export const runLayout = {
-  root: (runId: string) => `runs/${runId}/`,
-  items: (runId: string) => `runs/${runId}/items/`,
-  itemsManifest: (runId: string) => `runs/${runId}/items/manifest.json`,
-  transformInput: (runId: string) => `runs/${runId}/transform-input/`,
-  transformIndex: (runId: string) => `runs/${runId}/transform-index/`,
-  transformOutput: (runId: string) => `runs/${runId}/transform-output/`,
-  mapResults: (runId: string) => `runs/${runId}/map-results/`,
-  report: (runId: string) => `reports/${runId}/`,
+const OPTIONAL_SETTINGS = {
+  manifestLocation: 'MANIFEST_LOCATION',
+  stateMachineArn: 'STATE_MACHINE_ARN',
+  notificationTopicArn: 'NOTIFICATION_TOPIC_ARN',
 } as const;
+
+/** A setting only some stages need; one that needs it and lacks it fails with a ServiceError naming the variable. */
+export function requiredSetting<K extends keyof typeof OPTIONAL_SETTINGS>(
+  config: StageConfig,
+  key: K,
+): NonNullable<StageConfig[K]> {
+  const value = config[key];
+  if (value === undefined) {
+    throw new ServiceError(`stage environment is invalid: ${OPTIONAL_SETTINGS[key]} is not set`);
+  }
+  return value as NonNullable<StageConfig[K]>;
+}

@@ -33,44 +33,40 @@ export abstract class NightshiftError extends Error {
   }
 }
 
-/** The execution input (or a CLI option) is invalid. The message names the field and how to fix it. */
-export class InvalidInputError extends NightshiftError {
-  override readonly name = 'InvalidInputError';
-  readonly code = 'INVALID_INPUT';
+/** The caller has to change something (input, manifest, location, run id); never retried. */
+export abstract class CallerError extends NightshiftError {
   readonly kind = 'caller';
   readonly retryable = false;
+}
+
+/** The execution input (or a CLI option) is invalid. The message names the field and how to fix it. */
+export class InvalidInputError extends CallerError {
+  override readonly name = 'InvalidInputError';
+  readonly code = 'INVALID_INPUT';
 }
 
 /** A manifest cannot be used as a whole (not found, not JSON, wrong shape). */
-export class ManifestError extends NightshiftError {
+export class ManifestError extends CallerError {
   override readonly name = 'ManifestError';
   readonly code = 'INVALID_MANIFEST';
-  readonly kind = 'caller';
-  readonly retryable = false;
 }
 
 /** The dataset location does not exist or is outside what this pipeline may read. */
-export class DatasetAccessError extends NightshiftError {
+export class DatasetAccessError extends CallerError {
   override readonly name = 'DatasetAccessError';
   readonly code = 'DATASET_ACCESS';
-  readonly kind = 'caller';
-  readonly retryable = false;
 }
 
 /** A run id is reused with different settings; the existing run is left untouched. */
-export class RunConflictError extends NightshiftError {
+export class RunConflictError extends CallerError {
   override readonly name = 'RunConflictError';
   readonly code = 'RUN_CONFLICT';
-  readonly kind = 'caller';
-  readonly retryable = false;
 }
 
 /** An object the pipeline was told to read does not exist. */
-export class ObjectNotFoundError extends NightshiftError {
+export class ObjectNotFoundError extends CallerError {
   override readonly name = 'ObjectNotFoundError';
   readonly code = 'NOT_FOUND';
-  readonly kind = 'caller';
-  readonly retryable = false;
 }
 
 /** A dependency failed in a way that a later attempt may not see (throttling, 5xx, timeouts). */

@@ -91,46 +91,58 @@ export const PreprocessSettingsSchema = z.strictObject({
 });
 
 /** How the SageMaker Batch Transform job runs. */
-export const TransformSettingsSchema = z.strictObject({
-  instanceType: z
-    .string()
-    .regex(/^ml\.[a-z0-9]+\.[a-z0-9]+$/, 'must look like ml.g5.xlarge')
-    .default('ml.g5.xlarge')
-    .meta({ flag: 'instance-type', placeholder: 'TYPE', description: 'Batch Transform instance type' }),
-  instanceCount: z
-    .int()
-    .min(1)
-    .max(100)
-    .default(1)
-    .meta({ flag: 'instance-count', placeholder: 'N', description: 'Batch Transform instances' }),
-  /** SageMaker's MaxPayloadInMB (1-100). One record larger than this fails its input object. */
-  maxPayloadInMB: z
-    .int()
-    .min(1)
-    .max(100)
-    .default(6)
-    .meta({ flag: 'max-payload-mb', placeholder: 'MB', description: 'SageMaker MaxPayloadInMB' }),
-  /** 0 lets SageMaker ask the container's /execution-parameters. */
-  maxConcurrentTransforms: z.int().min(0).max(64).default(0).meta({
-    flag: 'max-concurrent-transforms',
-    placeholder: 'N',
-    description: 'requests at once per instance; 0 asks the container',
-  }),
-  invocationTimeoutSeconds: z.int().min(1).max(3600).default(600).meta({
-    flag: 'invocation-timeout-seconds',
-    placeholder: 'S',
-    description: 'per-request model time-out in seconds',
-  }),
-  invocationRetries: z
-    .int()
-    .min(0)
-    .max(3)
-    .default(1)
-    .meta({ flag: 'invocation-retries', placeholder: 'N', description: 'per-request retries' }),
-});
+export const TransformSettingsSchema = z
+  .strictObject({
+    instanceType: z
+      .string()
+      .regex(/^ml\.[a-z0-9]+\.[a-z0-9]+$/, 'must look like ml.g5.xlarge')
+      .default('ml.g5.xlarge')
+      .meta({ flag: 'instance-type', placeholder: 'TYPE', description: 'Batch Transform instance type' }),
+    instanceCount: z
+      .int()
+      .min(1)
+      .max(100)
+      .default(1)
+      .meta({ flag: 'instance-count', placeholder: 'N', description: 'Batch Transform instances' }),
+    /** SageMaker's MaxPayloadInMB (1-100). One record larger than this fails its input object. */
+    maxPayloadInMB: z
+      .int()
+      .min(1)
+      .max(100)
+      .default(6)
+      .meta({ flag: 'max-payload-mb', placeholder: 'MB', description: 'SageMaker MaxPayloadInMB' }),
+    /** 0 lets SageMaker ask the container's /execution-parameters. */
+    maxConcurrentTransforms: z.int().min(0).max(64).default(0).meta({
+      flag: 'max-concurrent-transforms',
+      placeholder: 'N',
+      description: 'requests at once per instance; 0 asks the container',
+    }),
+    invocationTimeoutSeconds: z.int().min(1).max(3600).default(600).meta({
+      flag: 'invocation-timeout-seconds',
+      placeholder: 'S',
+      description: 'per-request model time-out in seconds',
+    }),
+    invocationRetries: z
+      .int()
+      .min(0)
+      .max(3)
+      .default(1)
+      .meta({ flag: 'invocation-retries', placeholder: 'N', description: 'per-request retries' }),
+  })
+  .refine(
+    // CreateTransformJob (MaxPayloadInMB): MaxConcurrentTransforms x MaxPayloadInMB may not exceed 100 MB; checked
+    // here so the run is refused at start, not after preprocessing, by SageMaker.
+    (t) => t.maxConcurrentTransforms * t.maxPayloadInMB <= 100,
+    {
+      message:
+        'maxConcurrentTransforms x maxPayloadInMB must be at most 100 (SageMaker refuses the job otherwise); lower one of them',
+      path: ['maxConcurrentTransforms'],
+    },
+  );
 
 // Step Functions execution names: 1-80 characters of letters, digits, '-' and '_'.
-const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,79}$/;
+/** What a run id may be: it names S3 prefixes, table keys and notification subjects. */
+export const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,79}$/;
 
 /** What a run is started with: by the schedule, by hand, by the CLI or by the manifest trigger. */
 export const ExecutionInputSchema = z.strictObject({

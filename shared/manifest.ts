@@ -1,4 +1,4 @@
-import { type ParseError, parseTree, printParseErrorCode } from 'jsonc-parser';
+import { type JSONPath, type ParseError, parseTree, printParseErrorCode, visit } from 'jsonc-parser';
 import { z } from 'zod';
 import { ManifestError } from './errors.ts';
 import type { ObjectStore } from './ports.ts';
@@ -8,6 +8,8 @@ import { formatS3Uri, isInside, parseS3Uri, type S3Location } from './s3-locatio
 /** One object a manifest names, with its 1-based line in the manifest. */
 export interface ManifestObject {
   readonly line: number;
+  /** Index of the JSON array element, for a SageMaker ManifestFile (several entries may share a line). */
+  readonly entry?: number;
   readonly bucket: string;
   readonly key: string;
   readonly expected?: string;
@@ -55,19 +57,39 @@ export async function* readManifest(
   }
 }
 
+/**
+ * S3 object keys are at most 1,024 bytes of UTF-8, prefix included
+ * (https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-keys.html).
+ */
+export const MAX_KEY_BYTES = 1024;
+
+/**
+ * The row key of a rejection that names no usable object: `<manifest key>#L<line>` for a JSONL line, and
+ * `<manifest key>#L<line>E<entry>` for a ManifestFile element, whose entries may all sit on one line.
+ */
+export function manifestEntryKey(manifest: S3Location, line: number, entry?: number): string {
+  return `${manifest.key}#L${line}${entry === undefined ? '' : `E${entry}`}`;
+}
+
+/** "line 3" or "line 1 entry 7", as rejection messages name a manifest position. */
+export function manifestPosition(line: number, entry?: number): string {
+  return `line ${line}${entry === undefined ? '' : ` entry ${entry}`}`;
+}
+
 function lineRejection(
   manifest: S3Location,
   line: number,
-  reason: 'OUTSIDE_DATASET' | 'MALFORMED_MANIFEST_LINE' | 'UNSUPPORTED_TYPE',
+  reason: 'OUTSIDE_DATASET' | 'MALFORMED_MANIFEST_LINE' | 'INVALID_KEY',
   message: string,
+  entry?: number,
 ): ManifestEntry {
   return {
     kind: 'rejected',
     rejection: {
-      key: `${manifest.key}#L${line}`,
+      key: manifestEntryKey(manifest, line, entry),
       bucket: manifest.bucket,
       reason,
-      message: `${formatS3Uri(manifest)} line ${line}: ${message}`,
+      message: `${formatS3Uri(manifest)} ${manifestPosition(line, entry)}: ${message}`,
       stage: 'plan',
       line,
     },
@@ -80,7 +102,19 @@ function checkScope(
   target: S3Location,
   options: ManifestReadOptions,
   expected?: string,
+  entry?: number,
 ): ManifestEntry {
+  const keyBytes = Buffer.byteLength(target.key, 'utf8');
+  if (keyBytes > MAX_KEY_BYTES) {
+    return lineRejection(
+      manifest,
+      line,
+      'INVALID_KEY',
+      `the key of ${formatS3Uri({ ...target, key: `${target.key.slice(0, 60)}...` })} is ${keyBytes} bytes; ` +
+        `S3 keys are at most ${MAX_KEY_BYTES} bytes of UTF-8, so shorten the name`,
+      entry,
+    );
+  }
   if (!options.allowed.some((scope) => isInside(target, scope))) {
     const allowed = options.allowed.map(formatS3Uri).join(', ');
     return lineRejection(
@@ -89,6 +123,7 @@ function checkScope(
       'OUTSIDE_DATASET',
       `${formatS3Uri(target)} is outside the locations this pipeline may read (${allowed}); ` +
         'move the object there or list only objects inside them',
+      entry,
     );
   }
   if (target.key === '' || target.key.endsWith('/')) {
@@ -97,11 +132,18 @@ function checkScope(
       line,
       'MALFORMED_MANIFEST_LINE',
       `${formatS3Uri(target)} names a folder, not an object`,
+      entry,
     );
   }
   return {
     kind: 'object',
-    object: { line, bucket: target.bucket, key: target.key, ...(expected === undefined ? {} : { expected }) },
+    object: {
+      line,
+      ...(entry === undefined ? {} : { entry }),
+      bucket: target.bucket,
+      key: target.key,
+      ...(expected === undefined ? {} : { expected }),
+    },
   };
 }
 
@@ -111,17 +153,19 @@ async function* readJsonlManifest(
   options: ManifestReadOptions,
 ): AsyncIterable<ManifestEntry> {
   let line = 0;
-  for await (const text of objects.lines(manifest)) {
+  for await (const raw of objects.lines(manifest)) {
     line += 1;
+    // Editors on Windows save UTF-8 with a byte order mark; it is not part of the first line's JSON.
+    const text = line === 1 ? raw.replace(/^\uFEFF/, '') : raw;
     if (text.trim() === '') continue;
-    let raw: unknown;
+    let json: unknown;
     try {
-      raw = JSON.parse(text);
+      json = JSON.parse(text);
     } catch (error) {
       yield lineRejection(manifest, line, 'MALFORMED_MANIFEST_LINE', `not JSON (${(error as Error).message})`);
       continue;
     }
-    const parsed = JsonlLineSchema.safeParse(raw);
+    const parsed = JsonlLineSchema.safeParse(json);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
       const what =
@@ -185,39 +229,36 @@ async function* readManifestFile(
         line,
         'MALFORMED_MANIFEST_LINE',
         'entries after the prefix must be non-empty key strings',
+        index,
       );
       continue;
     }
-    yield checkScope(manifest, line, { bucket: prefix.bucket, key: `${prefix.key}${entry}` }, options);
+    const target = { bucket: prefix.bucket, key: `${prefix.key}${entry}` };
+    yield checkScope(manifest, line, target, options, undefined, index);
   }
 }
 
-/** Line number (1-based) of each top-level array element's first character, by a string-aware scan. */
+/**
+ * Line number (1-based) of each top-level array element's first character. jsonc-parser's visitor reports where
+ * every value starts; returning `false` from a nested value's begin callback skips its contents (the matching end
+ * callbacks must exist for the skip to end), so only the top-level elements are counted.
+ */
 function elementLines(text: string): number[] {
   const lines: number[] = [];
-  let line = 1;
-  let depth = 0;
-  let inString = false;
-  let expectElement = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (c === '\n') line += 1;
-    if (inString) {
-      if (c === '\\') i += 1;
-      else if (c === '"') inString = false;
-      continue;
-    }
-    if (depth === 1 && expectElement && c !== undefined && !/\s/.test(c)) {
-      lines.push(line);
-      expectElement = false;
-    }
-    if (c === '"') inString = true;
-    else if (c === '[' || c === '{') {
-      depth += 1;
-      if (depth === 1) expectElement = true;
-    } else if (c === ']' || c === '}') depth -= 1;
-    else if (c === ',' && depth === 1) expectElement = true;
-  }
+  const onValue = (startLine: number, path: () => JSONPath): boolean => {
+    const depth = path().length;
+    if (depth === 1) lines.push(startLine + 1);
+    return depth === 0;
+  };
+  visit(text, {
+    onArrayBegin: (_offset, _length, startLine, _character, path) => onValue(startLine, path),
+    onObjectBegin: (_offset, _length, startLine, _character, path) => onValue(startLine, path),
+    onLiteralValue: (_value, _offset, _length, startLine, _character, path) => {
+      onValue(startLine, path);
+    },
+    onArrayEnd: () => {},
+    onObjectEnd: () => {},
+  });
   return lines;
 }
 

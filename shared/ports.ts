@@ -1,5 +1,6 @@
 import type { OutcomeRecord, RunRecord } from './records.ts';
 import type { S3Location } from './s3-location.ts';
+import type { Notification } from './stage-events.ts';
 
 /** One object from a listing. */
 export interface ObjectSummary {
@@ -35,6 +36,8 @@ export interface RunStore {
   get(runId: string): Promise<RunRecord | undefined>;
   /** Sets the given top-level attributes (and `updatedAt`); the record must exist. */
   update(runId: string, changes: Partial<Omit<RunRecord, 'runId'>>): Promise<void>;
+  /** The newest SUCCEEDED run of the same dataset created before `run`, if one is found among the recent runs. */
+  previousRun(run: Pick<RunRecord, 'runId' | 'dataset' | 'createdAt'>): Promise<RunRecord | undefined>;
 }
 
 /** The prediction table: one row per input object per run, a prediction or a rejection. */
@@ -47,6 +50,12 @@ export interface PredictionStore {
   existing(runId: string, keys: readonly string[]): Promise<Set<string>>;
   /** Deletes every row of a run (before a re-run recomputes them); returns how many. */
   deleteRun(runId: string): Promise<number>;
+}
+
+/** Transform jobs (SageMaker Batch Transform, or the local batch transform). */
+export interface TransformJobControl {
+  /** Stops the job if it is in progress; `not-running` when there is no such job or it has already ended. */
+  stopIfRunning(name: string): Promise<'stopped' | 'not-running'>;
 }
 
 /** Time, injectable so tests and logs agree. */
@@ -65,4 +74,9 @@ export type StartResult =
 /** Starts state machine executions (Step Functions StartExecution, or the local engine). */
 export interface ExecutionStarter {
   start(request: { readonly name: string; readonly input: unknown }): Promise<StartResult>;
+}
+
+/** Publishes a run notification (SNS in AWS, a file locally). */
+export interface Notifier {
+  publish(notification: Notification): Promise<void>;
 }

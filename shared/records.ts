@@ -6,6 +6,8 @@ export const REJECTION_REASONS = [
   'UNSUPPORTED_TYPE',
   'OUTSIDE_DATASET',
   'MALFORMED_MANIFEST_LINE',
+  'DUPLICATE',
+  'INVALID_KEY',
   'NOT_FOUND',
   'ACCESS_DENIED',
   'EMPTY_OBJECT',
@@ -39,7 +41,10 @@ export type DatasetItem = z.infer<typeof DatasetItemSchema>;
 
 /** An input object that will not get a prediction, and why. */
 export const RejectedItemSchema = z.strictObject({
-  /** The object key; for a manifest line that names no usable key, `<manifest key>#L<line>`. */
+  /**
+   * The object key; for a manifest line that names no usable key (or repeats one), `<manifest key>#L<line>`, and
+   * `<manifest key>#L<line>E<entry>` for an element of a SageMaker ManifestFile.
+   */
   key: z.string().min(1),
   bucket: z.string().optional(),
   reason: RejectionReasonSchema,
@@ -86,6 +91,16 @@ export const TransformRecordSchema = z.strictObject({
 });
 export type TransformRecord = z.infer<typeof TransformRecordSchema>;
 
+/** One entry of a transform index: which object a line of the transform input part (and of its output) is. */
+export const TransformIndexEntrySchema = z.strictObject({ id: z.int().min(0), key: z.string(), bucket: z.string() });
+export type TransformIndexEntry = z.infer<typeof TransformIndexEntrySchema>;
+
+/**
+ * A transform index (`runs/<runId>/transform-index/<part>.json`), written by preprocess beside each transform input
+ * part and read by aggregate: one entry per line of the part, in line order.
+ */
+export const TransformIndexSchema = z.array(TransformIndexEntrySchema);
+
 /** The Batch Transform `DataProcessing` that goes with {@link TransformRecordSchema}. */
 export const TRANSFORM_DATA_PROCESSING = {
   InputFilter: '$.input',
@@ -108,13 +123,12 @@ export const ModelOutputSchema = z.looseObject({
 });
 export type ModelOutput = z.infer<typeof ModelOutputSchema>;
 
-/** One joined Batch Transform output line (after `OutputFilter`). */
+/**
+ * One joined Batch Transform output line: the input record's fields that `OutputFilter` keeps (all but `input`)
+ * beside the model's `SageMakerOutput`.
+ */
 export const TransformOutputLineSchema = z.looseObject({
-  id: z.int().min(0),
-  key: z.string(),
-  bucket: z.string(),
-  expected: z.string().optional(),
-  geometry: GeometrySchema,
+  ...TransformRecordSchema.omit({ input: true }).shape,
   SageMakerOutput: ModelOutputSchema,
 });
 
@@ -124,6 +138,9 @@ export const TextLineSchema = z.strictObject({
   /** Four corners in original-image pixels. */
   box: z.array(PointSchema).optional(),
 });
+
+/** The original (EXIF-oriented) image's size in pixels: the space of every line box, and of its thumbnail. */
+export const ImageSizeSchema = z.strictObject({ width: z.int().positive(), height: z.int().positive() });
 
 /** A prediction as stored in the predictions table (one per input object per run). */
 export const PredictionRecordSchema = z.strictObject({
@@ -137,13 +154,37 @@ export const PredictionRecordSchema = z.strictObject({
   label: z.string().optional(),
   confidence: z.number().min(0).max(1),
   lines: z.array(TextLineSchema).optional(),
+  /** Absent on rows written before the field existed. */
+  image: ImageSizeSchema.optional(),
   expected: z.string().optional(),
-  /** Whether `text` (or `label`) equals `expected` after whitespace/case normalisation. */
+  /** Whether `text` (or `label`) equals `expected` after Unicode (NFKC) and whitespace normalisation; case counts. */
   match: z.boolean().optional(),
   part: z.string(),
   updatedAt: z.string(),
 });
 export type PredictionRecord = z.infer<typeof PredictionRecordSchema>;
+
+/**
+ * The model read the image and found no text (empty or blank `text`, no label). Its own outcome, not a prediction
+ * with confidence 0: it has no confidence, so it stays out of the confidence histogram and mean. It counts against
+ * accuracy where expected text was given (`match: false`), as a reader would count an unread page.
+ * Reconciliation: items = predicted + noText + rejected.
+ */
+export const NoTextRecordSchema = z.strictObject({
+  runId: z.string(),
+  key: z.string(),
+  bucket: z.string(),
+  outcome: z.literal('NO_TEXT'),
+  modelName: z.string(),
+  modelVersion: z.string(),
+  image: ImageSizeSchema.optional(),
+  expected: z.string().optional(),
+  /** Present when `expected` is: true only when the expected text is blank as well. */
+  match: z.boolean().optional(),
+  part: z.string(),
+  updatedAt: z.string(),
+});
+export type NoTextRecord = z.infer<typeof NoTextRecordSchema>;
 
 /** A rejection as stored in the predictions table, beside the predictions of the same run. */
 export const RejectionRecordSchema = z.strictObject({
@@ -159,7 +200,16 @@ export const RejectionRecordSchema = z.strictObject({
 });
 export type RejectionRecord = z.infer<typeof RejectionRecordSchema>;
 
-export type OutcomeRecord = PredictionRecord | RejectionRecord;
+export type OutcomeRecord = PredictionRecord | NoTextRecord | RejectionRecord;
+
+/** Every row outcome, in the order reports list them. */
+export const OUTCOMES = ['PREDICTED', 'NO_TEXT', 'REJECTED'] as const;
+export type Outcome = (typeof OUTCOMES)[number];
+
+/** The predictions-table row of a rejected item. */
+export function rejectionRecord(runId: string, rejection: RejectedItem, updatedAt: string): RejectionRecord {
+  return { runId, outcome: 'REJECTED', ...rejection, updatedAt };
+}
 
 export const RUN_STATUSES = ['RUNNING', 'SUCCEEDED', 'FAILED'] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
@@ -167,10 +217,17 @@ export type RunStatus = (typeof RUN_STATUSES)[number];
 export const RunCountsSchema = z.strictObject({
   items: z.int().min(0),
   predicted: z.int().min(0),
+  /** NO_TEXT rows. Absent in records written before the outcome existed (then 0). */
+  noText: z.int().min(0).optional(),
   rejected: z.int().min(0),
   rejectedByReason: z.record(z.string(), z.int().min(0)),
 });
+/** Once the report has run: items = predicted + (noText ?? 0) + rejected. */
 export type RunCounts = z.infer<typeof RunCountsSchema>;
+
+/** Where a run's report files are, as `s3://` URIs. */
+export const ReportFilesSchema = z.strictObject({ json: z.string(), csv: z.string(), html: z.string() });
+export type ReportFiles = z.infer<typeof ReportFilesSchema>;
 
 export const StageTimingSchema = z.strictObject({ startedAt: z.string(), finishedAt: z.string(), seconds: z.number() });
 
@@ -188,7 +245,7 @@ export const RunRecordSchema = z.strictObject({
   finishedAt: z.string().optional(),
   counts: RunCountsSchema.optional(),
   timings: z.record(z.string(), StageTimingSchema).optional(),
-  report: z.strictObject({ json: z.string(), csv: z.string(), html: z.string() }).optional(),
+  report: ReportFilesSchema.optional(),
   error: z.strictObject({ error: z.string(), cause: z.string() }).optional(),
   /** The execution attempt (redrive count) whose failure was recorded, so each failure is announced once. */
   failedAttempt: z.int().min(0).optional(),
@@ -203,6 +260,8 @@ export const PartStatsSchema = z.strictObject({
   part: z.string(),
   lines: z.int().min(0),
   predicted: z.int().min(0),
+  /** NO_TEXT rows: outside the confidence figures, inside `withExpected` where expected text was given. */
+  noText: z.int().min(0).default(0),
   rejected: z.int().min(0),
   rejectedByReason: z.record(z.string(), z.int().min(0)),
   confidenceHistogram: z.array(z.int().min(0)).length(CONFIDENCE_BUCKETS),

@@ -3,8 +3,8 @@
  * Nothing here grows with the number of items (a state's payload is capped at 256 KiB).
  */
 import { z } from 'zod';
-import { PreprocessSettingsSchema, TransformSettingsSchema } from './execution-input.ts';
-import { DatasetItemSchema, PartStatsSchema, RunCountsSchema } from './records.ts';
+import { PreprocessSettingsSchema, RUN_ID, TransformSettingsSchema } from './execution-input.ts';
+import { DatasetItemSchema, PartStatsSchema, ReportFilesSchema, RunCountsSchema } from './records.ts';
 
 /** plan: the raw execution input plus the context object's execution fields. */
 export const PlanEventSchema = z.strictObject({
@@ -24,11 +24,11 @@ export const PlanResultSchema = z.strictObject({
   dataset: z.string(),
   settings: z.strictObject({ preprocess: PreprocessSettingsSchema, transform: TransformSettingsSchema }),
   items: z.strictObject({
-    /** Distinct input objects: accepted + rejected. */
+    /** Input objects and manifest entries: accepted + rejected (a repeated manifest line is a DUPLICATE rejection). */
     total: z.int().min(0),
     accepted: z.int().min(0),
     rejected: z.int().min(0),
-    /** Manifest lines that named an object already listed (counted once). */
+    /** Of the rejected: manifest lines that named an object already listed. */
     duplicates: z.int().min(0),
     /** JSONL parts of accepted items, one DatasetItem per line. */
     partCount: z.int().min(0),
@@ -99,7 +99,7 @@ export const ReportResultSchema = z.strictObject({
   runId: z.string(),
   status: z.literal('SUCCEEDED'),
   counts: RunCountsSchema,
-  report: z.strictObject({ json: z.string(), csv: z.string(), html: z.string() }),
+  report: ReportFilesSchema,
 });
 export type ReportResult = z.infer<typeof ReportResultSchema>;
 
@@ -145,3 +145,59 @@ export const ExecutionStatusEventSchema = z.looseObject({
   }),
 });
 export type ExecutionStatusEvent = z.infer<typeof ExecutionStatusEventSchema>;
+
+/**
+ * finalize-failure has two callers: the state machine's Catch path ({@link FinalizeFailureEvent}) and the
+ * EventBridge rule on ended executions ({@link ExecutionStatusEvent}, `source: aws.states`); `source` tells them apart.
+ */
+export const FinalizeFailureInvocationSchema = z.discriminatedUnion('source', [
+  ExecutionStatusEventSchema,
+  FinalizeFailureEventSchema.extend({ source: z.undefined().optional() }),
+]);
+export type FinalizeFailureInvocation = z.infer<typeof FinalizeFailureInvocationSchema>;
+
+/**
+ * The run id the execution input names, else the execution name (as the plan stage decides it). An input run id
+ * the plan would refuse is not used: it goes into notification subjects and table keys, so it could carry line
+ * breaks or markup. The execution name stands in: StartExecution refuses names with white space, brackets or
+ * control characters (https://docs.aws.amazon.com/step-functions/latest/apireference/API_StartExecution.html).
+ */
+export function runIdOf(input: unknown, executionName: string): string {
+  const runId = (input as { runId?: unknown } | null | undefined)?.runId;
+  return typeof runId === 'string' && RUN_ID.test(runId) ? runId : executionName;
+}
+
+/** trigger: the EventBridge event S3 sends for a new object (the fields the trigger reads). */
+export const ObjectCreatedEventSchema = z.looseObject({
+  source: z.literal('aws.s3'),
+  'detail-type': z.literal('Object Created'),
+  detail: z.looseObject({
+    bucket: z.looseObject({ name: z.string().min(1) }),
+    // EventBridge carries the key as stored (not URL-encoded, unlike S3 event notifications to Lambda/SQS/SNS).
+    object: z.looseObject({ key: z.string().min(1), etag: z.string().optional(), size: z.number().optional() }),
+  }),
+});
+export type ObjectCreatedEvent = z.infer<typeof ObjectCreatedEventSchema>;
+
+/**
+ * trigger: what the nightly EventBridge Scheduler schedule sends (its `Input`, with `<aws.scheduler.scheduled-time>`
+ * filled in by Scheduler). The trigger names the run after the scheduled date, so a schedule delivered twice
+ * (Scheduler is at-least-once) still starts one run.
+ */
+export const ScheduledRunEventSchema = z.strictObject({
+  source: z.literal('nightshift.schedule'),
+  /** ISO 8601, e.g. 2026-11-23T02:00:00Z. */
+  scheduledTime: z.iso.datetime({ offset: true }),
+  /** IANA time zone the date is taken in, e.g. Europe/Paris. */
+  timeZone: z.string().min(1).default('UTC'),
+  /** Dataset prefix with `{date}` standing for the scheduled date (YYYY-MM-DD), e.g. s3://b/datasets/{date}/ */
+  dataset: z.string().min(6),
+  /** Settings passed through to the run (the execution input's preprocess / transform). */
+  preprocess: z.record(z.string(), z.unknown()).optional(),
+  transform: z.record(z.string(), z.unknown()).optional(),
+});
+export type ScheduledRunEvent = z.infer<typeof ScheduledRunEventSchema>;
+
+/** trigger: a manifest upload or a nightly schedule firing, told apart by `source`. */
+export const TriggerEventSchema = z.discriminatedUnion('source', [ObjectCreatedEventSchema, ScheduledRunEventSchema]);
+export type TriggerEvent = z.infer<typeof TriggerEventSchema>;

@@ -8,9 +8,21 @@ export const RUNS_TABLE = {
   statusIndex: { name: 'byStatus', partitionKey: 'status', sortKey: 'createdAt' },
 } as const;
 
+/**
+ * The prediction table. Rows of a run are spread over `shards` partitions, `<runId>#<n>` with n from a hash of the
+ * object key, because one partition takes at most 1,000 write units a second (DynamoDB "Best practices for
+ * designing and using partition keys effectively", burst and adaptive capacity) and a million-image run would
+ * otherwise write one partition. The shard count of each run is recorded in its layout row (partition `<runId>`,
+ * sort key {@link PREDICTIONS_TABLE.layoutKey}) by the first writer and read back by every reader, so it stays fixed
+ * for the run even if the default changes; a run without a layout row is read from the single partition `<runId>`.
+ */
 export const PREDICTIONS_TABLE = {
-  partitionKey: 'runId',
+  partitionKey: 'partition',
   sortKey: 'key',
+  /** Sort key of a run's layout row. */
+  layoutKey: '#layout',
+  /** Shards of a new run. */
+  shards: 16,
 } as const;
 
 /** BatchWriteItem accepts at most 25 put/delete requests per call. */

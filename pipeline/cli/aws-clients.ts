@@ -6,9 +6,12 @@
 import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { LambdaClient } from '@aws-sdk/client-lambda';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SageMakerClient } from '@aws-sdk/client-sagemaker';
+import { ServiceQuotasClient } from '@aws-sdk/client-service-quotas';
 import { SFNClient } from '@aws-sdk/client-sfn';
+import { STSClient } from '@aws-sdk/client-sts';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { s3ClientConfig } from '../../shared/aws/client-config.ts';
 
@@ -96,4 +99,35 @@ export function createAwsClients(options: AwsClientOptions): AwsClients {
 
 function documentClient(dynamo: DynamoDBClient): DynamoDBDocumentClient {
   return DynamoDBDocumentClient.from(dynamo, { marshallOptions: { removeUndefinedValues: true } });
+}
+
+/** The clients `nightshift preflight` checks an account with (only it needs STS, Service Quotas and Lambda). */
+export interface PreflightClients {
+  readonly sts: STSClient;
+  readonly cloudFormation: CloudFormationClient;
+  readonly serviceQuotas: ServiceQuotasClient;
+  readonly lambda: LambdaClient;
+  readonly s3: S3Client;
+  destroy(): void;
+}
+
+/** Builds the preflight clients with the same credential chain and overrides as {@link createAwsClients}. */
+export function createPreflightClients(options: AwsClientOptions): PreflightClients {
+  const common = {
+    ...(options.region ? { region: options.region } : {}),
+    ...(options.profile ? { profile: options.profile } : {}),
+  };
+  const clients = {
+    sts: new STSClient(common),
+    cloudFormation: new CloudFormationClient(common),
+    serviceQuotas: new ServiceQuotasClient(common),
+    lambda: new LambdaClient(common),
+    s3: new S3Client({ ...s3ClientConfig(options.env), ...common }),
+  };
+  return {
+    ...clients,
+    destroy: () => {
+      for (const client of Object.values(clients)) client.destroy();
+    },
+  };
 }

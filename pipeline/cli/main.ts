@@ -23,8 +23,10 @@ import {
   splitCommand,
 } from './command-line.ts';
 import { demoCommand } from './commands/demo.ts';
+import { diffCommand } from './commands/diff.ts';
 import { logsCommand } from './commands/logs.ts';
 import { predictionsCommand } from './commands/predictions.ts';
+import { preflightCommand } from './commands/preflight.ts';
 import { redriveCommand } from './commands/redrive.ts';
 import { reportCommand } from './commands/report.ts';
 import { runLocalCommand } from './commands/run-local.ts';
@@ -48,10 +50,12 @@ export const COMMANDS: readonly CommandSpec[] = [
   runsCommand,
   reportCommand,
   predictionsCommand,
+  diffCommand,
   logsCommand,
   redriveCommand,
   demoCommand,
   runLocalCommand,
+  preflightCommand,
 ];
 
 /** Exit codes: 0 success, 1 the run failed or the command could not be done, 2 usage error or input mistake. */

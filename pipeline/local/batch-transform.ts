@@ -1,7 +1,7 @@
 import pLimit from 'p-limit';
 import type { Log } from '../../shared/logging.ts';
 import { readManifest } from '../../shared/manifest.ts';
-import type { Clock, ObjectStore } from '../../shared/ports.ts';
+import type { Clock, ObjectStore, TransformJobControl } from '../../shared/ports.ts';
 import { formatS3Uri, parseS3Uri, type S3Location } from '../../shared/s3-location.ts';
 import { realSleeper, type Sleeper } from './engine/index.ts';
 import {
@@ -126,7 +126,7 @@ export function invocationRetryDelayMs(attempt: number): number {
  * ModelClientConfig timeout and retries (with back-off, through an injected sleeper), InstanceCount model-server processes with objects spread across them, and
  * a DescribeTransformJob-shaped status.
  */
-export class LocalBatchTransform {
+export class LocalBatchTransform implements TransformJobControl {
   private readonly jobs = new Map<
     string,
     { description: TransformJobDescription; done: Promise<TransformJobDescription> }
@@ -185,6 +185,29 @@ export class LocalBatchTransform {
     const job = this.jobs.get(name);
     if (!job) throw new SageMakerLocalError('ValidationException', `Could not find requested job with name ${name}`);
     return job.description;
+  }
+
+  /**
+   * StopTransformJob: the job finishes the objects in flight and ends Stopped. Like SageMaker, refuses a job that
+   * does not exist or is no longer in progress.
+   */
+  stop(name: string): void {
+    const job = this.jobs.get(name);
+    if (!job) throw new SageMakerLocalError('ValidationException', `Could not find requested job with name ${name}`);
+    if (job.description.TransformJobStatus !== 'InProgress') {
+      throw new SageMakerLocalError(
+        'ValidationException',
+        `The request was rejected because the transform job is in status ${job.description.TransformJobStatus}.`,
+      );
+    }
+    this.set(job, { TransformJobStatus: 'Stopping' });
+  }
+
+  /** The {@link TransformJobControl} port, as finalize-failure uses it after an abort or time-out. */
+  async stopIfRunning(name: string): Promise<'stopped' | 'not-running'> {
+    if (this.jobs.get(name)?.description.TransformJobStatus !== 'InProgress') return 'not-running';
+    this.stop(name);
+    return 'stopped';
   }
 
   /** Resolves with the final description (Completed, Failed or Stopped). */
@@ -262,6 +285,7 @@ export class LocalBatchTransform {
           const mine = inputs.objects.filter((_, objectIndex) => objectIndex % count === index);
           const limit = pLimit(settings.maxConcurrent);
           for (const object of mine) {
+            if (entry.description.TransformJobStatus === 'Stopping') break;
             try {
               recordsDone += await this.transformObject(request, settings, instance, object, inputs.base, limit);
             } catch (error) {
@@ -274,6 +298,9 @@ export class LocalBatchTransform {
           }
         }),
       );
+      if (entry.description.TransformJobStatus === 'Stopping') {
+        return this.set(entry, { TransformJobStatus: 'Stopped', TransformEndTime: clock.now().toISOString() });
+      }
       if (failures.length > 0) {
         return this.set(entry, {
           TransformJobStatus: 'Failed',

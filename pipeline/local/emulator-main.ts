@@ -3,9 +3,13 @@
  * Prints one JSON line `{"port": N}` once it listens on loopback, and exits on SIGTERM/SIGINT or when stdin closes.
  *
  * s3rver runs in its own process because it needs `--openssl-legacy-provider` (its truncated ListObjectsV2
- * answers 500 without it), a flag that cannot be turned on inside an already running Node process.
+ * answers 500 without it), a flag that cannot be turned on inside an already running Node process. Its filesystem
+ * store is adapted here to keys of up to S3's 1,024 bytes and to refuse `..` segments (see s3-store-paths.ts).
  */
+import { readdir, rm, rmdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { dotDotSegment, keyToStorePath, storePathToKey } from './s3-store-paths.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -13,9 +17,85 @@ interface Closable {
   close(): Promise<void> | void;
 }
 
+interface ListOptions {
+  readonly delimiter?: string;
+  readonly prefix?: string;
+  readonly maxKeys?: number;
+}
+interface ListResult {
+  readonly objects: Array<{ readonly key: string }>;
+  readonly commonPrefixes: string[];
+  readonly isTruncated: boolean;
+}
+
+interface KoaContext {
+  readonly path: string;
+  get(header: string): string;
+}
+type Middleware = (ctx: KoaContext, next: () => Promise<void>) => Promise<void>;
+
 async function startS3(directory: string, port: number): Promise<{ port: number; server: Closable }> {
   const S3rver = require('s3rver');
+  const FilesystemStore = require('s3rver/lib/stores/filesystem');
+  const S3Error = require('s3rver/lib/models/error');
+  // s3rver's store maps keys to paths through these two statics only (it ignores their win32 escaping on Linux).
+  FilesystemStore.encodeKeyPath = keyToStorePath;
+  FilesystemStore.decodeKeyPath = storePathToKey;
+  // Its deleteObject walks the raw key's folders to prune empty ones; pruning stored (chunked) folders instead.
+  FilesystemStore.prototype.deleteObject = async function deleteObject(bucket: string, key: string) {
+    const resources = ['object', 'object.md5', 'metadata.json'];
+    await Promise.all(resources.map((resource) => rm(this.getResourcePath(bucket, key, resource), { force: true })));
+    const folders = keyToStorePath(key).split('/').slice(0, -1);
+    for (; folders.length > 0; folders.pop()) {
+      const folder = join(this.getBucketPath(bucket), ...folders);
+      const left = await readdir(folder).catch(() => undefined);
+      if (left === undefined || left.length > 0) break; // gone already, or still holding other keys
+      await rmdir(folder);
+    }
+  };
+  // Its listing prunes folders below a delimiter by their stored paths, and chunk folders add separators a key does
+  // not have; with a delimiter, list without one and group the keys here instead.
+  const listObjects = FilesystemStore.prototype.listObjects;
+  FilesystemStore.prototype.listObjects = async function groupedListObjects(bucket: string, options: ListOptions) {
+    const { delimiter = '', prefix = '', maxKeys = Number.POSITIVE_INFINITY } = options;
+    if (delimiter === '') return listObjects.call(this, bucket, options);
+    const all: ListResult = await listObjects.call(this, bucket, { ...options, delimiter: '', maxKeys: undefined });
+    const commonPrefixes = new Set<string>();
+    const objects: ListResult['objects'] = [];
+    let isTruncated = false;
+    for (const object of all.objects) {
+      const at = object.key.indexOf(delimiter, prefix.length);
+      if (at !== -1) commonPrefixes.add(object.key.slice(0, at + delimiter.length));
+      else if (objects.length < maxKeys) objects.push(object);
+      else {
+        isTruncated = true;
+        break;
+      }
+    }
+    return { objects, commonPrefixes: [...commonPrefixes].sort(), isTruncated };
+  };
   const server = new S3rver({ address: '127.0.0.1', port, directory, silent: true, allowMismatchedSignatures: true });
+  const refuseDotDot: Middleware = async (ctx, next) => {
+    const copySource = ctx.get('x-amz-copy-source');
+    for (const raw of [ctx.path, copySource]) {
+      let path: string;
+      try {
+        path = decodeURIComponent(raw);
+      } catch {
+        throw new S3Error('InvalidURI', `Couldn't parse the specified URI: ${raw}`);
+      }
+      if (dotDotSegment(path) !== undefined) {
+        throw new S3Error(
+          'InvalidArgument',
+          `the local S3 server refuses keys with ".." segments (${path}): they would resolve outside its folder`,
+          { ArgumentName: 'key', ArgumentValue: path },
+        );
+      }
+    }
+    await next();
+  };
+  // First in the chain, before s3rver's router decodes the path; Koa composes the chain when it starts listening.
+  (server.middleware as Middleware[]).unshift(refuseDotDot);
   const address = (await server.run()) as { port: number };
   return { port: address.port, server };
 }

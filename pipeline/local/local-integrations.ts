@@ -1,16 +1,19 @@
 import { appendFile } from 'node:fs/promises';
 import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import type { Notifier } from '../../shared/ports.ts';
 import { type LocalBatchTransform, SageMakerLocalError, type TransformJobRequest } from './batch-transform.ts';
 import { StatesError, serviceIntegration, type TaskIntegration } from './engine/index.ts';
 
-/** Step Functions names errors of optimised integrations `SageMaker.<exception>`. */
+/**
+ * The optimised integration reports the quota error as `SageMaker.ResourceLimitExceededException` and every other
+ * API error as `SageMaker.AmazonSageMakerException` (docs/decisions.md, "SageMaker error names").
+ */
 function sageMakerError(error: unknown): StatesError {
-  if (error instanceof SageMakerLocalError) {
-    const name =
-      error.name === 'ValidationException' ? 'SageMaker.AmazonSageMakerException' : `SageMaker.${error.name}`;
-    return new StatesError(name, error.message);
-  }
-  return new StatesError('SageMaker.AmazonSageMakerException', (error as Error).message);
+  const name =
+    error instanceof SageMakerLocalError && error.name === 'ResourceLimitExceeded'
+      ? 'SageMaker.ResourceLimitExceededException'
+      : 'SageMaker.AmazonSageMakerException';
+  return new StatesError(name, (error as Error).message);
 }
 
 /**
@@ -53,7 +56,20 @@ export function transformJobIntegration(transform: LocalBatchTransform, modelNam
       }
     },
   );
-  return [sync, describe];
+  const stop = serviceIntegration(
+    'aws-sdk:sagemaker:stopTransformJob',
+    ['arn:aws:states:::aws-sdk:sagemaker:stopTransformJob'],
+    async (invocation) => {
+      const { TransformJobName } = invocation.parameters as { TransformJobName: string };
+      try {
+        transform.stop(TransformJobName);
+        return {};
+      } catch (error) {
+        throw new StatesError('SageMaker.SageMakerException', (error as Error).message);
+      }
+    },
+  );
+  return [sync, describe, stop];
 }
 
 /** `aws-sdk:s3:listObjectsV2` against the local S3 server (the SDK's own response, minus its metadata). */
@@ -74,6 +90,20 @@ export function s3ListIntegration(s3: S3Client): TaskIntegration {
   );
 }
 
+/** A local run's notifications: one JSON line per message, appended to a file instead of published to SNS. */
+async function appendNotification(
+  file: string,
+  notification: { topic?: string | undefined; subject?: string | undefined; message: string },
+): Promise<void> {
+  const { topic, subject, message } = notification;
+  await appendFile(file, `${JSON.stringify({ at: new Date().toISOString(), topic, subject, message })}\n`);
+}
+
+/** What finalize-failure publishes itself (SNS in AWS), appended to the notifications file. */
+export function fileNotifier(file: string): Notifier {
+  return { publish: (notification) => appendNotification(file, notification) };
+}
+
 /** `sns:publish`: appended to a local file (one JSON line per message) instead of an SNS topic. */
 export function snsFileIntegration(
   file: string,
@@ -83,10 +113,7 @@ export function snsFileIntegration(
   return serviceIntegration('sns:publish', ['arn:aws:states:::sns:publish'], async (invocation) => {
     const params = invocation.parameters as { TopicArn?: string; Subject?: string; Message?: unknown };
     const message = typeof params.Message === 'string' ? params.Message : JSON.stringify(params.Message);
-    await appendFile(
-      file,
-      `${JSON.stringify({ at: new Date().toISOString(), topic: params.TopicArn, subject: params.Subject, message })}\n`,
-    );
+    await appendNotification(file, { topic: params.TopicArn, subject: params.Subject, message });
     onMessage?.({ ...(params.Subject ? { subject: params.Subject } : {}), message });
     count += 1;
     return { MessageId: `local-${count}` };

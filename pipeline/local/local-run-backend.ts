@@ -163,8 +163,8 @@ class LocalBackend implements LocalRunBackend {
   }
 
   /**
-   * The run's stage lines from the runtime's JSON Lines log (`logs/stages.jsonl` in the state directory, written by
-   * `StageLogCapture`), streamed so a long history is never held whole.
+   * The run's stage lines from the runtime's JSON Lines log (`logs/stages.jsonl` in the state directory, where
+   * `runtime.ts` sends the stage handlers' log lines), streamed so a long history is never held whole.
    */
   async logs(runId: string): Promise<readonly StageLogLine[]> {
     await (await this.stored()).get(runId);

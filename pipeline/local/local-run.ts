@@ -1,5 +1,7 @@
-import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
-import { basename, dirname, join, relative, resolve } from 'node:path';
+import { mkdir, readdir, readFile, realpath, stat, writeFile } from 'node:fs/promises';
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { ManifestError } from '../../shared/errors.ts';
+import { BUCKET_PREFIXES } from '../../shared/layout.ts';
 import type { RunRecord } from '../../shared/records.ts';
 import { parseS3Uri } from '../../shared/s3-location.ts';
 import { describeCause } from '../run-backend/failure-cause.ts';
@@ -57,7 +59,8 @@ export async function runLocalPipeline(options: LocalRunOptions): Promise<LocalR
   const display = new ProgressDisplay({ write: (text) => io.err(text), isTTY: io.isTTY });
   // A wrong source path is the user's mistake, reported before any server starts.
   if (options.source !== undefined && !options.dataset && !options.redriveRunId) {
-    await checkLocalSource(resolve(options.source), options.source);
+    const kind = await checkLocalSource(resolve(options.source), options.source);
+    if (kind !== 'folder') await checkLocalManifestScope(resolve(options.source));
   }
   io.err('Starting the local S3 and DynamoDB servers, the model server, and the synthesized state machine...\n');
   const runtime = await LocalRuntime.start({ home: options.home, onProgress: display.onEvent });
@@ -157,7 +160,7 @@ async function putDataset(
   const bucket = runtime.stack.pipelineBucket;
   if (source === undefined) {
     const files = await generateSampleDataset();
-    const prefix = 'datasets/demo/';
+    const prefix = `${BUCKET_PREFIXES.datasets}demo/`;
     await runtime.upload(prefix, files);
     const manifest = files
       .map((file) =>
@@ -174,7 +177,7 @@ async function putDataset(
     basename(path)
       .replace(/\.[^.]+$/, '')
       .replace(/[^A-Za-z0-9_-]+/g, '-') || 'local';
-  const prefix = `datasets/${name}-${stamp}/`;
+  const prefix = `${BUCKET_PREFIXES.datasets}${name}-${stamp}/`;
   if (info.isDirectory()) {
     const files = await listFiles(path);
     await runtime.upload(
@@ -184,7 +187,7 @@ async function putDataset(
     return { dataset: `s3://${bucket}/${prefix}`, label: name };
   }
   // A local manifest: its keys are paths relative to the manifest's folder; upload those files and rewrite the keys.
-  const text = await readFile(path, 'utf8');
+  const text = withoutBom(await readFile(path, 'utf8'));
   const folder = dirname(path);
   if (path.endsWith('.jsonl')) {
     const lines: string[] = [];
@@ -216,6 +219,69 @@ async function putDataset(
     { name: 'manifest.json', body: JSON.stringify([{ prefix: `s3://${bucket}/${prefix}` }, ...document.slice(1)]) },
   ]);
   return { dataset: `s3://${bucket}/${prefix}manifest.json`, label: name };
+}
+
+/** A UTF-8 byte order mark (Windows editors write one) is not part of the manifest's JSON. */
+function withoutBom(text: string): string {
+  return text.replace(/^\uFEFF/, '');
+}
+
+/** The relative file names a local manifest lists, with their positions (line, or line and ManifestFile entry). */
+function localManifestKeys(path: string, text: string): Array<{ key: string; position: string }> {
+  if (path.endsWith('.jsonl')) {
+    return text.split('\n').flatMap((line, index) => {
+      try {
+        const key = (JSON.parse(line) as { key?: unknown }).key;
+        return typeof key === 'string' && !key.startsWith('s3://') ? [{ key, position: `line ${index + 1}` }] : [];
+      } catch {
+        return []; // the plan stage rejects it with its line number
+      }
+    });
+  }
+  let document: unknown;
+  try {
+    document = JSON.parse(text);
+  } catch {
+    return []; // the plan stage refuses the manifest, naming the position of the error
+  }
+  if (!Array.isArray(document)) return [];
+  // The local upload writes the manifest again as one line, so positions are line 1 and the element index.
+  return document.flatMap((entry: unknown, index) =>
+    index > 0 && typeof entry === 'string' ? [{ key: entry, position: `line 1 entry ${index}` }] : [],
+  );
+}
+
+/**
+ * Refuses a local manifest that names files outside its folder (a `..` segment, an absolute path, or a link that
+ * resolves outside), before any server starts or any listed file is read: the run would otherwise copy them into
+ * local S3.
+ */
+async function checkLocalManifestScope(path: string): Promise<void> {
+  const info = await stat(path).catch(() => undefined);
+  if (!info?.isFile()) return;
+  const folder = dirname(path);
+  const realFolder = await realpath(folder);
+  const problems: string[] = [];
+  for (const { key, position } of localManifestKeys(path, withoutBom(await readFile(path, 'utf8')))) {
+    if (isAbsolute(key) || /^[A-Za-z]:/.test(key)) {
+      problems.push(`${position}: ${key} is an absolute path`);
+    } else if (key.split(/[\\/]/).includes('..')) {
+      problems.push(`${position}: ${key} has a ".." segment`);
+    } else {
+      const real = await realpath(join(folder, key)).catch(() => undefined);
+      // A missing file is the plan's and preprocess's business (NOT_FOUND), not a scope question.
+      if (real !== undefined && real !== realFolder && !real.startsWith(`${realFolder}${sep}`)) {
+        problems.push(`${position}: ${key} is a link to ${real}`);
+      }
+    }
+  }
+  if (problems.length === 0) return;
+  const shown = problems.slice(0, 10);
+  throw new ManifestError(
+    `manifest ${path} names files outside its folder ${folder}:\n  ${shown.join('\n  ')}` +
+      (problems.length > shown.length ? `\n  ... and ${problems.length - shown.length} more` : '') +
+      "\nList only files inside the manifest's folder (copy them in, or move the manifest up).",
+  );
 }
 
 async function listFiles(folder: string): Promise<string[]> {

@@ -216,6 +216,8 @@ async function emulatorLauncher(): Promise<LocalServerLauncher> {
 /** Clients of the local servers: S3 (reports) and DynamoDB (runs, predictions). */
 export interface LocalClients {
   readonly s3: S3Client;
+  /** The DynamoDB client under `doc` (table management needs it). */
+  readonly dynamo: DynamoDBClient;
   readonly doc: DynamoDBDocumentClient;
   destroy(): void;
 }
@@ -241,6 +243,7 @@ export function createLocalClients(endpoints: LocalEndpoints): LocalClients {
   const doc = DynamoDBDocumentClient.from(dynamo, { marshallOptions: { removeUndefinedValues: true } });
   return {
     s3,
+    dynamo,
     doc,
     destroy: () => {
       s3.destroy();

@@ -1,15 +1,14 @@
-import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { s3ClientConfig } from '../../shared/aws/client-config.ts';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { DynamoPredictionStore } from '../../shared/aws/dynamo-prediction-store.ts';
 import { DynamoRunStore } from '../../shared/aws/dynamo-run-store.ts';
 import { S3ObjectStore } from '../../shared/aws/s3-object-store.ts';
+import { parseStageConfig } from '../../shared/config.ts';
 import { type Log, silentLog } from '../../shared/logging.ts';
-import { systemClock } from '../../shared/ports.ts';
-import { runFinalizeExecution } from '../../stages/finalize-failure/finalize-failure.ts';
+import { type ExecutionStarter, systemClock, type TransformJobControl } from '../../shared/ports.ts';
+import type { StageHandler, Wire } from '../../shared/stage-handler.ts';
 import { LocalBatchTransform, type ModelServerInstance } from './batch-transform.ts';
 import { type RunningEmulator, startDynamoServer, startS3Server } from './emulators.ts';
 import {
@@ -19,16 +18,18 @@ import {
   type LocalLambdaFunction,
   type ProgressEvent,
 } from './engine/index.ts';
-import { s3ListIntegration, snsFileIntegration, transformJobIntegration } from './local-integrations.ts';
+import { fileNotifier, s3ListIntegration, snsFileIntegration, transformJobIntegration } from './local-integrations.ts';
+import { createLocalClients } from './local-servers.ts';
 import {
   createStackResources,
   LOCAL_ACCOUNT,
   LOCAL_REGION,
+  type LocalFunction,
   type LocalStack,
   synthesizeLocalStack,
 } from './local-stack.ts';
 import { startModelServer } from './model-server-process.ts';
-import { StageLogCapture } from './stage-log-capture.ts';
+import { StageLogFile } from './stage-log-file.ts';
 
 /** What a client needs to reach a local run's servers and resources (the CLI's --local mode reads these). */
 export interface LocalNames {
@@ -61,10 +62,21 @@ export interface TransformProgress {
   readonly recordsDone: number;
 }
 
+/** The stores over the local servers: the stage handlers' ports, and what summaries and the CLI read. */
+export interface LocalStores {
+  readonly objects: S3ObjectStore;
+  readonly runs: DynamoRunStore;
+  readonly predictions: DynamoPredictionStore;
+}
+
 /**
  * The whole pipeline on one machine: the synthesized stack's state machine in the local engine, the real stage
  * handlers, the local S3 and DynamoDB servers (state kept under `home`), the model server as child processes and
  * the local batch transform. Every child process is stopped by {@link LocalRuntime.stop}.
+ *
+ * This is the local runtime's one wiring place: it builds the clients for the local servers and hands every stage
+ * handler the same stores, a notifier that appends to `notifications.jsonl` and a logger that appends to
+ * `logs/stages.jsonl`; each stage's settings come from its function's environment in the synthesized template.
  */
 export class LocalRuntime {
   private constructor(
@@ -73,26 +85,13 @@ export class LocalRuntime {
     readonly s3: S3Client,
     readonly dynamo: DynamoDBClient,
     readonly endpoints: LocalEndpoints,
+    /** Stores over the local servers, for summaries and the CLI. */
+    readonly stores: LocalStores,
     private readonly servers: RunningEmulator[],
     private readonly modelServers: ModelServerInstance[],
-    private readonly logCapture: StageLogCapture,
+    private readonly finalizeFailure: StageHandler<unknown>,
     readonly home: string,
   ) {}
-
-  /** Stores over the local servers, for summaries and the CLI. */
-  get stores() {
-    if (!this.cachedStores) {
-      const doc = DynamoDBDocumentClient.from(this.dynamo, { marshallOptions: { removeUndefinedValues: true } });
-      this.cachedStores = {
-        objects: new S3ObjectStore(this.s3),
-        runs: new DynamoRunStore(doc, this.stack.runsTable, systemClock),
-        predictions: new DynamoPredictionStore(doc, this.stack.predictionsTable),
-      };
-    }
-    return this.cachedStores;
-  }
-
-  private cachedStores?: { objects: S3ObjectStore; runs: DynamoRunStore; predictions: DynamoPredictionStore };
 
   static async start(options: LocalRuntimeOptions): Promise<LocalRuntime> {
     const log = options.log ?? silentLog;
@@ -101,40 +100,69 @@ export class LocalRuntime {
     const stack = synthesizeLocalStack();
     const servers: RunningEmulator[] = [];
     const modelServers: ModelServerInstance[] = [];
-    const logCapture = new StageLogCapture(join(home, 'logs', 'stages.jsonl'));
     try {
-      // The same ports as last time when they are free: endpoints stay stable for tools, and stage handlers that
-      // already built their clients in this process keep reaching the servers.
-      const ports = await readPorts(join(home, 'ports.json'));
-      servers.push(await startOnPort((port) => startS3Server({ directory: join(home, 's3'), port }), ports.s3));
-      servers.push(
-        await startOnPort((port) => startDynamoServer({ directory: join(home, 'dynamodb'), port }), ports.dynamodb),
-      );
-      await writeFile(
-        join(home, 'ports.json'),
-        `${JSON.stringify({ s3: portOf(servers[0]), dynamodb: portOf(servers[1]) })}\n`,
-      );
+      // Any free ports: the clients below are the only ones the handlers use, and the endpoints of a running
+      // runtime are published in local-endpoints.json (and printed with --keep-servers).
+      servers.push(await startS3Server({ directory: join(home, 's3') }));
+      servers.push(await startDynamoServer({ directory: join(home, 'dynamodb') }));
       const [s3Server, dynamoServer] = servers as [RunningEmulator, RunningEmulator];
-      // The stage handlers build their clients from the environment, as in Lambda: point it at the local servers.
-      Object.assign(process.env, {
-        AWS_ENDPOINT_URL_S3: s3Server.endpoint,
-        AWS_ENDPOINT_URL_DYNAMODB: dynamoServer.endpoint,
-        AWS_ACCESS_KEY_ID: 'S3RVER',
-        AWS_SECRET_ACCESS_KEY: 'S3RVER',
-        AWS_REGION: LOCAL_REGION,
-      });
-      delete process.env.AWS_PROFILE;
-      delete process.env.AWS_SESSION_TOKEN;
-      const s3 = new S3Client(s3ClientConfig(process.env));
-      const dynamo = new DynamoDBClient({});
+      const { s3, dynamo, doc } = createLocalClients({ s3: s3Server.endpoint, dynamodb: dynamoServer.endpoint });
+      const stores: LocalStores = {
+        objects: new S3ObjectStore(s3),
+        runs: new DynamoRunStore(doc, stack.runsTable, systemClock),
+        predictions: new DynamoPredictionStore(doc, stack.predictionsTable),
+      };
       await createStackResources(stack, s3, dynamo);
-      const lambdaFunctions = await loadStageHandlers(stack);
+      // The trigger's starter starts executions on this engine, built below; nothing invokes it before then.
+      let engine: LocalEngine | undefined;
+      const starter: ExecutionStarter = {
+        start: async ({ name, input }) => {
+          if (!engine) throw new Error('the local engine is not running yet');
+          try {
+            const handle = engine.startExecution({
+              definition: stack.definition,
+              name,
+              input,
+              stateMachineArn: stack.stateMachineArn,
+            });
+            return { started: true, executionArn: handle.executionArn };
+          } catch (error) {
+            if (/^ExecutionAlreadyExists/.test((error as Error).message)) {
+              return { started: false, reason: 'already-exists' };
+            }
+            throw error;
+          }
+        },
+      };
+      // finalize-failure stops a failed run's transform job on the local batch transform, built below.
+      let batchTransform: LocalBatchTransform | undefined;
+      const transformJobs: TransformJobControl = {
+        stopIfRunning: async (name) => (batchTransform ? batchTransform.stopIfRunning(name) : 'not-running'),
+      };
+      const logFile = join(home, 'logs', 'stages.jsonl');
+      const notifier = fileNotifier(join(home, 'notifications.jsonl'));
+      const wireFor =
+        (fn: LocalFunction): Wire =>
+        (stage) => {
+          const config = parseStageConfig(fn.environment);
+          const logger = StageLogFile.forStage(logFile, stage, config.logLevel);
+          return { ...stores, config, clock: systemClock, notifier, starter, transformJobs, logger };
+        };
+      const handlers = await createStageHandlers(stack, wireFor);
+      const lambdaFunctions = Object.fromEntries(
+        stack.functions.map((fn) => [
+          fn.name,
+          { handler: handlers[fn.name], timeoutSeconds: fn.timeoutSeconds, memorySizeMb: fn.memorySizeMb },
+        ]),
+      ) as Record<string, LocalLambdaFunction>;
+      const finalizeFailure = stack.functions.find((fn) => fn.stage === 'finalize-failure');
+      if (!finalizeFailure) throw new Error('the synthesized template has no finalize-failure function');
 
       log.info('starting the model server');
       const first = await startModelServer({ env: { ...options.modelServerEnv } });
       modelServers.push(first);
-      const batchTransform = new LocalBatchTransform({
-        objects: new S3ObjectStore(s3),
+      batchTransform = new LocalBatchTransform({
+        objects: stores.objects,
         clock: systemClock,
         log,
         region: LOCAL_REGION,
@@ -146,7 +174,7 @@ export class LocalRuntime {
         },
         onProgress: (event) => options.onProgress?.({ type: 'TransformProgress', ...event }),
       });
-      const engine = new LocalEngine({
+      engine = new LocalEngine({
         lambdaFunctions,
         integrations: [
           ...transformJobIntegration(batchTransform, stack.modelName),
@@ -171,13 +199,22 @@ export class LocalRuntime {
       };
       const { s3: _s3, dynamodb: _dynamodb, ...names } = endpoints;
       await writeFile(join(home, 'local-names.json'), `${JSON.stringify(names, null, 2)}\n`);
-      logCapture.start();
-      const runtime = new LocalRuntime(stack, engine, s3, dynamo, endpoints, servers, modelServers, logCapture, home);
+      const runtime = new LocalRuntime(
+        stack,
+        engine,
+        s3,
+        dynamo,
+        endpoints,
+        stores,
+        servers,
+        modelServers,
+        handlers[finalizeFailure.name] as StageHandler<unknown>,
+        home,
+      );
       // While this runtime lives, `nightshift --local` (status, watch, predictions) in another terminal uses its servers.
       await runtime.publishEndpoints();
       return runtime;
     } catch (error) {
-      logCapture.stop();
       await Promise.all([...modelServers, ...servers].map((server) => server.stop().catch(() => undefined)));
       throw error;
     }
@@ -223,20 +260,7 @@ export class LocalRuntime {
         redriveCount: 0,
       },
     };
-    const file = join(this.home, 'notifications.jsonl');
-    await runFinalizeExecution(event, {
-      ...this.stores,
-      clock: systemClock,
-      log: silentLog,
-      notifier: {
-        publish: async (notification) => {
-          await appendFile(
-            file,
-            `${JSON.stringify({ at: new Date().toISOString(), subject: notification.subject, message: notification.message })}\n`,
-          );
-        },
-      },
-    });
+    await this.finalizeFailure(event);
   }
 
   /** Writes `local-endpoints.json`, so `nightshift --local` and the AWS CLI can use the servers left running. */
@@ -246,69 +270,28 @@ export class LocalRuntime {
 
   /** Stops the model servers and the local S3/DynamoDB servers (their data stays under `home`). */
   async stop(): Promise<void> {
-    this.logCapture.stop();
     this.s3.destroy();
     this.dynamo.destroy();
     await Promise.all([...this.modelServers, ...this.servers].map((server) => server.stop().catch(() => undefined)));
-    const { rm } = await import('node:fs/promises');
     await rm(join(this.home, 'local-endpoints.json'), { force: true });
   }
 }
 
 /**
- * The stage handlers, in this process, keyed by the local function name. They share process.env, so the
- * template's environments must agree on every variable they both set.
+ * Every stage function of the template as a handler in this process, keyed by the function name: the stage's
+ * `createHandler` (stages/<stage>/handler.ts) with the local wiring of that function.
  */
-async function loadStageHandlers(stack: LocalStack): Promise<Record<string, LocalLambdaFunction>> {
-  const merged: Record<string, string> = {};
-  for (const fn of stack.functions) {
-    for (const [key, value] of Object.entries(fn.environment)) {
-      if (key in merged && merged[key] !== value) {
-        throw new Error(
-          `stage functions disagree on ${key} (${merged[key]} vs ${value}); they share one local process`,
-        );
-      }
-      merged[key] = value;
-    }
-  }
-  delete merged.NODE_OPTIONS;
-  Object.assign(process.env, merged);
+async function createStageHandlers(
+  stack: LocalStack,
+  wireFor: (fn: LocalFunction) => Wire,
+): Promise<Record<string, StageHandler<unknown>>> {
   const entries = await Promise.all(
     stack.functions.map(async (fn) => {
       const module = (await import(`../../stages/${fn.stage}/handler.ts`)) as {
-        handler: LocalLambdaFunction['handler'];
+        createHandler: (wire: Wire) => StageHandler<unknown>;
       };
-      return [
-        fn.name,
-        { handler: module.handler, timeoutSeconds: fn.timeoutSeconds, memorySizeMb: fn.memorySizeMb },
-      ] as const;
+      return [fn.name, module.createHandler(wireFor(fn))] as const;
     }),
   );
   return Object.fromEntries(entries);
-}
-
-async function readPorts(file: string): Promise<{ s3?: number; dynamodb?: number }> {
-  try {
-    return JSON.parse(await readFile(file, 'utf8')) as { s3?: number; dynamodb?: number };
-  } catch {
-    return {};
-  }
-}
-
-async function startOnPort(
-  start: (port: number) => Promise<RunningEmulator>,
-  port: number | undefined,
-): Promise<RunningEmulator> {
-  if (port) {
-    try {
-      return await start(port);
-    } catch {
-      // Taken by something else: any free port will do.
-    }
-  }
-  return start(0);
-}
-
-function portOf(server: RunningEmulator | undefined): number {
-  return Number(new URL(server?.endpoint ?? 'http://127.0.0.1:0').port);
 }

@@ -1,10 +1,20 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { type DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  type DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  type QueryCommandOutput,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
 import { PipelineStateError } from '../errors.ts';
 import type { Clock, CreateRunResult, RunStore } from '../ports.ts';
 import { type RunRecord, RunRecordSchema } from '../records.ts';
 import { RUNS_TABLE } from '../tables.ts';
 import { toNightshiftError } from './aws-errors.ts';
+
+/** Runs of the index read at most when looking for the previous run of a dataset. */
+export const PREVIOUS_RUN_SCAN_LIMIT = 1000;
 
 /** {@link RunStore} over a DynamoDB table keyed by `runId`. */
 export class DynamoRunStore implements RunStore {
@@ -56,6 +66,52 @@ export class DynamoRunStore implements RunStore {
       );
     }
     return parsed.data;
+  }
+
+  /**
+   * Reads the `byStatus` index (SUCCEEDED, createdAt before this run's), newest first, and filters on the dataset.
+   * A filter expression is applied after the Query has read its page, and may not name key attributes
+   * (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Query.FilterExpression.html), so the run id
+   * is compared here, and at most {@link PREVIOUS_RUN_SCAN_LIMIT} newer runs of other datasets are read.
+   */
+  async previousRun(run: Pick<RunRecord, 'runId' | 'dataset' | 'createdAt'>): Promise<RunRecord | undefined> {
+    let startKey: QueryCommandOutput['LastEvaluatedKey'];
+    let read = 0;
+    do {
+      let page: QueryCommandOutput;
+      try {
+        page = await this.client.send(
+          new QueryCommand({
+            TableName: this.tableName,
+            IndexName: RUNS_TABLE.statusIndex.name,
+            KeyConditionExpression: '#status = :status AND #created < :created',
+            FilterExpression: '#dataset = :dataset',
+            ExpressionAttributeNames: {
+              '#status': RUNS_TABLE.statusIndex.partitionKey,
+              '#created': RUNS_TABLE.statusIndex.sortKey,
+              '#dataset': 'dataset',
+            },
+            ExpressionAttributeValues: {
+              ':status': 'SUCCEEDED',
+              ':created': run.createdAt,
+              ':dataset': run.dataset,
+            },
+            ScanIndexForward: false,
+            Limit: 100,
+            ...(startKey ? { ExclusiveStartKey: startKey } : {}),
+          }),
+        );
+      } catch (error) {
+        throw toNightshiftError(error, `finding the run before "${run.runId}" in table ${this.tableName}`);
+      }
+      read += page.ScannedCount ?? 0;
+      for (const item of page.Items ?? []) {
+        const parsed = RunRecordSchema.safeParse(item);
+        if (parsed.success && parsed.data.runId !== run.runId) return parsed.data;
+      }
+      startKey = page.LastEvaluatedKey;
+    } while (startKey && read < PREVIOUS_RUN_SCAN_LIMIT);
+    return undefined;
   }
 
   async update(runId: string, changes: Partial<Omit<RunRecord, 'runId'>>): Promise<void> {

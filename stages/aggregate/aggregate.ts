@@ -1,18 +1,20 @@
-import { z } from 'zod';
-import { runLayout } from '../../shared/config.ts';
-import { InvalidInputError, PipelineStateError } from '../../shared/errors.ts';
-import { formatIssues } from '../../shared/execution-input.ts';
+import type { z } from 'zod';
+import { PipelineStateError } from '../../shared/errors.ts';
+import { runLayout } from '../../shared/layout.ts';
 import type { Log } from '../../shared/logging.ts';
 import type { Clock, ObjectStore, PredictionStore } from '../../shared/ports.ts';
 import {
   CONFIDENCE_BUCKETS,
+  type NoTextRecord,
   type OutcomeRecord,
   type PartStats,
   type PredictionRecord,
   type RejectionReason,
+  rejectionRecord,
+  TransformIndexSchema,
   TransformOutputLineSchema,
 } from '../../shared/records.ts';
-import { type AggregateEvent, AggregateEventSchema } from '../../shared/stage-events.ts';
+import type { AggregateEvent } from '../../shared/stage-events.ts';
 import { confidenceOf, mapLines, normaliseText } from './join-output.ts';
 
 export interface AggregateDeps {
@@ -24,8 +26,6 @@ export interface AggregateDeps {
   readonly writeBatchSize?: number;
 }
 
-const IndexSchema = z.array(z.strictObject({ id: z.int(), key: z.string(), bucket: z.string() }));
-
 /**
  * Joins one Batch Transform output object back to its items and stores one row per item.
  *
@@ -35,9 +35,7 @@ const IndexSchema = z.array(z.strictObject({ id: z.int(), key: z.string(), bucke
  * missing line still becomes a rejection for the right item: every item ends as exactly one row.
  */
 export async function runAggregate(event: AggregateEvent, deps: AggregateDeps): Promise<PartStats> {
-  const parsed = AggregateEventSchema.safeParse(event);
-  if (!parsed.success) throw new InvalidInputError(formatIssues(parsed.error, 'aggregate event'));
-  const { runId, pipelineBucket, key } = parsed.data;
+  const { runId, pipelineBucket, key } = event;
   const outputPrefix = runLayout.transformOutput(runId);
   if (!key.startsWith(outputPrefix) || !key.endsWith('.out')) {
     throw new PipelineStateError(`${key} is not a transform output object of run ${runId} (${outputPrefix}*.out)`);
@@ -53,16 +51,9 @@ export async function runAggregate(event: AggregateEvent, deps: AggregateDeps): 
     stats.rejected += 1;
     stats.rejectedByReason[reason] = (stats.rejectedByReason[reason] ?? 0) + 1;
     deps.log.warn('rejected', { key: item.key, reason, detail: message });
-    await writer.add({
-      runId,
-      key: item.key,
-      bucket: item.bucket,
-      outcome: 'REJECTED',
-      reason,
-      message,
-      stage: 'aggregate',
-      updatedAt: now(),
-    });
+    await writer.add(
+      rejectionRecord(runId, { key: item.key, bucket: item.bucket, reason, message, stage: 'aggregate' }, now()),
+    );
   };
 
   let lineNumber = 0;
@@ -109,16 +100,19 @@ export async function runAggregate(event: AggregateEvent, deps: AggregateDeps): 
       continue;
     }
     const prediction = toPrediction(runId, part, item, line.data, now());
+    if (prediction.outcome === 'NO_TEXT') {
+      stats.noText += 1;
+      countMatch(stats, prediction.match);
+      await writer.add(prediction);
+      continue;
+    }
     stats.predicted += 1;
     stats.confidenceHistogram[bucketOf(prediction.confidence)] =
       (stats.confidenceHistogram[bucketOf(prediction.confidence)] ?? 0) + 1;
     stats.confidenceSum += prediction.confidence;
     const model = `${prediction.modelName}@${prediction.modelVersion}`;
     if (!stats.models.includes(model)) stats.models.push(model);
-    if (prediction.match !== undefined) {
-      stats.withExpected += 1;
-      if (prediction.match) stats.matches += 1;
-    }
+    countMatch(stats, prediction.match);
     await writer.add(prediction);
   }
   for (const item of index.slice(lineNumber)) {
@@ -138,23 +132,54 @@ async function loadIndex(objects: ObjectStore, bucket: string, key: string) {
   if (body === undefined) {
     throw new PipelineStateError(`the index s3://${bucket}/${key} written by preprocess is missing; redrive the run`);
   }
-  const parsed = IndexSchema.safeParse(JSON.parse(new TextDecoder().decode(body)));
+  let json: unknown;
+  try {
+    json = JSON.parse(new TextDecoder().decode(body));
+  } catch (error) {
+    throw new PipelineStateError(`the index s3://${bucket}/${key} written by preprocess is not JSON`, { cause: error });
+  }
+  const parsed = TransformIndexSchema.safeParse(json);
   if (!parsed.success)
     throw new PipelineStateError(`the index s3://${bucket}/${key} is not a list of {id, key, bucket}`);
   return parsed.data;
 }
 
+function countMatch(stats: PartStats, match: boolean | undefined): void {
+  if (match === undefined) return;
+  stats.withExpected += 1;
+  if (match) stats.matches += 1;
+}
+
+/**
+ * The row for one model answer. Blank text and no label is NO_TEXT (the model server returns empty text when no
+ * line passes its thresholds): no confidence to rank, and a miss wherever expected text was given.
+ */
 function toPrediction(
   runId: string,
   part: string,
   item: { key: string; bucket: string },
   line: z.infer<typeof TransformOutputLineSchema>,
   updatedAt: string,
-): PredictionRecord {
+): PredictionRecord | NoTextRecord {
   const output = line.SageMakerOutput;
   const label = output.labels?.[0]?.label;
   const lines = mapLines(output, line.geometry);
   const answer = output.text ?? label;
+  const image = { width: line.geometry.originalWidth, height: line.geometry.originalHeight };
+  if (label === undefined && (answer === undefined || normaliseText(answer) === '')) {
+    return {
+      runId,
+      key: item.key,
+      bucket: item.bucket,
+      outcome: 'NO_TEXT',
+      modelName: output.model?.name ?? 'unknown',
+      modelVersion: output.model?.version ?? 'unknown',
+      image,
+      ...(line.expected === undefined ? {} : { expected: line.expected, match: normaliseText(line.expected) === '' }),
+      part,
+      updatedAt,
+    };
+  }
   return {
     runId,
     key: item.key,
@@ -166,6 +191,7 @@ function toPrediction(
     ...(label === undefined ? {} : { label }),
     confidence: confidenceOf(output),
     ...(lines === undefined ? {} : { lines }),
+    image,
     ...(line.expected === undefined ? {} : { expected: line.expected }),
     ...(line.expected === undefined || answer === undefined
       ? {}
@@ -184,6 +210,7 @@ function emptyStats(part: string): PartStats {
     part,
     lines: 0,
     predicted: 0,
+    noText: 0,
     rejected: 0,
     rejectedByReason: {},
     confidenceHistogram: Array.from({ length: CONFIDENCE_BUCKETS }, () => 0),

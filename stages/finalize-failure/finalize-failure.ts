@@ -1,24 +1,20 @@
-import { CALLER_ERROR_NAMES, InvalidInputError, NOT_REDRIVABLE_ERROR_NAMES } from '../../shared/errors.ts';
-import { formatIssues } from '../../shared/execution-input.ts';
+import { CALLER_ERROR_NAMES, NOT_REDRIVABLE_ERROR_NAMES } from '../../shared/errors.ts';
 import type { Log } from '../../shared/logging.ts';
-import type { Clock, RunStore } from '../../shared/ports.ts';
+import type { Clock, Notifier, RunStore, TransformJobControl } from '../../shared/ports.ts';
 import {
   type ExecutionStatusEvent,
-  ExecutionStatusEventSchema,
   type FinalizeFailureEvent,
-  FinalizeFailureEventSchema,
   type Notification,
+  runIdOf,
 } from '../../shared/stage-events.ts';
+import { transformJobName } from '../../shared/transform-job-name.ts';
+
+export type { Notifier } from '../../shared/ports.ts';
 
 export interface FinalizeFailureDeps {
   readonly runs: RunStore;
   readonly clock: Clock;
   readonly log: Log;
-}
-
-/** Publishes a notification (SNS in AWS, a file locally). */
-export interface Notifier {
-  publish(notification: Notification): Promise<void>;
 }
 
 /** Longest cause kept in the run record (DynamoDB items are capped at 400 KB; people read the first lines). */
@@ -32,10 +28,8 @@ export async function runFinalizeFailure(
   event: FinalizeFailureEvent,
   deps: FinalizeFailureDeps,
 ): Promise<Notification> {
-  const parsed = FinalizeFailureEventSchema.safeParse(event);
-  if (!parsed.success) throw new InvalidInputError(formatIssues(parsed.error, 'finalize-failure event'));
-  const { executionName, executionArn, error, failedState, attempt } = parsed.data;
-  const runId = parsed.data.runId ?? runIdOf(parsed.data.input, executionName);
+  const { executionName, executionArn, error, failedState, attempt } = event;
+  const runId = event.runId ?? runIdOf(event.input, executionName);
   return markFailed(
     {
       runId,
@@ -49,6 +43,12 @@ export async function runFinalizeFailure(
   );
 }
 
+/** What a time-out or an abort is recorded as: the status-change event carries no error or cause for them. */
+const UNREPORTED_FAILURES: Readonly<Record<string, { error: string; cause: string }>> = {
+  TIMED_OUT: { error: 'States.Timeout', cause: 'the execution ran past the state machine timeout' },
+  ABORTED: { error: 'ExecutionAborted', cause: 'the execution was stopped' },
+};
+
 /**
  * Finalizes an execution that ended FAILED, TIMED_OUT or ABORTED without the state machine's own failure path (an
  * uncaught error, so a redrive resumes at the failed state; a time-out; an abort), and publishes the notification.
@@ -56,11 +56,9 @@ export async function runFinalizeFailure(
  */
 export async function runFinalizeExecution(
   event: ExecutionStatusEvent,
-  deps: FinalizeFailureDeps & { readonly notifier: Notifier },
+  deps: FinalizeFailureDeps & { readonly notifier: Notifier; readonly transformJobs: TransformJobControl },
 ): Promise<Notification | undefined> {
-  const parsed = ExecutionStatusEventSchema.safeParse(event);
-  if (!parsed.success) throw new InvalidInputError(formatIssues(parsed.error, 'execution status event'));
-  const { detail } = parsed.data;
+  const { detail } = event;
   if (!['FAILED', 'TIMED_OUT', 'ABORTED'].includes(detail.status)) return undefined;
   // Errors the state machine catches were finalized and announced on its own failure path.
   if (detail.error && (NOT_REDRIVABLE_ERROR_NAMES as readonly string[]).includes(detail.error)) return undefined;
@@ -71,32 +69,22 @@ export async function runFinalizeExecution(
     deps.log.info('failure already finalized by the state machine', { runId, attempt });
     return undefined;
   }
-  const error =
-    detail.error ??
-    (detail.status === 'TIMED_OUT'
-      ? 'States.Timeout'
-      : detail.status === 'ABORTED'
-        ? 'ExecutionAborted'
-        : 'States.Unknown');
-  const cause =
-    detail.cause ??
-    (detail.status === 'TIMED_OUT'
-      ? 'the execution ran past the state machine timeout'
-      : detail.status === 'ABORTED'
-        ? 'the execution was stopped'
-        : '');
+  // An abort, a time-out or an uncaught failure while the transform ran (or while the state machine waited on an
+  // existing job) leaves the job billing GPU instances: stop this attempt's job. A failure here fails the
+  // invocation, so EventBridge retries it before anything is marked.
+  const job = transformJobName(runId, detail.name, attempt);
+  if ((await deps.transformJobs.stopIfRunning(job)) === 'stopped') {
+    deps.log.warn('stopped the transform job the execution left running', { job });
+  }
+  const fallback = UNREPORTED_FAILURES[detail.status] ?? { error: 'States.Unknown', cause: '' };
+  const error = detail.error ?? fallback.error;
+  const cause = detail.cause ?? fallback.cause;
   const notification = await markFailed(
     { runId, error, cause, attempt, redrivable: true, executionArn: detail.executionArn },
     deps,
   );
   await deps.notifier.publish(notification);
   return notification;
-}
-
-/** The run id the execution input names, else the execution name (as the plan stage decides it). */
-function runIdOf(input: unknown, executionName: string): string {
-  const runId = (input as { runId?: unknown } | null | undefined)?.runId;
-  return typeof runId === 'string' && runId !== '' ? runId : executionName;
 }
 
 function parseJson(text: string | null | undefined): unknown {

@@ -1,44 +1,19 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { SNSClient } from '@aws-sdk/client-sns';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { DynamoRunStore } from '../../shared/aws/dynamo-run-store.ts';
-import { SnsNotifier } from '../../shared/aws/sns-notifier.ts';
-import { parseStageConfig } from '../../shared/config.ts';
-import { createStageLogger, forRun } from '../../shared/logging.ts';
-import { systemClock } from '../../shared/ports.ts';
-import type { ExecutionStatusEvent, FinalizeFailureEvent, Notification } from '../../shared/stage-events.ts';
-import {
-  type FinalizeFailureDeps,
-  type Notifier,
-  runFinalizeExecution,
-  runFinalizeFailure,
-} from './finalize-failure.ts';
-
-type Wiring = Omit<FinalizeFailureDeps, 'log'> & { logger: ReturnType<typeof createStageLogger>; notifier: Notifier };
-let wiring: Wiring | undefined;
-
-function wire(): Wiring {
-  const config = parseStageConfig(process.env);
-  const doc = DynamoDBDocumentClient.from(new DynamoDBClient({}), { marshallOptions: { removeUndefinedValues: true } });
-  return {
-    runs: new DynamoRunStore(doc, config.runsTable, systemClock),
-    clock: systemClock,
-    notifier: new SnsNotifier(new SNSClient({}), config.notificationTopicArn),
-    logger: createStageLogger({ stage: 'finalize-failure', level: config.logLevel }),
-  };
-}
+import { wireFromEnv } from '../../shared/aws/lambda-wiring.ts';
+import { FinalizeFailureInvocationSchema, runIdOf } from '../../shared/stage-events.ts';
+import { stageHandler } from '../../shared/stage-handler.ts';
+import { runFinalizeExecution, runFinalizeFailure } from './finalize-failure.ts';
 
 /**
- * Two callers: the state machine's Catch path (returns the notification, which the state machine publishes), and
- * the EventBridge rule on executions that ended FAILED/TIMED_OUT/ABORTED (publishes itself).
+ * finalize-failure over the wiring an entry point provides. Two callers: the state machine's Catch path (returns
+ * the notification, which the state machine publishes), and the rule on ended executions (publishes itself).
  */
-export async function handler(event: FinalizeFailureEvent | ExecutionStatusEvent): Promise<Notification | undefined> {
-  wiring ??= wire();
-  const { logger, notifier, ...deps } = wiring;
-  if ('detail-type' in event) {
-    const log = forRun(logger, String(event.detail?.name ?? 'unknown'));
-    return runFinalizeExecution(event, { ...deps, notifier, log });
-  }
-  const log = forRun(logger, String(event?.runId ?? event?.executionName ?? 'unknown'));
-  return runFinalizeFailure(event, { ...deps, log });
-}
+export const createHandler = stageHandler({
+  stage: 'finalize-failure',
+  schema: FinalizeFailureInvocationSchema,
+  runId: (event) => (event.source ? event.detail.name : (event.runId ?? runIdOf(event.input, event.executionName))),
+  wire: ({ runs, clock, notifier, transformJobs }) => ({ runs, clock, notifier, transformJobs }),
+  run: (event, deps) => (event.source ? runFinalizeExecution(event, deps) : runFinalizeFailure(event, deps)),
+});
+
+/** Lambda entry point. */
+export const handler = createHandler(wireFromEnv);

@@ -1,46 +1,19 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { S3Client } from '@aws-sdk/client-s3';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { s3ClientConfig } from '../../shared/aws/client-config.ts';
-import { DynamoPredictionStore } from '../../shared/aws/dynamo-prediction-store.ts';
-import { DynamoRunStore } from '../../shared/aws/dynamo-run-store.ts';
-import { S3ObjectStore } from '../../shared/aws/s3-object-store.ts';
-import { parseStageConfig } from '../../shared/config.ts';
-import { createStageLogger, forRun } from '../../shared/logging.ts';
-import { systemClock } from '../../shared/ports.ts';
-import type { PlanEvent, PlanResult } from '../../shared/stage-events.ts';
-import { type PlanDeps, runPlan } from './plan.ts';
+import { wireFromEnv } from '../../shared/aws/lambda-wiring.ts';
+import { PlanEventSchema, runIdOf } from '../../shared/stage-events.ts';
+import { stageHandler } from '../../shared/stage-handler.ts';
+import { runPlan } from './plan.ts';
 
-type Wiring = Omit<PlanDeps, 'log'> & { logger: ReturnType<typeof createStageLogger> };
-let wiring: Wiring | undefined;
+/** The plan stage over the wiring an entry point provides (Lambda: its environment; the local runtime: its servers). */
+export const createHandler = stageHandler({
+  stage: 'plan',
+  schema: PlanEventSchema,
+  runId: (event) => runIdOf(event.input, event.execution.name),
+  wire: ({ objects, runs, predictions, clock, config }) => {
+    const { pipelineBucket, allowedDatasetLocations } = config;
+    return { objects, runs, predictions, clock, pipelineBucket, allowedDatasetLocations };
+  },
+  run: runPlan,
+});
 
-/** Built on the first invocation, reused while the execution environment lives. */
-function wire(): Wiring {
-  const config = parseStageConfig(process.env);
-  const doc = DynamoDBDocumentClient.from(new DynamoDBClient({}), { marshallOptions: { removeUndefinedValues: true } });
-  return {
-    objects: new S3ObjectStore(new S3Client(s3ClientConfig(process.env))),
-    runs: new DynamoRunStore(doc, config.runsTable, systemClock),
-    predictions: new DynamoPredictionStore(doc, config.predictionsTable),
-    clock: systemClock,
-    pipelineBucket: config.pipelineBucket,
-    allowedDatasetLocations: config.allowedDatasetLocations,
-    logger: createStageLogger({ stage: 'plan', level: config.logLevel }),
-  };
-}
-
-export async function handler(event: PlanEvent): Promise<PlanResult> {
-  wiring ??= wire();
-  const { logger, ...deps } = wiring;
-  const runId =
-    typeof event?.input === 'object' && event.input !== null && 'runId' in event.input
-      ? String((event.input as { runId: unknown }).runId)
-      : String(event?.execution?.name ?? 'unknown');
-  const log = forRun(logger, runId);
-  try {
-    return await runPlan(event, { ...deps, log });
-  } catch (error) {
-    log.error('plan failed', { error });
-    throw error;
-  }
-}
+/** Lambda entry point. */
+export const handler = createHandler(wireFromEnv);

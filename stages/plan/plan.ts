@@ -1,19 +1,21 @@
-import { runLayout } from '../../shared/config.ts';
 import { DatasetAccessError, InvalidInputError, ObjectNotFoundError, RunConflictError } from '../../shared/errors.ts';
-import {
-  classifyDataset,
-  type DatasetSource,
-  formatIssues,
-  parseExecutionInput,
-} from '../../shared/execution-input.ts';
-import { isSupportedImageKey } from '../../shared/images.ts';
+import { classifyDataset, type DatasetSource, parseExecutionInput } from '../../shared/execution-input.ts';
+import { isSupportedImageKey, SUPPORTED_IMAGE_EXTENSIONS } from '../../shared/images.ts';
+import { PIPELINE_OWNED_PREFIXES, runLayout } from '../../shared/layout.ts';
 import type { Log } from '../../shared/logging.ts';
-import { readManifest } from '../../shared/manifest.ts';
+import { manifestEntryKey, manifestPosition, readManifest } from '../../shared/manifest.ts';
 import type { Clock, ObjectStore, PredictionStore, RunStore } from '../../shared/ports.ts';
-import type { DatasetItem, RejectedItem, RejectionRecord, RunRecord } from '../../shared/records.ts';
+import {
+  type DatasetItem,
+  type RejectedItem,
+  type RejectionRecord,
+  type RunRecord,
+  rejectionRecord,
+} from '../../shared/records.ts';
 import { formatS3Uri, isInside, type S3Location } from '../../shared/s3-location.ts';
 import { hashOf } from '../../shared/settings-hash.ts';
-import { type PlanEvent, PlanEventSchema, type PlanResult } from '../../shared/stage-events.ts';
+import type { PlanEvent, PlanResult } from '../../shared/stage-events.ts';
+import { transformJobBaseName } from '../../shared/transform-job-name.ts';
 
 export interface PlanDeps {
   readonly objects: ObjectStore;
@@ -31,26 +33,26 @@ export interface PlanDeps {
   readonly rejectionBatchSize?: number;
 }
 
-/** Prefixes of the pipeline bucket the pipeline itself writes; a dataset may not overlap them. */
-const PIPELINE_OWNED_PREFIXES = ['runs/', 'reports/'];
+/** The supported extensions as a rejection message names them: `jpg, jpeg, png, ...`. */
+const SUPPORTED_TYPES = SUPPORTED_IMAGE_EXTENSIONS.map((extension) => extension.slice(1)).join(', ');
 
 /**
  * Plans a run: validates the input, creates (or re-joins) the run record, resolves the dataset into JSONL item
  * parts for the Distributed Map and rejections for what cannot be processed, and returns references and counts only.
  *
  * Memory stays flat in the dataset size: the listing is streamed and parts are written as they fill; only a
- * manifest's seen-keys set (for de-duplication) grows with the number of manifest lines.
+ * manifest's seen-keys map (for de-duplication) grows with the number of manifest lines. A repeated manifest line is
+ * a DUPLICATE rejection, so every line ends as one item.
  */
 export async function runPlan(event: PlanEvent, deps: PlanDeps): Promise<PlanResult> {
-  const parsedEvent = PlanEventSchema.safeParse(event);
-  if (!parsedEvent.success) throw new InvalidInputError(formatIssues(parsedEvent.error, 'plan event'));
-  const input = parseExecutionInput(parsedEvent.data.input);
-  const runId = input.runId ?? parsedEvent.data.execution.name;
+  checkInputIsObject(event.input);
+  const input = parseExecutionInput(event.input);
+  const runId = input.runId ?? event.execution.name;
   const source = classifyDataset(input.dataset);
   checkDatasetLocation(source, deps);
 
   const settings = { preprocess: input.preprocess, transform: input.transform };
-  await createOrRejoinRun(runId, input.dataset, settings, parsedEvent.data.execution.id, deps);
+  await createOrRejoinRun(runId, input.dataset, settings, event.execution.id, deps);
 
   const writer = new PlanWriter(runId, deps);
   if (source.type === 'prefix') {
@@ -59,7 +61,8 @@ export async function runPlan(event: PlanEvent, deps: PlanDeps): Promise<PlanRes
       await writer.add({ bucket: source.location.bucket, key: object.key, size: object.size });
     }
   } else {
-    const seen = new Set<string>();
+    // Where each object was first named, so a repeat is rejected naming both positions.
+    const seen = new Map<string, string>();
     let runBucket: string | undefined;
     const entries = readManifest(deps.objects, source.format, source.location, {
       allowed: deps.allowedDatasetLocations,
@@ -70,16 +73,17 @@ export async function runPlan(event: PlanEvent, deps: PlanDeps): Promise<PlanRes
           await writer.reject(entry.rejection);
           continue;
         }
-        const { bucket, key, expected, line } = entry.object;
+        const { bucket, key, expected, line, entry: element } = entry.object;
+        const position = manifestPosition(line, element);
         // Rows are keyed by object key within a run, so a run reads one bucket: the first object's.
         runBucket ??= bucket;
         if (bucket !== runBucket) {
           await writer.reject({
-            key: `${source.location.key}#L${line}`,
+            key: manifestEntryKey(source.location, line, element),
             bucket: source.location.bucket,
             reason: 'OUTSIDE_DATASET',
             message:
-              `${formatS3Uri(source.location)} line ${line}: s3://${bucket}/${key} is in another bucket than the ` +
+              `${formatS3Uri(source.location)} ${position}: s3://${bucket}/${key} is in another bucket than the ` +
               `run's earlier objects (s3://${runBucket}/); a run reads one bucket, so split the manifest per bucket`,
             stage: 'plan',
             line,
@@ -87,11 +91,23 @@ export async function runPlan(event: PlanEvent, deps: PlanDeps): Promise<PlanRes
           continue;
         }
         const id = `${bucket}/${key}`;
-        if (seen.has(id)) {
+        const first = seen.get(id);
+        if (first !== undefined) {
+          // The first mention owns the object's row; the repeat gets a row of its own so lines reconcile with items.
           writer.duplicates += 1;
+          await writer.reject({
+            key: manifestEntryKey(source.location, line, element),
+            bucket: source.location.bucket,
+            reason: 'DUPLICATE',
+            message:
+              `${formatS3Uri(source.location)} ${position} repeats ${first}: s3://${bucket}/${key} is processed ` +
+              'once; remove the repeated line',
+            stage: 'plan',
+            line,
+          });
           continue;
         }
-        seen.add(id);
+        seen.set(id, position);
         await writer.add({ bucket, key, ...(expected === undefined ? {} : { expected }) }, line);
       }
     } catch (error) {
@@ -120,23 +136,18 @@ export async function runPlan(event: PlanEvent, deps: PlanDeps): Promise<PlanRes
     items,
     transformInputPrefix: runLayout.transformInput(runId),
     transformOutputPrefix: runLayout.transformOutput(runId),
-    transformJobName: transformJobBaseName(runId, parsedEvent.data.execution.name),
+    transformJobName: transformJobBaseName(runId, event.execution.name),
     next: items.accepted > 0 ? 'preprocess' : 'empty',
   };
 }
 
-/**
- * SageMaker job names: 1-63 characters of [a-zA-Z0-9-], starting with a letter or digit. The base keeps a readable
- * part of the run id and a digest of run id + execution name (unique per execution, stable across retries and
- * redrives of it); the state machine appends `-<redrive count>`, at most 4 more characters.
- */
-export function transformJobBaseName(runId: string, executionName: string): string {
-  const readable = runId
-    .replace(/[^A-Za-z0-9]+/g, '-')
-    .replace(/^-+|-+$/g, '')
-    .slice(0, 28);
-  const digest = hashOf({ runId, executionName }).slice(0, 16);
-  return `ns-${readable ? `${readable}-` : ''}${digest}`;
+/** A console or CLI user may paste a bare URI or a list; say what the input must look like instead. */
+function checkInputIsObject(input: unknown): void {
+  if (typeof input === 'object' && input !== null && !Array.isArray(input)) return;
+  const kind = Array.isArray(input) ? 'an array' : input === null ? 'null' : `a ${typeof input}`;
+  throw new InvalidInputError(
+    `the execution input must be a JSON object such as {"dataset": "s3://bucket/prefix/"}; got ${kind}`,
+  );
 }
 
 function checkDatasetLocation(source: DatasetSource, deps: PlanDeps): void {
@@ -230,7 +241,7 @@ class PlanWriter {
         key: object.key,
         bucket: object.bucket,
         reason: 'UNSUPPORTED_TYPE',
-        message: `s3://${object.bucket}/${object.key} is not a supported image type (jpg, jpeg, png, webp, gif, tif, tiff, avif)`,
+        message: `s3://${object.bucket}/${object.key} is not a supported image type (${SUPPORTED_TYPES})`,
         stage: 'plan',
         ...(line === undefined ? {} : { line }),
       });
@@ -245,12 +256,7 @@ class PlanWriter {
   async reject(rejection: RejectedItem): Promise<void> {
     this.rejected += 1;
     this.rejectedByReason[rejection.reason] = (this.rejectedByReason[rejection.reason] ?? 0) + 1;
-    this.pendingRejections.push({
-      runId: this.runId,
-      outcome: 'REJECTED',
-      ...rejection,
-      updatedAt: this.deps.clock.now().toISOString(),
-    });
+    this.pendingRejections.push(rejectionRecord(this.runId, rejection, this.deps.clock.now().toISOString()));
     this.deps.log.warn('rejected', { key: rejection.key, reason: rejection.reason, detail: rejection.message });
     if (this.pendingRejections.length >= this.rejectionBatchSize) await this.flushRejections();
   }

@@ -1,19 +1,20 @@
 import pLimit from 'p-limit';
-import { runLayout } from '../../shared/config.ts';
-import {
-  DatasetAccessError,
-  describeError,
-  InvalidInputError,
-  NightshiftError,
-  RetryableError,
-} from '../../shared/errors.ts';
-import { formatIssues } from '../../shared/execution-input.ts';
+import { DatasetAccessError, describeError, NightshiftError, RetryableError } from '../../shared/errors.ts';
+import { runLayout } from '../../shared/layout.ts';
 import type { Log } from '../../shared/logging.ts';
 import type { Clock, ObjectStore, PredictionStore } from '../../shared/ports.ts';
-import type { DatasetItem, RejectionReason, RejectionRecord, TransformRecord } from '../../shared/records.ts';
+import {
+  type DatasetItem,
+  type RejectionReason,
+  rejectionRecord,
+  type TransformIndexEntry,
+  type TransformRecord,
+} from '../../shared/records.ts';
 import { formatS3Uri, type S3Location } from '../../shared/s3-location.ts';
-import { type PreprocessBatch, PreprocessBatchSchema, type PreprocessResult } from '../../shared/stage-events.ts';
+import type { PreprocessBatch, PreprocessResult } from '../../shared/stage-events.ts';
+import { THUMBNAIL_CONTENT_TYPE, thumbnailKey } from '../../shared/thumbnails.ts';
 import { prepareModelInput } from './model-input.ts';
+import { makeThumbnail } from './thumbnail.ts';
 
 /** The ports the preprocess stage works through. */
 export interface PreprocessDeps {
@@ -23,15 +24,8 @@ export interface PreprocessDeps {
   readonly log: Log;
 }
 
-/** One line of a transform index: which object a line of the transform input part (and its output) belongs to. */
-export interface TransformIndexEntry {
-  readonly id: number;
-  readonly key: string;
-  readonly bucket: string;
-}
-
 type ItemOutcome =
-  | { readonly accepted: true; readonly item: DatasetItem; readonly line: string }
+  | { readonly accepted: true; readonly item: DatasetItem; readonly line: string; readonly thumbnail?: Uint8Array }
   | {
       readonly accepted: false;
       readonly item: DatasetItem;
@@ -40,13 +34,6 @@ type ItemOutcome =
     };
 
 const JSON_LINES = 'application/jsonlines';
-
-/** Validates a preprocess event, naming every bad field. */
-export function parsePreprocessBatch(raw: unknown): PreprocessBatch {
-  const result = PreprocessBatchSchema.safeParse(raw);
-  if (!result.success) throw new InvalidInputError(formatIssues(result.error, 'preprocess batch'));
-  return result.data;
-}
 
 /**
  * File name shared by a batch's transform input part and its index: the first item's index, zero-padded so parts
@@ -60,10 +47,9 @@ export function partFileName(firstItemIndex: number): string {
  * Preprocesses one Distributed Map batch: every item ends as exactly one line of the batch's transform input part
  * or one rejection row. Bad objects never fail the batch; a failing dependency (S3, DynamoDB) does, with a
  * {@link RetryableError} for Step Functions to retry, and the retry overwrites what the failed attempt wrote.
- * The batch is validated first, as it may come straight from the state machine (InvalidInputError naming the field).
  */
 export async function runPreprocess(batch: PreprocessBatch, deps: PreprocessDeps): Promise<PreprocessResult> {
-  const { Items: items, BatchInput: input } = parsePreprocessBatch(batch);
+  const { Items: items, BatchInput: input } = batch;
   const { runId, pipelineBucket, settings } = input;
 
   const limit = pLimit(settings.downloadConcurrency);
@@ -91,18 +77,13 @@ export async function runPreprocess(batch: PreprocessBatch, deps: PreprocessDeps
 
   if (rejected.length > 0) {
     const updatedAt = deps.clock.now().toISOString();
-    const rows: RejectionRecord[] = rejected.map(({ item, reason, message }) => ({
-      runId,
-      key: item.key,
-      bucket: item.bucket,
-      outcome: 'REJECTED',
-      reason,
-      message,
-      stage: 'preprocess',
-      updatedAt,
-    }));
+    const rows = rejected.map(({ item, reason, message }) =>
+      rejectionRecord(runId, { key: item.key, bucket: item.bucket, reason, message, stage: 'preprocess' }, updatedAt),
+    );
     await withStageError(`writing ${rows.length} rejection rows of run "${runId}"`, () => deps.predictions.put(rows));
   }
+
+  await writeThumbnails(runId, pipelineBucket, accepted, deps);
 
   let part: string | null = null;
   if (accepted.length > 0) {
@@ -196,7 +177,33 @@ async function preprocessItem(
     geometry: prepared.geometry,
     input: prepared.input,
   };
-  return { accepted: true, item, line: JSON.stringify(record) };
+  const thumbnail = await makeThumbnail(bytes, settings.maxInputPixels).catch(() => undefined);
+  return { accepted: true, item, line: JSON.stringify(record), ...(thumbnail ? { thumbnail } : {}) };
+}
+
+/**
+ * Writes each accepted item's thumbnail before the part exists, so the report finds one for every item the model
+ * saw. A thumbnail is a convenience: one that could not be made is skipped (the report shows the row without it).
+ */
+async function writeThumbnails(
+  runId: string,
+  pipelineBucket: string,
+  accepted: readonly ItemOutcome[],
+  deps: PreprocessDeps,
+): Promise<void> {
+  const limit = pLimit(8);
+  await Promise.all(
+    accepted.map((outcome) =>
+      limit(async () => {
+        if (!outcome.accepted || outcome.thumbnail === undefined) return;
+        const location = { bucket: pipelineBucket, key: thumbnailKey(runId, outcome.item.bucket, outcome.item.key) };
+        const body = outcome.thumbnail;
+        await withStageError(`writing ${formatS3Uri(location)}`, () =>
+          deps.objects.put(location, body, THUMBNAIL_CONTENT_TYPE),
+        );
+      }),
+    ),
+  );
 }
 
 /**

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { PipelineStateError } from '../../shared/errors.ts';
+import { ServiceError } from '../../shared/errors.ts';
 
 /** File name of the Chart.js UMD build, in the package's `dist/` and, in a Lambda bundle, beside the handler. */
 export const CHART_JS_FILE = 'chart.umd.js';
@@ -33,7 +33,9 @@ export async function loadChartJsSource(candidates: readonly string[] = chartJsC
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
     }
   }
-  throw new PipelineStateError(
+  // A deployment fault, not broken run data: the state machine leaves ServiceError uncaught, so the run fails at
+  // the report step and a redrive after the redeploy resumes there.
+  throw new ServiceError(
     `Chart.js (${CHART_JS_FILE}) was not found in ${candidates.join(' or ')}; install the chart.js package, or copy ` +
       `node_modules/chart.js/dist/${CHART_JS_FILE} beside the bundled report handler`,
   );

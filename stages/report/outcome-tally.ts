@@ -17,19 +17,23 @@ export const MAX_SAMPLE_REJECTIONS = 100;
  */
 export class OutcomeTally {
   predicted = 0;
+  noText = 0;
   rejected = 0;
   private readonly byReason = new Map<RejectionReason, number>();
   // Up to MAX_SAMPLE_REJECTIONS per reason, so the final sample can show every reason, not only the first in key order.
   private readonly samples = new Map<RejectionReason, SampleRejection[]>();
 
   get rows(): number {
-    return this.predicted + this.rejected;
+    return this.predicted + this.noText + this.rejected;
   }
 
   add(row: OutcomeRecord): void {
     switch (row.outcome) {
       case 'PREDICTED':
         this.predicted += 1;
+        return;
+      case 'NO_TEXT':
+        this.noText += 1;
         return;
       case 'REJECTED':
         this.addRejection(row);
@@ -74,6 +78,6 @@ export class OutcomeTally {
 function unexpectedRow(row: never): PipelineStateError {
   const { runId, key, outcome } = row as Record<string, unknown>;
   return new PipelineStateError(
-    `row "${String(key)}" of run "${String(runId)}" has outcome "${String(outcome)}"; rows are PREDICTED or REJECTED`,
+    `row "${String(key)}" of run "${String(runId)}" has outcome "${String(outcome)}"; rows are PREDICTED, NO_TEXT or REJECTED`,
   );
 }

@@ -41,23 +41,12 @@ function csvBooleanField(value: boolean | undefined): string {
   return value === undefined ? '' : String(value);
 }
 
-/** The CSV line (with its CRLF) for one row. */
+/** The CSV line (with its CRLF) for one row. NO_TEXT rows leave text, label and confidence empty. */
 export function predictionsCsvLine(row: OutcomeRecord): string {
+  const empty = ['', ''];
   const cells =
-    row.outcome === 'PREDICTED'
+    row.outcome === 'REJECTED'
       ? [
-          csvTextField(row.key),
-          csvTextField(row.bucket),
-          row.outcome,
-          csvTextField(row.text),
-          csvTextField(row.label),
-          csvNumberField(row.confidence),
-          csvTextField(row.expected),
-          csvBooleanField(row.match),
-          '',
-          '',
-        ]
-      : [
           csvTextField(row.key),
           csvTextField(row.bucket),
           row.outcome,
@@ -68,6 +57,17 @@ export function predictionsCsvLine(row: OutcomeRecord): string {
           '',
           row.reason,
           csvTextField(row.message),
+        ]
+      : [
+          csvTextField(row.key),
+          csvTextField(row.bucket),
+          row.outcome,
+          ...(row.outcome === 'PREDICTED'
+            ? [csvTextField(row.text), csvTextField(row.label), csvNumberField(row.confidence)]
+            : ['', '', '']),
+          csvTextField(row.expected),
+          csvBooleanField(row.match),
+          ...empty,
         ];
   return `${cells.join(',')}\r\n`;
 }

@@ -1,23 +1,21 @@
 /**
- * `report.html`: one self-contained page. Chart.js and the data are inlined, a Content-Security-Policy allows only
- * those exact scripts, and nothing is fetched, so the page opens from S3, a download or an air-gapped laptop alike.
+ * `report.html`: one self-contained page. Chart.js, the data and the thumbnails are inlined, a
+ * Content-Security-Policy allows only those exact scripts and styles and `data:` images, and nothing is fetched, so
+ * the page opens from S3, a download or an air-gapped laptop alike. Markup is built with the auto-escaping
+ * {@link html} template; the style sheet and the page script live in their own modules.
  */
 import { createHash } from 'node:crypto';
 import { formatDuration } from '../../shared/format-duration.ts';
+import { EXPLORER_CAPS, type ExplorerData } from './explorer-selection.ts';
+import { html, type SafeHtml, trustedHtml } from './html-template.ts';
+import { REPORT_PAGE_SCRIPT } from './report-page-script.ts';
+import { REPORT_STYLE } from './report-style.ts';
 import type { RunReport } from './run-report.ts';
 
-/** Ids of the chart canvases, in page order. */
-export const REPORT_CHART_IDS = ['chart-outcomes', 'chart-reasons', 'chart-confidence'] as const;
+export { escapeHtml } from './html-template.ts';
 
-/** Escapes text for HTML element content and quoted attribute values. */
-export function escapeHtml(value: string): string {
-  return value
-    .replaceAll('&', '&amp;')
-    .replaceAll('<', '&lt;')
-    .replaceAll('>', '&gt;')
-    .replaceAll('"', '&quot;')
-    .replaceAll("'", '&#39;');
-}
+/** Ids of the chart canvases, in page order; a chart with no data is a sentence instead of a canvas. */
+export const REPORT_CHART_IDS = ['chart-outcomes', 'chart-reasons', 'chart-confidence'] as const;
 
 /**
  * JSON for a `<script type="application/json">` block. Escaping every `<` keeps a value such as `</script>` from
@@ -43,26 +41,34 @@ function cspHash(source: string): string {
   return `'sha256-${createHash('sha256').update(source, 'utf8').digest('base64')}'`;
 }
 
-/** Renders the report page. `chartJs` is the Chart.js UMD build's source. */
-export function renderReportHtml(report: RunReport, chartJs: string): string {
+const NO_EXPLORER: ExplorerData = {
+  rows: [],
+  totalRows: 0,
+  caps: EXPLORER_CAPS,
+  totals: { mismatch: 0, rejected: 0, 'no-text': 0, 'lowest-confidence': 0, sample: 0 },
+};
+
+/** Renders the report page. `chartJs` is the Chart.js UMD build's source; `explorer` the rows shown one by one. */
+export function renderReportHtml(report: RunReport, chartJs: string, explorer: ExplorerData = NO_EXPLORER): string {
   const chartScript = inlineScriptSource(chartJs);
   const csp = [
     "default-src 'none'",
-    `script-src ${cspHash(chartScript)} ${cspHash(CHARTS_SCRIPT)}`,
-    `style-src ${cspHash(STYLE)}`,
-    "img-src 'none'",
+    `script-src ${cspHash(chartScript)} ${cspHash(REPORT_PAGE_SCRIPT)}`,
+    `style-src ${cspHash(REPORT_STYLE)}`,
+    // Thumbnails are embedded as data: URIs; nothing else is loaded.
+    'img-src data:',
     "base-uri 'none'",
     "form-action 'none'",
   ].join('; ');
-  return `<!doctype html>
+  const page = html`<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="Content-Security-Policy" content="${escapeHtml(csp)}">
+<meta http-equiv="Content-Security-Policy" content="${csp}">
 <meta name="referrer" content="no-referrer">
-<title>Nightshift report · ${escapeHtml(report.runId)}</title>
-<style>${STYLE}</style>
+<title>Nightshift report · ${report.runId}</title>
+<style>${trustedHtml(REPORT_STYLE)}</style>
 </head>
 <body>
 ${renderHeader(report)}
@@ -70,10 +76,12 @@ ${renderHeader(report)}
 ${renderNotices(report)}
 ${renderKpis(report)}
 <section class="grid charts" aria-label="Charts">
-${renderChart('chart-outcomes', 'Outcomes', 'Input objects that got a prediction, and those rejected')}
-${renderChart('chart-reasons', 'Rejections by reason', 'Why objects did not get a prediction')}
-${renderChart('chart-confidence', 'Confidence', `Distribution over ${count(report.confidence.predictions)} predictions`)}
+${renderChart('chart-outcomes', 'Outcomes', 'Input objects with text, with no text, and rejected', report.counts.items > 0 ? null : 'This run had no input objects, so there is nothing to chart.')}
+${renderChart('chart-reasons', 'Rejections by reason', 'Why objects did not get a prediction', report.counts.rejected > 0 ? null : 'No object was rejected.')}
+${renderChart('chart-confidence', 'Confidence', `Distribution over ${count(report.confidence.predictions)} predictions`, report.confidence.predictions > 0 ? null : 'No prediction has a confidence to chart.')}
 </section>
+${renderExplorer(report, explorer)}
+${renderComparison(report)}
 <section class="grid two">
 ${renderCounts(report)}
 ${renderTimings(report)}
@@ -86,73 +94,71 @@ ${renderSettings(report)}
 </main>
 <footer class="wrap footer">
 <p>Every input object has one row in <a href="predictions.csv">predictions.csv</a>; the figures on this page are in <a href="report.json">report.json</a>.</p>
-<p>Generated by Nightshift at ${escapeHtml(formatTime(report.generatedAt))}.</p>
+<p>Generated by Nightshift at ${formatTime(report.generatedAt)}.</p>
 </footer>
-<script type="application/json" id="report-data">${jsonForScriptBlock(report)}</script>
-<script>${chartScript}</script>
-<script>${CHARTS_SCRIPT}</script>
+<script type="application/json" id="report-data">${trustedHtml(jsonForScriptBlock(report))}</script>
+<script type="application/json" id="explorer-data">${trustedHtml(jsonForScriptBlock(explorer))}</script>
+<script>${trustedHtml(chartScript)}</script>
+<script>${trustedHtml(REPORT_PAGE_SCRIPT)}</script>
 </body>
 </html>
 `;
+  return page.markup;
 }
 
-function renderHeader(report: RunReport): string {
-  return `<header class="page-header">
+/** A key that keeps its end (the file name) when too long for its box: the middle gives way, the tooltip has it all. */
+function keyLabel(key: string): SafeHtml {
+  const tail = Math.min(18, Math.floor(key.length / 2));
+  return html`<span class="key-trunc" title="${key}"><span class="key-head">${key.slice(0, key.length - tail)}</span><span class="key-tail">${key.slice(key.length - tail)}</span></span>`;
+}
+
+function renderHeader(report: RunReport): SafeHtml {
+  return html`<header class="page-header">
 <div class="wrap">
 <p class="eyebrow">Nightshift · batch inference report</p>
-<div class="title-row"><h1 id="run-id">${escapeHtml(report.runId)}</h1><span class="status" data-status="${escapeHtml(report.status)}">${escapeHtml(titleCase(report.status))}</span></div>
+<div class="title-row"><h1 id="run-id">${report.runId}</h1><span class="status" data-status="${report.status}">${titleCase(report.status)}</span></div>
 <dl class="meta">
-<div><dt>Dataset</dt><dd><code>${escapeHtml(report.dataset)}</code></dd></div>
-<div><dt>Started</dt><dd><time datetime="${escapeHtml(report.startedAt)}">${escapeHtml(formatTime(report.startedAt))}</time></dd></div>
-<div><dt>Finished</dt><dd><time datetime="${escapeHtml(report.generatedAt)}">${escapeHtml(formatTime(report.generatedAt))}</time></dd></div>
-<div><dt>Duration</dt><dd>${escapeHtml(formatDuration(report.durationSeconds))}</dd></div>
+<div><dt>Dataset</dt><dd><code>${report.dataset}</code></dd></div>
+<div><dt>Started</dt><dd><time datetime="${report.startedAt}">${formatTime(report.startedAt)}</time></dd></div>
+<div><dt>Finished</dt><dd><time datetime="${report.generatedAt}">${formatTime(report.generatedAt)}</time></dd></div>
+<div><dt>Duration</dt><dd>${formatDuration(report.durationSeconds)}</dd></div>
 </dl>
 </div>
 </header>`;
 }
 
-function renderNotices(report: RunReport): string {
-  const notices: string[] = [];
+function renderNotices(report: RunReport): SafeHtml {
+  const notices: SafeHtml[] = [];
   const notProcessed = report.counts.rejectedByReason.NOT_PROCESSED ?? 0;
   if (notProcessed > 0) {
     notices.push(
-      `<strong>${count(notProcessed)} ${plural(notProcessed, 'object was', 'objects were')} not processed.</strong> ` +
-        'The batch that held them failed and the run tolerated the failure. Look at the failed items of the Map Run ' +
-        'in the Step Functions console, fix the cause and redrive the execution.',
+      html`<strong>${count(notProcessed)} ${plural(notProcessed, 'object was', 'objects were')} not processed.</strong> The batch that held them failed and the run tolerated the failure. Look at the failed items of the Map Run in the Step Functions console, fix the cause and redrive the execution.`,
     );
   }
   if (report.mapRun && report.mapRun.failed > 0) {
-    const failures = report.mapRun.failures
-      .map((failure) => `<li><code>${escapeHtml(failure.error)}</code> ${escapeHtml(failure.cause)}</li>`)
-      .join('');
+    const failures = report.mapRun.failures.map(
+      (failure) => html`<li><code>${failure.error}</code> ${failure.cause}</li>`,
+    );
     notices.push(
-      `<strong>${count(report.mapRun.failed)} aggregate ${plural(report.mapRun.failed, 'batch', 'batches')} failed.</strong> ` +
-        `Results manifest: <code>${escapeHtml(report.mapRun.manifest)}</code>${failures ? `<ul>${failures}</ul>` : ''}`,
+      html`<strong>${count(report.mapRun.failed)} aggregate ${plural(report.mapRun.failed, 'batch', 'batches')} failed.</strong> Results manifest: <code>${report.mapRun.manifest}</code>${failures.length > 0 ? html`<ul>${failures}</ul>` : ''}`,
     );
   }
-  if (report.counts.items === 0) notices.push('<strong>This run had no input objects.</strong>');
-  return notices.map((notice) => `<div class="notice" role="note">${notice}</div>`).join('\n');
+  if (report.counts.items === 0) notices.push(html`<strong>This run had no input objects.</strong>`);
+  return html`${notices.map((notice) => html`<div class="notice" role="note">${notice}</div>\n`)}`;
 }
 
-function renderKpis(report: RunReport): string {
+function renderKpis(report: RunReport): SafeHtml {
   const { counts, confidence, accuracy } = report;
-  const share = (n: number) => (counts.items > 0 ? `${percent(n / counts.items)} of objects` : '&nbsp;');
+  const noText = counts.noText ?? 0;
+  const share = (n: number) => (counts.items > 0 ? `${percent(n / counts.items)} of objects` : '\u00a0');
   const kpi = (label: string, value: string, sub: string, tone: string, name: string, raw: number | null) =>
-    `<div class="kpi ${tone}"><span class="kpi-label">${label}</span><span class="kpi-value" data-kpi="${name}"${
-      raw === null ? '' : ` data-value="${raw}"`
-    }>${value}</span><span class="kpi-sub">${sub}</span></div>`;
-  return `<section class="kpis" aria-label="Summary">
+    html`<div class="kpi ${tone}"><span class="kpi-label">${label}</span><span class="kpi-value" data-kpi="${name}"${raw === null ? '' : html` data-value="${raw}"`}>${value}</span><span class="kpi-sub">${sub}</span></div>\n`;
+  return html`<section class="kpis" aria-label="Summary">
 ${kpi('Input objects', count(counts.items), 'distinct objects in the dataset', '', 'items', counts.items)}
 ${kpi('Predicted', count(counts.predicted), share(counts.predicted), 'tone-ok', 'predicted', counts.predicted)}
+${noText > 0 ? kpi('No text', count(noText), share(noText), '', 'no-text', noText) : ''}
 ${kpi('Rejected', count(counts.rejected), share(counts.rejected), 'tone-bad', 'rejected', counts.rejected)}
-${kpi(
-  'Mean confidence',
-  confidence.mean === null ? '—' : confidence.mean.toFixed(3),
-  `over ${count(confidence.predictions)} predictions`,
-  '',
-  'mean-confidence',
-  confidence.mean,
-)}
+${kpi('Mean confidence', confidence.mean === null ? '—' : confidence.mean.toFixed(3), `over ${count(confidence.predictions)} predictions with text`, '', 'mean-confidence', confidence.mean)}
 ${kpi(
   'Accuracy',
   accuracy === null ? '—' : percent(accuracy.rate),
@@ -166,52 +172,140 @@ ${kpi(
 </section>`;
 }
 
-function renderChart(id: (typeof REPORT_CHART_IDS)[number], title: string, caption: string): string {
-  return `<figure class="card chart-card">
-<figcaption><h2>${escapeHtml(title)}</h2><p class="hint">${escapeHtml(caption)}</p></figcaption>
-<div class="chart"><canvas id="${id}" role="img" aria-label="${escapeHtml(title)}"></canvas></div>
+function renderChart(
+  id: (typeof REPORT_CHART_IDS)[number],
+  title: string,
+  caption: string,
+  emptySentence: string | null,
+): SafeHtml {
+  const body =
+    emptySentence === null
+      ? html`<div class="chart"><canvas id="${id}" role="img" aria-label="${title}"></canvas></div>`
+      : html`<p class="chart-empty empty" data-empty-chart="${id}">${emptySentence}</p>`;
+  return html`<figure class="card chart-card">
+<figcaption><h2>${title}</h2><p class="hint">${caption}</p></figcaption>
+${body}
 </figure>`;
 }
 
-function renderCounts(report: RunReport): string {
+function renderExplorer(report: RunReport, explorer: ExplorerData): SafeHtml {
+  const caps = explorer.caps;
+  const shown = explorer.rows.length;
+  const hint =
+    shown === explorer.totalRows
+      ? `All ${count(shown)} ${plural(shown, 'object', 'objects')} of this run.`
+      : `Showing ${count(shown)} of ${count(explorer.totalRows)} objects: mismatches (up to ${caps.mismatch}), ` +
+        `rejections (up to ${caps.rejected}) and objects with no text (up to ${caps.noText}), the ` +
+        `${caps.lowestConfidence} lowest-confidence predictions and a random sample of ${caps.sample}. ` +
+        'Every object is in predictions.csv.';
+  const filter = (name: string, label: string, pressed: boolean) =>
+    html`<button type="button" class="filter" data-filter="${name}" aria-pressed="${String(pressed)}">${label} <span class="n"></span></button>`;
+  return html`<section class="card" id="explorer" aria-label="Results">
+<h2>Results</h2>
+<p class="hint" id="explorer-summary" data-shown="${shown}" data-total="${explorer.totalRows}">${hint} Click a picture for a larger view.</p>
+<div class="explorer-controls">
+<div class="filters" role="group" aria-label="Show">
+${filter('all', 'All', true)}
+${filter('mismatch', 'Mismatched', false)}
+${filter('rejected', 'Rejected', false)}
+${filter('lowest-confidence', 'Lowest confidence', false)}
+${filter('no-text', 'No text', false)}
+</div>
+<input type="search" id="explorer-search" placeholder="Search keys and text" aria-label="Search keys and text">
+<select id="explorer-sort" aria-label="Sort">
+<option value="key">Sort by key</option>
+<option value="confidence-asc">Confidence, lowest first</option>
+<option value="confidence-desc">Confidence, highest first</option>
+</select>
+</div>
+<p class="hint" id="explorer-count" aria-live="polite"></p>
+<ul class="results" id="explorer-results"></ul>
+<dialog class="viewer" id="explorer-dialog" aria-label="Object">
+<div id="explorer-dialog-content"></div>
+<p class="more"><button type="button" class="filter" id="explorer-close">Close</button></p>
+</dialog>
+${report.counts.items === 0 ? html`<p class="empty">No object to show.</p>` : ''}
+</section>`;
+}
+
+function renderComparison(report: RunReport): SafeHtml {
+  const comparison = report.comparison;
+  if (!comparison) return html``;
+  const { before, after } = comparison;
+  const accuracyText = (value: number | null) => (value === null ? '—' : percent(value));
+  const row = (label: string, a: number | null, b: number | null, format: (n: number | null) => string) => {
+    const delta = a === null || b === null ? '' : b - a;
+    const tone = delta === '' || delta === 0 ? '' : delta > 0 ? 'delta-up' : 'delta-down';
+    return html`<tr><th scope="row">${label}</th><td class="num">${format(a)}</td><td class="num">${format(b)}</td><td class="num ${tone}">${delta === '' || delta === 0 ? '' : `${delta > 0 ? '+' : ''}${label === 'Accuracy' ? `${(delta * 100).toFixed(1)} pt` : count(delta)}`}</td></tr>\n`;
+  };
+  const n = (value: number | null) => (value === null ? '—' : count(value));
+  const answer = (value: { outcome: string; text?: string | undefined; reason?: string | undefined }) =>
+    value.outcome === 'PREDICTED'
+      ? html`<span>${value.text ?? ''}</span>`
+      : html`<span class="badge ${value.outcome}">${value.reason ?? value.outcome}</span>`;
+  const changes = comparison.changes.map(
+    (change) =>
+      html`<tr><td class="key">${keyLabel(change.key)}</td><td>${answer(change.before)}</td><td>${answer(change.after)}</td><td>${change.expected ?? ''}</td></tr>\n`,
+  );
+  return html`<section class="card compare" id="comparison">
+<h2>Compared with the previous run</h2>
+<p class="hint">Previous run of the same dataset: <code>${before.runId}</code>. ${count(comparison.changed)} of ${count(comparison.compared)} objects in both runs changed answer${comparison.changed > comparison.changes.length ? `; the first ${comparison.changes.length} are listed, \`nightshift diff ${before.runId} ${after.runId}\` lists them all` : ''}.</p>
+<div class="table-scroll">
+<table class="table">
+<thead><tr><th scope="col"></th><th scope="col" class="num">Previous</th><th scope="col" class="num">This run</th><th scope="col" class="num">Change</th></tr></thead>
+<tbody>
+${row('Input objects', before.items, after.items, n)}
+${row('Predicted', before.predicted, after.predicted, n)}
+${row('No text', before.noText, after.noText, n)}
+${row('Rejected', before.rejected, after.rejected, n)}
+${row('Accuracy', before.accuracy, after.accuracy, accuracyText)}
+</tbody>
+</table>
+</div>
+${
+  changes.length === 0
+    ? html`<p class="empty">No object changed its answer.</p>`
+    : html`<div class="table-scroll"><table class="table rejections" id="changed-objects">
+<thead><tr><th scope="col">Object key</th><th scope="col">Before</th><th scope="col">Now</th><th scope="col">Expected</th></tr></thead>
+<tbody>
+${changes}</tbody>
+</table></div>`
+}
+</section>`;
+}
+
+function renderCounts(report: RunReport): SafeHtml {
   const { counts } = report;
-  const row = (label: string, n: number, attributes: string, className = '') =>
-    `<tr class="${className}"><th scope="row">${label}</th><td class="num" ${attributes} data-value="${n}">${count(n)}</td><td class="num share">${
-      counts.items > 0 ? percent(n / counts.items) : '—'
-    }</td></tr>`;
-  const reasons = Object.entries(counts.rejectedByReason)
-    .map(([reason, n]) =>
-      row(`<code>${escapeHtml(reason)}</code>`, n, `data-reason="${escapeHtml(reason)}"`, 'reason-row'),
-    )
-    .join('\n');
-  return `<div class="card">
+  const row = (label: SafeHtml | string, n: number, attribute: SafeHtml, className = '') =>
+    html`<tr class="${className}"><th scope="row">${label}</th><td class="num" ${attribute} data-value="${n}">${count(n)}</td><td class="num share">${counts.items > 0 ? percent(n / counts.items) : '—'}</td></tr>\n`;
+  const reasons = Object.entries(counts.rejectedByReason).map(([reason, n]) =>
+    row(html`<code>${reason}</code>`, n, html`data-reason="${reason}"`, 'reason-row'),
+  );
+  return html`<div class="card">
 <h2>Counts</h2>
+<p class="hint">Every input object is exactly one of: predicted (text read), no text, or rejected.</p>
 <table class="table counts" id="counts">
 <thead><tr><th scope="col">Outcome</th><th scope="col" class="num">Objects</th><th scope="col" class="num">Share</th></tr></thead>
 <tbody>
-${row('Input objects', counts.items, 'data-count="items"', 'total-row')}
-${row('Predicted', counts.predicted, 'data-count="predicted"')}
-${row('Rejected', counts.rejected, 'data-count="rejected"')}
-${reasons}
-</tbody>
+${row('Input objects', counts.items, html`data-count="items"`, 'total-row')}
+${row('Predicted', counts.predicted, html`data-count="predicted"`)}
+${row('No text', counts.noText ?? 0, html`data-count="no-text"`)}
+${row('Rejected', counts.rejected, html`data-count="rejected"`)}
+${reasons}</tbody>
 </table>
 </div>`;
 }
 
-function renderTimings(report: RunReport): string {
+function renderTimings(report: RunReport): SafeHtml {
   const entries = Object.entries(report.stageTimes);
   const body =
     entries.length === 0
-      ? '<tr><td colspan="3" class="empty">No stage times were recorded.</td></tr>'
-      : entries
-          .map(
-            ([stage, timing]) =>
-              `<tr><th scope="row">${escapeHtml(stage)}</th><td>${escapeHtml(formatTime(timing.startedAt))}</td><td class="num">${escapeHtml(
-                formatDuration(timing.seconds),
-              )}</td></tr>`,
-          )
-          .join('\n');
-  return `<div class="card">
+      ? html`<tr><td colspan="3" class="empty">No stage times were recorded.</td></tr>`
+      : entries.map(
+          ([stage, timing]) =>
+            html`<tr><th scope="row">${stage}</th><td>${formatTime(timing.startedAt)}</td><td class="num">${formatDuration(timing.seconds)}</td></tr>\n`,
+        );
+  return html`<div class="card">
 <h2>Stage timings</h2>
 <table class="table">
 <thead><tr><th scope="col">Stage</th><th scope="col">Started</th><th scope="col" class="num">Took</th></tr></thead>
@@ -222,55 +316,50 @@ ${body}
 </div>`;
 }
 
-function renderRejections(report: RunReport): string {
+function renderRejections(report: RunReport): SafeHtml {
   const shown = report.sampleRejections.length;
   const total = report.counts.rejected;
   const body =
     shown === 0
-      ? '<tr><td colspan="3" class="empty">No object was rejected.</td></tr>'
-      : report.sampleRejections
-          .map(
-            (rejection) =>
-              `<tr><td class="key"><code>${escapeHtml(rejection.key)}</code></td><td><span class="reason">${escapeHtml(
-                rejection.reason,
-              )}</span></td><td class="message">${escapeHtml(rejection.message)}</td></tr>`,
-          )
-          .join('\n');
+      ? html`<tr><td colspan="3" class="empty">No object was rejected.</td></tr>`
+      : report.sampleRejections.map(
+          (rejection) =>
+            html`<tr><td class="key">${keyLabel(rejection.key)}</td><td><span class="reason">${rejection.reason}</span></td><td class="message">${rejection.message}</td></tr>\n`,
+        );
   const hint =
     shown < total
       ? `Showing ${count(shown)} of ${count(total)} rejected objects, a few of each reason. Every one is in predictions.csv.`
       : `All ${count(total)} rejected ${plural(total, 'object', 'objects')}.`;
-  return `<section class="card">
+  return html`<section class="card">
 <h2>Sample rejections</h2>
 <p class="hint">${hint}</p>
 <div class="table-scroll">
 <table class="table rejections" id="sample-rejections">
 <thead><tr><th scope="col">Object key</th><th scope="col">Reason</th><th scope="col">Message</th></tr></thead>
 <tbody>
-${body}
-</tbody>
+${body}</tbody>
 </table>
 </div>
 </section>`;
 }
 
-function renderModels(report: RunReport): string {
+function renderModels(report: RunReport): SafeHtml {
   const items =
     report.models.length === 0
-      ? '<li class="empty">No model output was recorded.</li>'
-      : report.models.map((model) => `<li><code>${escapeHtml(model)}</code></li>`).join('');
-  return `<div class="card">
+      ? html`<li class="empty">No model output was recorded.</li>`
+      : report.models.map((model) => html`<li><code>${model}</code></li>`);
+  return html`<div class="card">
 <h2>Models</h2>
 <ul class="models">${items}</ul>
 </div>`;
 }
 
-function renderSettings(report: RunReport): string {
+function renderSettings(report: RunReport): SafeHtml {
   const group = (name: string, values: Record<string, unknown>) =>
-    `<h3>${escapeHtml(name)}</h3><dl class="settings">${Object.entries(values)
-      .map(([key, value]) => `<div><dt>${escapeHtml(key)}</dt><dd>${escapeHtml(String(value))}</dd></div>`)
-      .join('')}</dl>`;
-  return `<div class="card">
+    html`<h3>${name}</h3><dl class="settings">${Object.entries(values).map(
+      ([key, value]) => html`<div><dt>${key}</dt><dd>${String(value)}</dd></div>`,
+    )}</dl>`;
+  return html`<div class="card">
 <h2>Settings</h2>
 ${group('Preprocess', report.settings.preprocess)}
 ${group('Transform', report.settings.transform)}
@@ -298,154 +387,3 @@ function formatTime(iso: string): string {
   if (Number.isNaN(time.getTime())) return iso;
   return `${time.toISOString().slice(0, 19).replace('T', ' ')} UTC`;
 }
-
-const STYLE = `
-:root {
-  --bg: #f5f6f8; --surface: #ffffff; --text: #1d2330; --muted: #5d6677; --border: #e1e4ea;
-  --accent: #3867d6; --ok: #2e9d6b; --bad: #d6514a; --warn: #e09a2b; --notice: #fff7e6; --notice-border: #f0c36d;
-  --mono: ui-monospace, SFMono-Regular, "SF Mono", Menlo, Consolas, "Liberation Mono", monospace;
-}
-* { box-sizing: border-box; }
-html { -webkit-text-size-adjust: 100%; }
-body {
-  margin: 0; background: var(--bg); color: var(--text);
-  font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, sans-serif;
-}
-.wrap { max-width: 1200px; margin: 0 auto; padding: 0 24px; }
-code { font-family: var(--mono); font-size: 0.9em; }
-h1, h2, h3 { margin: 0; line-height: 1.25; }
-h2 { font-size: 1.05rem; }
-h3 { font-size: 0.8rem; text-transform: uppercase; letter-spacing: 0.06em; color: var(--muted); margin: 16px 0 8px; }
-a { color: var(--accent); }
-.page-header { background: #1f2a44; color: #fff; padding: 28px 0 24px; margin-bottom: 24px; }
-.eyebrow { margin: 0 0 6px; font-size: 0.8rem; letter-spacing: 0.08em; text-transform: uppercase; color: #aab6d3; }
-.title-row { display: flex; align-items: center; gap: 14px; flex-wrap: wrap; }
-.title-row h1 { font-size: 1.7rem; word-break: break-all; }
-.status { font-size: 0.75rem; font-weight: 600; letter-spacing: 0.05em; text-transform: uppercase; padding: 3px 10px;
-  border-radius: 999px; background: #d9f2e6; color: #17603f; }
-.meta { display: flex; flex-wrap: wrap; gap: 8px 32px; margin: 16px 0 0; }
-.meta div { min-width: 0; }
-.meta dt { font-size: 0.75rem; color: #aab6d3; text-transform: uppercase; letter-spacing: 0.06em; }
-.meta dd { margin: 2px 0 0; word-break: break-all; }
-.meta code { color: #fff; }
-.notice { background: var(--notice); border: 1px solid var(--notice-border); border-radius: 10px; padding: 12px 16px;
-  margin-bottom: 16px; }
-.notice ul { margin: 8px 0 0; padding-left: 20px; }
-.kpis { display: grid; grid-template-columns: repeat(auto-fit, minmax(190px, 1fr)); gap: 16px; margin-bottom: 24px; }
-.kpi { background: var(--surface); border: 1px solid var(--border); border-radius: 12px; padding: 16px 18px;
-  display: flex; flex-direction: column; gap: 2px; border-top: 4px solid var(--accent); }
-.kpi.tone-ok { border-top-color: var(--ok); }
-.kpi.tone-bad { border-top-color: var(--bad); }
-.kpi-label { font-size: 0.8rem; color: var(--muted); text-transform: uppercase; letter-spacing: 0.05em; }
-.kpi-value { font-size: 1.9rem; font-weight: 650; font-variant-numeric: tabular-nums; }
-.kpi-sub { font-size: 0.85rem; color: var(--muted); }
-.grid { display: grid; gap: 16px; margin-bottom: 24px; }
-.grid.charts { grid-template-columns: repeat(auto-fit, minmax(320px, 1fr)); }
-.grid.two { grid-template-columns: repeat(auto-fit, minmax(420px, 1fr)); align-items: start; }
-.card { background: var(--surface); border: 1px solid var(--border); border-radius: 12px; padding: 18px 20px;
-  margin: 0 0 24px; min-width: 0; }
-.grid > .card { margin: 0; }
-.chart-card figcaption { margin-bottom: 10px; }
-.hint { margin: 4px 0 12px; color: var(--muted); font-size: 0.88rem; }
-.chart-card .hint { margin-bottom: 0; }
-.chart { position: relative; height: 260px; }
-.table { width: 100%; border-collapse: collapse; font-size: 0.92rem; }
-.table th, .table td { text-align: left; padding: 8px 10px; border-bottom: 1px solid var(--border); vertical-align: top; }
-.table thead th { font-size: 0.75rem; text-transform: uppercase; letter-spacing: 0.05em; color: var(--muted);
-  font-weight: 600; }
-.table tbody tr:last-child th, .table tbody tr:last-child td { border-bottom: none; }
-.table .num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-.table .share { color: var(--muted); }
-.counts .total-row th, .counts .total-row td { font-weight: 650; }
-.counts .reason-row th { padding-left: 28px; font-weight: normal; }
-.table-scroll { overflow-x: auto; }
-.rejections .key { max-width: 420px; word-break: break-all; }
-.rejections .message { color: var(--muted); }
-.reason { display: inline-block; font-family: var(--mono); font-size: 0.78rem; padding: 2px 8px; border-radius: 6px;
-  background: #fdecea; color: #9c2f29; white-space: nowrap; }
-.empty { color: var(--muted); font-style: italic; }
-.models { margin: 8px 0 0; padding-left: 18px; }
-.settings { display: grid; grid-template-columns: repeat(auto-fill, minmax(180px, 1fr)); gap: 6px 16px; margin: 0; }
-.settings dt { font-size: 0.78rem; color: var(--muted); }
-.settings dd { margin: 0; font-family: var(--mono); font-size: 0.88rem; }
-.footer { color: var(--muted); font-size: 0.85rem; padding-bottom: 32px; }
-.footer p { margin: 4px 0; }
-@media print {
-  body { background: #fff; }
-  .page-header { background: #fff; color: var(--text); border-bottom: 2px solid var(--text); }
-  .eyebrow, .meta dt, .meta code { color: var(--muted); }
-  .card, .kpi { break-inside: avoid; }
-}
-`;
-
-/** Draws the charts from the embedded report data; runs after the inlined Chart.js. */
-const CHARTS_SCRIPT = `
-(function () {
-  'use strict';
-  var report = JSON.parse(document.getElementById('report-data').textContent);
-  var style = getComputedStyle(document.documentElement);
-  var color = function (name) { return style.getPropertyValue(name).trim(); };
-  Chart.defaults.animation = false;
-  Chart.defaults.maintainAspectRatio = false;
-  Chart.defaults.color = color('--muted');
-  Chart.defaults.font.family = getComputedStyle(document.body).fontFamily;
-  Chart.defaults.plugins.legend.labels.usePointStyle = true;
-  var counts = report.counts;
-  var integerAxis = { beginAtZero: true, ticks: { precision: 0 }, grid: { color: color('--border') } };
-
-  new Chart(document.getElementById('chart-outcomes'), {
-    type: 'doughnut',
-    data: {
-      labels: ['Predicted', 'Rejected'],
-      datasets: [{
-        data: [counts.predicted, counts.rejected],
-        backgroundColor: [color('--ok'), color('--bad')],
-        borderColor: color('--surface'),
-        borderWidth: 2
-      }]
-    },
-    options: { cutout: '60%', plugins: { legend: { position: 'bottom' } } }
-  });
-
-  var reasons = Object.keys(counts.rejectedByReason);
-  new Chart(document.getElementById('chart-reasons'), {
-    type: 'bar',
-    data: {
-      labels: reasons,
-      datasets: [{
-        label: 'Rejected objects',
-        data: reasons.map(function (reason) { return counts.rejectedByReason[reason]; }),
-        backgroundColor: color('--warn'),
-        borderRadius: 4,
-        maxBarThickness: 28
-      }]
-    },
-    options: {
-      indexAxis: 'y',
-      plugins: { legend: { display: false } },
-      scales: { x: integerAxis, y: { grid: { display: false } } }
-    }
-  });
-
-  var histogram = report.confidence.histogram;
-  new Chart(document.getElementById('chart-confidence'), {
-    type: 'bar',
-    data: {
-      labels: histogram.map(function (bucket) { return bucket.from.toFixed(1) + '–' + bucket.to.toFixed(1); }),
-      datasets: [{
-        label: 'Predictions',
-        data: histogram.map(function (bucket) { return bucket.count; }),
-        backgroundColor: color('--accent'),
-        borderRadius: 4,
-        categoryPercentage: 0.9,
-        barPercentage: 0.95
-      }]
-    },
-    options: {
-      plugins: { legend: { display: false } },
-      scales: { y: integerAxis, x: { grid: { display: false }, title: { display: true, text: 'confidence' } } }
-    }
-  });
-  document.documentElement.setAttribute('data-charts', 'ready');
-})();
-`;

@@ -2,21 +2,24 @@
  * The report stage: reconciles the run's rows with its input objects, writes predictions.csv, report.json and
  * report.html under the run's report prefix, and finalises the run record.
  */
-import { runLayout } from '../../shared/config.ts';
-import { InvalidInputError, PipelineStateError } from '../../shared/errors.ts';
-import { formatIssues } from '../../shared/execution-input.ts';
+import pLimit from 'p-limit';
+import { PipelineStateError } from '../../shared/errors.ts';
+import { runLayout } from '../../shared/layout.ts';
 import type { Log } from '../../shared/logging.ts';
 import type { Clock, ObjectStore, PredictionStore, RunStore } from '../../shared/ports.ts';
-import type { PartStats, RunCounts, RunRecord } from '../../shared/records.ts';
+import type { PartStats, ReportFiles, RunCounts, RunRecord } from '../../shared/records.ts';
 import { formatS3Uri, type S3Location } from '../../shared/s3-location.ts';
-import { type ReportEvent, ReportEventSchema, type ReportResult } from '../../shared/stage-events.ts';
+import type { ReportEvent, ReportResult } from '../../shared/stage-events.ts';
+import { thumbnailKey } from '../../shared/thumbnails.ts';
 import { loadChartJsSource } from './chart-script.ts';
+import { type ExplorerData, type ExplorerRow, ExplorerSelection } from './explorer-selection.ts';
 import { OutcomeTally } from './outcome-tally.ts';
 import { mergePartStats } from './part-statistics.ts';
 import { predictionsCsv } from './predictions-csv.ts';
 import { renderReportHtml } from './report-html.ts';
 import { type MapRunResults, readMapRunResults } from './result-writer.ts';
-import { buildRunReport, type ReportFiles, type RunReport } from './run-report.ts';
+import { diffRuns, type RunDiff } from './run-diff.ts';
+import { buildRunReport, type RunReport } from './run-report.ts';
 import { stageTimings } from './stage-timings.ts';
 import { recordUnprocessedItems } from './unprocessed-items.ts';
 
@@ -33,12 +36,8 @@ export interface ReportDeps {
   readonly chartJs?: string;
 }
 
-/** Validates a report event, naming every offending field. */
-export function parseReportEvent(raw: unknown): ReportEvent {
-  const result = ReportEventSchema.safeParse(raw);
-  if (!result.success) throw new InvalidInputError(formatIssues(result.error, 'report event'));
-  return result.data;
-}
+/** Changed objects the report lists when comparing with the previous run; the count covers all. */
+export const MAX_REPORTED_CHANGES = 50;
 
 /** Where the report files of a run go. */
 export function reportLocations(runId: string, pipelineBucket: string): Record<keyof ReportFiles, S3Location> {
@@ -54,8 +53,7 @@ export function reportLocations(runId: string, pipelineBucket: string): Record<k
  * Writes the run's report and marks the run SUCCEEDED. Safe to repeat: a second report of the same run finds
  * every item with its row and writes the same files.
  */
-export async function runReport(event: ReportEvent, deps: ReportDeps): Promise<ReportResult> {
-  const input = parseReportEvent(event);
+export async function runReport(input: ReportEvent, deps: ReportDeps): Promise<ReportResult> {
   const { runId, pipelineBucket } = input;
   const startedAt = deps.clock.now();
   const run = await loadRun(deps.runs, runId);
@@ -75,20 +73,21 @@ export async function runReport(event: ReportEvent, deps: ReportDeps): Promise<R
   const statistics = mergePartStats(partsOf(input.parts, mapRun));
 
   const locations = reportLocations(runId, pipelineBucket);
-  let tally = await writePredictionsCsv(deps, runId, locations.csv);
+  let { tally, selection } = await writePredictionsCsv(deps, runId, locations.csv);
   if (tally.rows < items) {
     deps.log.warn('fewer rows than input objects; recording the missing ones as NOT_PROCESSED', {
       rows: tally.rows,
       items,
     });
     const recorded = await recordUnprocessedItems(deps, { runId, pipelineBucket });
-    if (recorded > 0) tally = await writePredictionsCsv(deps, runId, locations.csv);
+    if (recorded > 0) ({ tally, selection } = await writePredictionsCsv(deps, runId, locations.csv));
   }
   assertReconciled(runId, tally, items);
 
   const counts: RunCounts = {
     items,
     predicted: tally.predicted,
+    noText: tally.noText,
     rejected: tally.rejected,
     rejectedByReason: tally.rejectedByReason(),
   };
@@ -98,6 +97,10 @@ export async function runReport(event: ReportEvent, deps: ReportDeps): Promise<R
       rowsPredicted: counts.predicted,
     });
   }
+
+  const explorer = selection.finish();
+  await attachThumbnails(deps.objects, pipelineBucket, runId, explorer.rows);
+  const comparison = await compareWithPreviousRun(deps, run);
 
   const finishedAt = deps.clock.now();
   const timings = stageTimings(
@@ -116,10 +119,12 @@ export async function runReport(event: ReportEvent, deps: ReportDeps): Promise<R
     ...(mapRun ? { mapRun } : {}),
     stageTimes: timings,
     sampleRejections: tally.sampleRejections(),
+    ...(comparison ? { comparison } : {}),
+    explorer: { shown: explorer.rows.length, of: explorer.totalRows, caps: explorer.caps },
     files,
     generatedAt: finishedAt,
   });
-  await writeReportFiles(deps, report, locations);
+  await writeReportFiles(deps, report, explorer, locations);
 
   await deps.runs.update(runId, {
     status: 'SUCCEEDED',
@@ -146,21 +151,60 @@ function partsOf(inline: readonly PartStats[] | undefined, mapRun: MapRunResults
   return [...(inline ?? []), ...(mapRun?.parts ?? [])];
 }
 
-/** Streams every row of the run once into predictions.csv, counting as it goes. */
-async function writePredictionsCsv(deps: ReportDeps, runId: string, location: S3Location): Promise<OutcomeTally> {
+/** Streams every row of the run once into predictions.csv, counting and choosing the page's rows as it goes. */
+async function writePredictionsCsv(
+  deps: ReportDeps,
+  runId: string,
+  location: S3Location,
+): Promise<{ tally: OutcomeTally; selection: ExplorerSelection }> {
   const tally = new OutcomeTally();
+  const selection = new ExplorerSelection(runId);
   await deps.objects.putStream(
     location,
-    predictionsCsv(deps.predictions.list(runId), (row) => tally.add(row)),
+    predictionsCsv(deps.predictions.list(runId), (row) => {
+      tally.add(row);
+      selection.add(row);
+    }),
     'text/csv; charset=utf-8',
   );
-  return tally;
+  return { tally, selection };
 }
 
+/**
+ * Embeds each shown row's thumbnail (written by preprocess) as a data URI, so the page needs no request. Rows that
+ * never passed preprocess have none; a missing thumbnail leaves the row without a picture.
+ */
+async function attachThumbnails(
+  objects: ObjectStore,
+  pipelineBucket: string,
+  runId: string,
+  rows: ExplorerRow[],
+): Promise<void> {
+  const limit = pLimit(16);
+  await Promise.all(
+    rows.map((row) =>
+      limit(async () => {
+        if (row.bucket === undefined || row.stage === 'plan' || row.stage === 'preprocess') return;
+        const bytes = await objects.get({ bucket: pipelineBucket, key: thumbnailKey(runId, row.bucket, row.key) });
+        if (bytes !== undefined) row.thumbnail = `data:image/webp;base64,${Buffer.from(bytes).toString('base64')}`;
+      }),
+    ),
+  );
+}
+
+/** The run compared with the previous SUCCEEDED run of the same dataset, when there is one. */
+async function compareWithPreviousRun(deps: ReportDeps, run: RunRecord): Promise<RunDiff | undefined> {
+  const previous = await deps.runs.previousRun(run);
+  if (!previous) return undefined;
+  return diffRuns(deps.predictions, previous.runId, run.runId, { maxChanges: MAX_REPORTED_CHANGES });
+}
+
+/** The reconciliation invariant: every input object has exactly one row, items = predicted + noText + rejected. */
 function assertReconciled(runId: string, tally: OutcomeTally, items: number): void {
   if (tally.rows > items) {
     throw new PipelineStateError(
-      `run "${runId}" has ${tally.rows} rows (${tally.predicted} predicted, ${tally.rejected} rejected) for ${items} ` +
+      `run "${runId}" has ${tally.rows} rows (${tally.predicted} predicted, ${tally.noText} with no text, ` +
+        `${tally.rejected} rejected) for ${items} ` +
         'input objects: some stage wrote rows for objects the plan did not list',
       { details: { rows: tally.rows, items } },
     );
@@ -177,9 +221,10 @@ function assertReconciled(runId: string, tally: OutcomeTally, items: number): vo
 async function writeReportFiles(
   deps: ReportDeps,
   report: RunReport,
+  explorer: ExplorerData,
   locations: Record<keyof ReportFiles, S3Location>,
 ): Promise<void> {
   const chartJs = deps.chartJs ?? (await loadChartJsSource());
   await deps.objects.put(locations.json, `${JSON.stringify(report, null, 2)}\n`, 'application/json');
-  await deps.objects.put(locations.html, renderReportHtml(report, chartJs), 'text/html; charset=utf-8');
+  await deps.objects.put(locations.html, renderReportHtml(report, chartJs, explorer), 'text/html; charset=utf-8');
 }

@@ -2,7 +2,10 @@
 import { z } from 'zod';
 import {
   CONFIDENCE_BUCKETS,
+  OUTCOMES,
   RejectionReasonSchema,
+  type ReportFiles,
+  ReportFilesSchema,
   type RunCounts,
   RunCountsSchema,
   type RunRecord,
@@ -12,10 +15,25 @@ import {
 import { MAX_SAMPLE_REJECTIONS, type SampleRejection } from './outcome-tally.ts';
 import type { RunStatistics } from './part-statistics.ts';
 import type { MapRunResults } from './result-writer.ts';
+import type { RunDiff } from './run-diff.ts';
 import type { StageTiming } from './stage-timings.ts';
 
-const ReportFilesSchema = z.strictObject({ json: z.string(), csv: z.string(), html: z.string() });
-export type ReportFiles = z.infer<typeof ReportFilesSchema>;
+const RunSideSchema = z.strictObject({
+  runId: z.string(),
+  items: z.int().min(0),
+  predicted: z.int().min(0),
+  noText: z.int().min(0),
+  rejected: z.int().min(0),
+  withExpected: z.int().min(0),
+  matches: z.int().min(0),
+  accuracy: z.number().min(0).max(1).nullable(),
+});
+
+const RowAnswerSchema = z.strictObject({
+  outcome: z.enum(OUTCOMES),
+  text: z.string().optional(),
+  reason: z.string().optional(),
+});
 
 export const RunReportSchema = z.strictObject({
   runId: z.string(),
@@ -56,6 +74,31 @@ export const RunReportSchema = z.strictObject({
   sampleRejections: z
     .array(z.strictObject({ key: z.string(), reason: RejectionReasonSchema, message: z.string() }))
     .max(MAX_SAMPLE_REJECTIONS),
+  /** The previous SUCCEEDED run of the same dataset, compared row by row (see run-diff.ts). */
+  comparison: z
+    .strictObject({
+      before: RunSideSchema,
+      after: RunSideSchema,
+      compared: z.int().min(0),
+      changed: z.int().min(0),
+      onlyBefore: z.int().min(0),
+      onlyAfter: z.int().min(0),
+      changes: z.array(
+        z.strictObject({
+          key: z.string(),
+          before: RowAnswerSchema,
+          after: RowAnswerSchema,
+          expected: z.string().optional(),
+        }),
+      ),
+    })
+    .optional(),
+  /** How many rows report.html shows image by image, of how many, and the caps per kind (explorer-selection.ts). */
+  explorer: z.strictObject({
+    shown: z.int().min(0),
+    of: z.int().min(0),
+    caps: z.record(z.string(), z.int().min(0)),
+  }),
   files: ReportFilesSchema,
 });
 export type RunReport = z.infer<typeof RunReportSchema>;
@@ -67,6 +110,8 @@ export interface RunReportInput {
   readonly mapRun?: MapRunResults;
   readonly stageTimes: Record<string, StageTiming>;
   readonly sampleRejections: readonly SampleRejection[];
+  readonly comparison?: RunDiff;
+  readonly explorer: RunReport['explorer'];
   readonly files: ReportFiles;
   readonly generatedAt: Date;
 }
@@ -116,6 +161,10 @@ export function buildRunReport(input: RunReportInput): RunReport {
         }
       : {}),
     sampleRejections: input.sampleRejections.map(({ key, reason, message }) => ({ key, reason, message })),
+    ...(input.comparison
+      ? { comparison: { ...input.comparison, changes: input.comparison.changes.map((change) => ({ ...change })) } }
+      : {}),
+    explorer: input.explorer,
     files: input.files,
   };
 }

@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { InvalidInputError } from '../../shared/errors.ts';
+import { PipelineStateError } from '../../shared/errors.ts';
 import { STAGES, type StageTimingSchema } from '../../shared/records.ts';
 import type { StageTimesSchema } from '../../shared/stage-events.ts';
 
@@ -30,10 +30,13 @@ function stageOrder(stage: string): number {
   return index === -1 ? STAGES.length : index;
 }
 
+/** The times come from the state machine (`$$.State.EnteredTime`), not the caller: a bad one is our own data. */
 function parseTime(value: string, field: string): Date {
   const time = new Date(value);
   if (Number.isNaN(time.getTime())) {
-    throw new InvalidInputError(`report event is invalid: ${field}: "${value}" is not an ISO 8601 timestamp`);
+    throw new PipelineStateError(
+      `report event: ${field}: "${value}" written by the state machine is not an ISO 8601 timestamp`,
+    );
   }
   return time;
 }

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { runLayout } from '../../shared/config.ts';
 import { PipelineStateError } from '../../shared/errors.ts';
+import { runLayout } from '../../shared/layout.ts';
 import type { Log } from '../../shared/logging.ts';
 import type { Clock, ObjectStore, PredictionStore } from '../../shared/ports.ts';
 import { type DatasetItem, DatasetItemSchema, type RejectionRecord } from '../../shared/records.ts';

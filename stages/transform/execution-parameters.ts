@@ -20,7 +20,8 @@ export interface ExecutionParameters {
 export const UNLIMITED_PAYLOAD_CAP_MB = 100;
 
 export interface Hardware {
-  readonly cpus: number;
+  /** Inference workers in the server's pool. */
+  readonly workers: number;
   readonly provider: ExecutionProvider;
 }
 
@@ -32,9 +33,9 @@ export interface JobLimits {
 
 /**
  * Recommends settings for this machine:
- * - `MaxConcurrentTransforms`: 2 (1 on a single core). onnxruntime-node runs one inference at a time on the JS
- *   thread, so a second request only overlaps its upload, JSON parsing and image decoding (on libuv threads) with
- *   the running inference; more requests would only wait, holding their decoded images in memory.
+ * - `MaxConcurrentTransforms`: one request per inference worker, plus one whose upload, JSON parsing and image
+ *   decoding (on the event loop and libuv threads) overlap the running inferences; more would only wait, holding
+ *   their decoded images in memory.
  * - `MaxPayloadInMB`: 6, SageMaker's default (about 40 preprocessed 960-pixel JPEGs per request), on the CPU,
  *   where a request of that size already takes seconds; 12 on a GPU, which finishes a request in well under a
  *   second, so per-request overheads weigh more and larger batches keep the recogniser's batches full.
@@ -44,7 +45,7 @@ export interface JobLimits {
  */
 export function recommendExecutionParameters(hardware: Hardware, job: JobLimits = {}): ExecutionParameters {
   return {
-    MaxConcurrentTransforms: job.maxConcurrentTransforms ?? (hardware.cpus >= 2 ? 2 : 1),
+    MaxConcurrentTransforms: job.maxConcurrentTransforms ?? hardware.workers + 1,
     BatchStrategy: 'MULTI_RECORD',
     MaxPayloadInMB: job.maxPayloadInMB ?? (hardware.provider === 'cuda' ? 12 : 6),
   };

@@ -32,8 +32,17 @@ export async function decodeRecord(record: unknown): Promise<DecodedRecord> {
   const input = parsed.data;
   if (!BASE64.test(input.image))
     return fail('undecodableImage', 'image is not base64 (characters outside A-Z a-z 0-9 + / =)');
-  const bytes = Buffer.from(input.image, 'base64');
+  return decodeImage(Buffer.from(input.image, 'base64'), input);
+}
 
+/**
+ * Decodes JPEG or PNG bytes to pixels under the same pixel limit as records; with `declared`, also checks that the
+ * image is the format and size declared. Never throws for bad input.
+ */
+export async function decodeImage(
+  bytes: Buffer,
+  declared?: { readonly format: string; readonly width: number; readonly height: number },
+): Promise<DecodedRecord> {
   let metadata: Metadata;
   try {
     metadata = await sharp(bytes, { limitInputPixels: false }).metadata();
@@ -49,10 +58,13 @@ export async function decodeRecord(record: unknown): Promise<DecodedRecord> {
       `image is ${metadata.width} x ${metadata.height} pixels, more than the ${MAX_IMAGE_PIXELS / 1_000_000} megapixels decoded per record`,
     );
   }
-  if (metadata.format !== input.format || metadata.width !== input.width || metadata.height !== input.height) {
+  if (
+    declared !== undefined &&
+    (metadata.format !== declared.format || metadata.width !== declared.width || metadata.height !== declared.height)
+  ) {
     return fail(
       'imageMismatch',
-      `the record declares a ${input.width} x ${input.height} ${input.format.toUpperCase()} image but holds a ` +
+      `the record declares a ${declared.width} x ${declared.height} ${declared.format.toUpperCase()} image but holds a ` +
         `${metadata.width} x ${metadata.height} ${metadata.format.toUpperCase()} one`,
     );
   }

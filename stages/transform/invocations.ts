@@ -1,7 +1,7 @@
 import { describeError, InvalidInputError } from '../../shared/errors.ts';
 import type { Log } from '../../shared/logging.ts';
 import type { ModelOutput } from '../../shared/records.ts';
-import { type DecodedRecord, decodeRecord } from './image-records.ts';
+import { type DecodedRecord, decodeImage, decodeRecord } from './image-records.ts';
 import type { DecodedImage, ModelHandler, Prediction } from './model-handler.ts';
 import { RECORD_ERROR_CODES, type RecordError } from './record-errors.ts';
 
@@ -68,6 +68,21 @@ export async function invoke(
     records: records.length,
     errors: outputs.filter((output) => output.error !== undefined).length,
   };
+}
+
+/**
+ * Predicts one raw image body (`image/jpeg`, `image/png`, `application/x-image`), as a real-time endpoint or a
+ * `curl` sends it: the output is the same object a JSON Lines request gets for the image as one record.
+ */
+export async function invokeImage(
+  bytes: Buffer,
+  handler: ModelHandler,
+  options: { readonly log: Log },
+): Promise<ModelOutput> {
+  const decoded = await decodeImage(bytes);
+  if (!decoded.ok) return toOutput(handler, decoded);
+  const [outcome] = await predictIsolated(handler, [decoded.image], options.log);
+  return toOutput(handler, outcome as Outcome);
 }
 
 /**

@@ -11,9 +11,9 @@ import { availableParallelism } from 'node:os';
 import { describeError } from '../../shared/errors.ts';
 import { asLog, createStageLogger } from '../../shared/logging.ts';
 import { recommendExecutionParameters } from './execution-parameters.ts';
-import { createSessionFactory, probeCuda } from './execution-provider.ts';
-import { chooseModelDirectory, loadModelHandler } from './model-directory.ts';
-import type { ModelHandler } from './model-handler.ts';
+import { probeCuda } from './execution-provider.ts';
+import { choosePoolSize, InferencePool } from './inference-pool.ts';
+import { chooseModelDirectory } from './model-directory.ts';
 import { ModelServer } from './server.ts';
 import { parseServerConfig, type ServerConfig } from './server-config.ts';
 
@@ -27,8 +27,12 @@ async function main(): Promise<void> {
   }
   // No run id on these lines: one server serves every run.
   const log = asLog(createStageLogger({ stage: 'transform', level: config.logLevel }));
-  const server = new ModelServer({ imagesPerBatch: config.imagesPerBatch, log });
-  let handler: ModelHandler | undefined;
+  const server = new ModelServer({
+    imagesPerBatch: config.imagesPerBatch,
+    ...(config.maxQueuedRequests !== undefined ? { maxQueuedRequests: config.maxQueuedRequests } : {}),
+    log,
+  });
+  let handler: InferencePool | undefined;
   let stopping = false;
   const stop = async (why: string) => {
     if (stopping) return;
@@ -56,19 +60,34 @@ async function main(): Promise<void> {
   try {
     const choice = chooseModelDirectory(config.modelDirectory);
     log.info('model directory', { ...choice });
-    const factory = createSessionFactory({
-      preference: config.executionProvider,
-      intraOpThreads: config.intraOpThreads,
-      probe: probeCuda(),
-      log,
+    const probe = probeCuda();
+    const gpu = config.executionProvider !== 'cpu' && probe.gpus > 0 && probe.providerLibrary;
+    const size = choosePoolSize({
+      cpus: availableParallelism(),
+      provider: gpu ? 'cuda' : 'cpu',
+      ...(config.workers !== undefined ? { workers: config.workers } : {}),
+      ...(config.intraOpThreads !== undefined ? { intraOpThreads: config.intraOpThreads } : {}),
+      ...(config.maxConcurrentTransforms !== undefined
+        ? { maxConcurrentTransforms: config.maxConcurrentTransforms }
+        : {}),
     });
-    handler = await loadModelHandler(choice.directory, factory, log);
+    handler = await InferencePool.start(
+      { directory: choice.directory, preference: config.executionProvider, logLevel: config.logLevel },
+      size,
+      log,
+    );
     const parameters = recommendExecutionParameters(
-      { cpus: availableParallelism(), provider: factory.provider },
+      { workers: size.workers, provider: handler.provider },
       { maxConcurrentTransforms: config.maxConcurrentTransforms, maxPayloadInMB: config.maxPayloadInMB },
     );
     server.ready({ handler, parameters });
-    log.info('model server ready', { model: handler.model, executionProvider: factory.provider, ...parameters });
+    log.info('model server ready', {
+      model: handler.model,
+      executionProvider: handler.provider,
+      workers: size.workers,
+      intraOpThreads: size.intraOpThreads,
+      ...parameters,
+    });
   } catch (error) {
     log.error('the model could not be loaded', { error: describeError(error) });
     await server.close();

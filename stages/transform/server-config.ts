@@ -1,4 +1,3 @@
-import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { InvalidInputError } from '../../shared/errors.ts';
@@ -32,8 +31,20 @@ export const ServerEnvSchema = z.object({
   /** Requests SageMaker keeps open at once; 0 means the job set none. */
   SAGEMAKER_MAX_CONCURRENT_TRANSFORMS: z.coerce.number().int().min(0).max(1024).optional(),
   NIGHTSHIFT_EXECUTION_PROVIDER: z.enum(['auto', 'cuda', 'cpu']).default('auto'),
-  /** Threads for one CPU inference. @default every core this process may use */
+  /**
+   * Inference worker threads. The SageMaker Python SDK sets it from `Model(model_server_workers=...)`, documented
+   * as "the number of worker processes used by the inference server; if None, one worker per vCPU".
+   * @default one per core on the CPU (at most MaxConcurrentTransforms), one on a GPU
+   */
+  SAGEMAKER_MODEL_SERVER_WORKERS: positive.max(256).optional(),
+  /** Threads for one CPU inference in each worker. @default the cores shared out among the workers */
   NIGHTSHIFT_INTRA_OP_THREADS: positive.max(256).optional(),
+  /**
+   * Requests that may wait for a turn beyond the MaxConcurrentTransforms being predicted; past it, 503. Batch
+   * Transform never sends more than MaxConcurrentTransforms at once, so only a real-time endpoint or a plain
+   * client ever sees the 503. @default MaxConcurrentTransforms
+   */
+  NIGHTSHIFT_MAX_QUEUED_REQUESTS: z.coerce.number().int().min(0).max(4096).optional(),
   /** Records decoded and predicted together: bounds memory for large payloads and sets the batch handlers see. */
   NIGHTSHIFT_IMAGES_PER_BATCH: positive.max(1024).default(16),
   LOG_LEVEL: z.enum(['DEBUG', 'INFO', 'WARN', 'ERROR', 'SILENT']).default('INFO'),
@@ -46,7 +57,10 @@ export interface ServerConfig {
   /** Named by `--model-dir` or `MODEL_DIR`; absent: SageMaker's directory or the bundled OCR model. */
   readonly modelDirectory?: string;
   readonly executionProvider: ExecutionProviderPreference;
-  readonly intraOpThreads: number;
+  /** Absent: the pool shares the cores out among its workers. */
+  readonly intraOpThreads?: number;
+  readonly workers?: number;
+  readonly maxQueuedRequests?: number;
   readonly imagesPerBatch: number;
   /** Running inside a batch transform job (`SAGEMAKER_BATCH`). */
   readonly batchTransform: boolean;
@@ -106,7 +120,9 @@ export function parseServerConfig(
     port: chosenPort,
     ...(modelDirectory !== undefined ? { modelDirectory } : {}),
     executionProvider: e.NIGHTSHIFT_EXECUTION_PROVIDER,
-    intraOpThreads: e.NIGHTSHIFT_INTRA_OP_THREADS ?? availableParallelism(),
+    ...(e.NIGHTSHIFT_INTRA_OP_THREADS !== undefined ? { intraOpThreads: e.NIGHTSHIFT_INTRA_OP_THREADS } : {}),
+    ...(e.SAGEMAKER_MODEL_SERVER_WORKERS !== undefined ? { workers: e.SAGEMAKER_MODEL_SERVER_WORKERS } : {}),
+    ...(e.NIGHTSHIFT_MAX_QUEUED_REQUESTS !== undefined ? { maxQueuedRequests: e.NIGHTSHIFT_MAX_QUEUED_REQUESTS } : {}),
     imagesPerBatch: e.NIGHTSHIFT_IMAGES_PER_BATCH,
     batchTransform: e.SAGEMAKER_BATCH ?? false,
     ...(e.SAGEMAKER_BATCH_STRATEGY !== undefined ? { batchStrategy: e.SAGEMAKER_BATCH_STRATEGY } : {}),

@@ -4,16 +4,21 @@ import pLimit, { type LimitFunction } from 'p-limit';
 import { describeError, InvalidInputError } from '../../shared/errors.ts';
 import type { Log } from '../../shared/logging.ts';
 import { type ExecutionParameters, UNLIMITED_PAYLOAD_CAP_MB } from './execution-parameters.ts';
-import { invoke, parseJsonLines } from './invocations.ts';
+import { invoke, invokeImage, parseJsonLines } from './invocations.ts';
 import type { ModelHandler } from './model-handler.ts';
+import { RECORD_ERROR_CODES } from './record-errors.ts';
 
 /** SageMaker counts payload megabytes in MiB. */
 const MB = 1024 * 1024;
 const JSON_LINES = 'application/jsonlines';
+/** Content types of a raw image body: one image, one JSON prediction back. */
+export const IMAGE_CONTENT_TYPES = ['image/jpeg', 'image/png', 'application/x-image'] as const;
 
 export interface ModelServerOptions {
   /** Records decoded and predicted together. */
   readonly imagesPerBatch: number;
+  /** Requests that may wait beyond the MaxConcurrentTransforms being predicted; past it, 503. @default MaxConcurrentTransforms */
+  readonly maxQueuedRequests?: number;
   readonly log: Log;
 }
 
@@ -28,13 +33,19 @@ export interface ReadyState {
  * - `GET /ping`: 503 until {@link ModelServer.ready}, then 200 with an empty body.
  * - `GET /execution-parameters`: the recommended `MaxConcurrentTransforms`, `BatchStrategy`, `MaxPayloadInMB`.
  * - `POST /invocations`: JSON Lines in, one JSON line per record out (`application/jsonlines`), in order; 400
- *   naming the line when a line is not JSON; 413 past `MaxPayloadInMB`. At most `MaxConcurrentTransforms`
- *   requests are predicted at once; the rest wait their turn.
+ *   naming the line when a line is not JSON; 413 past `MaxPayloadInMB`. A raw image body (`image/jpeg`,
+ *   `image/png`, `application/x-image`) gets the one output object as `application/json` (400 when the image
+ *   cannot be used, with the same `error` as its line would carry). At most `MaxConcurrentTransforms` requests
+ *   are predicted at once; up to `maxQueuedRequests` more wait their turn, and past that a request gets 503
+ *   at once rather than a time-out.
+ *
+ * Inference runs in the handler's worker threads ({@link InferencePool}), so this event loop stays free to answer
+ * `/ping` while every worker is busy.
  */
 export class ModelServer {
   private readonly server: Server;
   private readonly options: ModelServerOptions;
-  private state: (ReadyState & { readonly limit: LimitFunction }) | undefined;
+  private state: (ReadyState & { readonly limit: LimitFunction; readonly maxQueued: number }) | undefined;
 
   constructor(options: ModelServerOptions) {
     this.options = options;
@@ -66,7 +77,11 @@ export class ModelServer {
 
   /** Starts answering /ping with 200 and predicting. */
   ready(state: ReadyState): void {
-    this.state = { ...state, limit: pLimit(state.parameters.MaxConcurrentTransforms) };
+    this.state = {
+      ...state,
+      limit: pLimit(state.parameters.MaxConcurrentTransforms),
+      maxQueued: this.options.maxQueuedRequests ?? state.parameters.MaxConcurrentTransforms,
+    };
   }
 
   close(): Promise<void> {
@@ -124,6 +139,19 @@ export class ModelServer {
       send(response, 503, { message: 'the model is loading; retry once /ping answers 200' });
       return;
     }
+    if (
+      state.limit.activeCount >= state.parameters.MaxConcurrentTransforms &&
+      state.limit.pendingCount >= state.maxQueued
+    ) {
+      request.resume();
+      response.setHeader('Retry-After', '1');
+      send(response, 503, {
+        message:
+          `the model server is busy: ${state.limit.activeCount} requests are being predicted and ` +
+          `${state.limit.pendingCount} are waiting (MaxConcurrentTransforms ${state.parameters.MaxConcurrentTransforms}); retry shortly or send fewer requests at once`,
+      });
+      return;
+    }
     const limitMB = state.parameters.MaxPayloadInMB || UNLIMITED_PAYLOAD_CAP_MB;
     const maxBytes = limitMB * MB;
     const body = await readBody(request, maxBytes);
@@ -137,6 +165,11 @@ export class ModelServer {
       });
       return;
     }
+    const contentType = (request.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
+    if ((IMAGE_CONTENT_TYPES as readonly string[]).includes(contentType)) {
+      await this.invokeImage(state, body, response);
+      return;
+    }
     let records: unknown[];
     try {
       records = parseJsonLines(body.toString('utf8'));
@@ -148,6 +181,7 @@ export class ModelServer {
     const received = performance.now();
     const { result, inFlight, waitedMs } = await state.limit(async () => {
       const waited = performance.now() - received;
+      this.options.log.debug('invocation started', { records: records.length });
       // Counted inside the limit: how many requests are being predicted now, this one included.
       const running = state.limit.activeCount;
       const options = { imagesPerBatch: this.options.imagesPerBatch, log: this.options.log };
@@ -161,6 +195,24 @@ export class ModelServer {
       bytes: body.length,
       inFlight,
       waitedMs: Math.round(waitedMs),
+      ms: Math.round(performance.now() - received),
+    });
+  }
+
+  private async invokeImage(
+    state: ReadyState & { readonly limit: LimitFunction },
+    body: Buffer,
+    response: ServerResponse,
+  ) {
+    const received = performance.now();
+    const output = await state.limit(() => invokeImage(body, state.handler, { log: this.options.log }));
+    const status =
+      output.error === undefined ? 200 : output.error.code === RECORD_ERROR_CODES.inferenceFailed ? 500 : 400;
+    send(response, status, output);
+    this.options.log.info('invocation', {
+      records: 1,
+      errors: output.error === undefined ? 0 : 1,
+      bytes: body.length,
       ms: Math.round(performance.now() - received),
     });
   }

@@ -1,41 +1,10 @@
-import { z } from 'zod';
 import { InvalidInputError } from '../../shared/errors.ts';
-import { classifyDataset, formatIssues } from '../../shared/execution-input.ts';
+import { classifyDataset } from '../../shared/execution-input.ts';
 import type { Log } from '../../shared/logging.ts';
 import type { ExecutionStarter } from '../../shared/ports.ts';
 import { formatS3Uri, isInside, type S3Location } from '../../shared/s3-location.ts';
 import { hashOf } from '../../shared/settings-hash.ts';
-
-/** The EventBridge event S3 sends for a new object (the fields this stage reads). */
-export const ObjectCreatedEventSchema = z.looseObject({
-  source: z.literal('aws.s3'),
-  'detail-type': z.literal('Object Created'),
-  detail: z.looseObject({
-    bucket: z.looseObject({ name: z.string().min(1) }),
-    // EventBridge carries the key as stored (not URL-encoded, unlike S3 event notifications to Lambda/SQS/SNS).
-    object: z.looseObject({ key: z.string().min(1), etag: z.string().optional(), size: z.number().optional() }),
-  }),
-});
-export type ObjectCreatedEvent = z.infer<typeof ObjectCreatedEventSchema>;
-
-/**
- * What the nightly EventBridge Scheduler schedule sends (its `Input`, with `<aws.scheduler.scheduled-time>`
- * filled in by Scheduler). The trigger names the run after the scheduled date, so a schedule delivered twice
- * (Scheduler is at-least-once) still starts one run.
- */
-export const ScheduledRunEventSchema = z.strictObject({
-  source: z.literal('nightshift.schedule'),
-  /** ISO 8601, e.g. 2026-11-23T02:00:00Z. */
-  scheduledTime: z.iso.datetime({ offset: true }),
-  /** IANA time zone the date is taken in, e.g. Europe/Paris. */
-  timeZone: z.string().min(1).default('UTC'),
-  /** Dataset prefix with `{date}` standing for the scheduled date (YYYY-MM-DD), e.g. s3://b/datasets/{date}/ */
-  dataset: z.string().min(6),
-  /** Settings passed through to the run (the execution input's preprocess / transform). */
-  preprocess: z.record(z.string(), z.unknown()).optional(),
-  transform: z.record(z.string(), z.unknown()).optional(),
-});
-export type ScheduledRunEvent = z.input<typeof ScheduledRunEventSchema>;
+import type { ObjectCreatedEvent, ScheduledRunEvent, TriggerEvent } from '../../shared/stage-events.ts';
 
 /** The calendar date (YYYY-MM-DD) of an instant in a time zone. */
 export function scheduledDate(scheduledTime: string, timeZone: string): string {
@@ -81,11 +50,17 @@ export function executionNameFor(bucket: string, key: string, etag: string): str
 }
 
 /** Turns a manifest upload, or a nightly schedule firing, into exactly one run. */
-export async function runTrigger(event: unknown, deps: TriggerDeps): Promise<TriggerResult> {
-  if ((event as { source?: unknown } | null)?.source === 'nightshift.schedule') return runScheduled(event, deps);
-  const parsed = ObjectCreatedEventSchema.safeParse(event);
-  if (!parsed.success) throw new InvalidInputError(formatIssues(parsed.error, 'S3 Object Created event'));
-  const { bucket, object } = parsed.data.detail;
+export async function runTrigger(event: TriggerEvent, deps: TriggerDeps): Promise<TriggerResult> {
+  switch (event.source) {
+    case 'aws.s3':
+      return runManifest(event, deps);
+    case 'nightshift.schedule':
+      return runScheduled(event, deps);
+  }
+}
+
+async function runManifest(event: ObjectCreatedEvent, deps: TriggerDeps): Promise<TriggerResult> {
+  const { bucket, object } = event.detail;
   const location: S3Location = { bucket: bucket.name, key: object.key };
   if (!isInside(location, deps.manifestLocation)) {
     const reason = `${formatS3Uri(location)} is outside the manifest location ${formatS3Uri(deps.manifestLocation)}`;
@@ -113,10 +88,8 @@ export async function runTrigger(event: unknown, deps: TriggerDeps): Promise<Tri
   return { outcome: 'started', executionName: name, executionArn: result.executionArn };
 }
 
-async function runScheduled(event: unknown, deps: TriggerDeps): Promise<TriggerResult> {
-  const parsed = ScheduledRunEventSchema.safeParse(event);
-  if (!parsed.success) throw new InvalidInputError(formatIssues(parsed.error, 'scheduled run event'));
-  const { scheduledTime, timeZone, dataset, preprocess, transform } = parsed.data;
+async function runScheduled(event: ScheduledRunEvent, deps: TriggerDeps): Promise<TriggerResult> {
+  const { scheduledTime, timeZone, dataset, preprocess, transform } = event;
   let date: string;
   try {
     date = scheduledDate(scheduledTime, timeZone);

@@ -124,6 +124,24 @@ describe('a local run of the synthesized pipeline on generated images', () => {
     expect(notifications.filter((n) => n.subject.includes('e2e-missing-manifest'))).toHaveLength(1);
   });
 
+  it('keeps every stage log line in logs/stages.jsonl, as JSON with the stage and the run id', () => {
+    const lines = readFileSync(join(home, 'logs', 'stages.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line));
+    const messages = (stage: string, run: string) =>
+      lines.filter((line) => line.stage === stage && line.runId === run).map((line) => line.message);
+
+    for (const line of lines) expect(line).toMatchObject({ service: 'nightshift', stage: expect.any(String) });
+    expect(messages('plan', runId)).toContain('planned');
+    expect(messages('preprocess', runId)).toContain('preprocessed a batch');
+    expect(messages('aggregate', runId)).toContain('aggregated');
+    expect(messages('report', runId)).toContain('report written');
+    // The failed run: the plan's failure in one form, then finalize-failure marking the run.
+    expect(messages('plan', 'e2e-missing-manifest')).toContain('plan failed');
+    expect(messages('finalize-failure', 'e2e-missing-manifest')).toContain('run failed');
+  });
+
   it('starts a run through the local backend (`nightshift start --local`) with an input validated like the AWS one', async () => {
     const names = JSON.parse(readFileSync(join(home, 'local-names.json'), 'utf8'));
     const out: string[] = [];

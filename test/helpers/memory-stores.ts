@@ -87,6 +87,12 @@ export class MemoryRunStore implements RunStore {
     if (!existing) throw new Error(`no run ${runId}`);
     this.records.set(runId, { ...existing, ...changes });
   }
+
+  async previousRun(run: Pick<RunRecord, 'runId' | 'dataset' | 'createdAt'>): Promise<RunRecord | undefined> {
+    return [...this.records.values()]
+      .filter((r) => r.status === 'SUCCEEDED' && r.dataset === run.dataset && r.createdAt < run.createdAt)
+      .sort((a, b) => (a.createdAt < b.createdAt ? 1 : -1))[0];
+  }
 }
 
 export class MemoryPredictionStore implements PredictionStore {

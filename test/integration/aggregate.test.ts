@@ -2,8 +2,8 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoPredictionStore } from '../../shared/aws/dynamo-prediction-store.ts';
 import { S3ObjectStore } from '../../shared/aws/s3-object-store.ts';
-import { runLayout } from '../../shared/config.ts';
 import { PipelineStateError } from '../../shared/errors.ts';
+import { runLayout } from '../../shared/layout.ts';
 import { silentLog } from '../../shared/logging.ts';
 import { type OutcomeRecord, PartStatsSchema } from '../../shared/records.ts';
 import { type AggregateDeps, runAggregate } from '../../stages/aggregate/aggregate.ts';
@@ -157,6 +157,35 @@ describe('aggregate stage against the local S3 and DynamoDB servers', () => {
     expect(rows.get('y.jpg')).toMatchObject({ label: 'cat', confidence: 0.7 });
   });
 
+  it('stores an empty or blank text as NO_TEXT, outside the confidence figures and a miss against expected text', async () => {
+    const event = await seedPart(
+      'run-no-text',
+      'part-000000000',
+      ['blank.jpg', 'spaces.jpg', 'read.jpg'],
+      [
+        outputLine(10, 'blank.jpg', { model, text: '', confidence: 0, lines: [] }, 'STOP'),
+        outputLine(11, 'spaces.jpg', { model, text: '  ', lines: [] }),
+        outputLine(12, 'read.jpg', { model, text: 'STOP', confidence: 0.8 }, 'STOP'),
+      ],
+    );
+
+    const stats = await runAggregate(event, deps);
+
+    expect(stats).toMatchObject({ lines: 3, predicted: 1, noText: 2, rejected: 0, withExpected: 2, matches: 1 });
+    expect(stats.confidenceSum).toBeCloseTo(0.8, 6);
+    expect(stats.confidenceHistogram.reduce((sum, n) => sum + n, 0)).toBe(1);
+    const rows = await rowsOf('run-no-text');
+    expect(rows.get('blank.jpg')).toMatchObject({ outcome: 'NO_TEXT', expected: 'STOP', match: false });
+    expect(rows.get('blank.jpg')).not.toHaveProperty('confidence');
+    expect(rows.get('spaces.jpg')).toMatchObject({ outcome: 'NO_TEXT' });
+    expect(rows.get('spaces.jpg')).not.toHaveProperty('match');
+    expect(rows.get('read.jpg')).toMatchObject({
+      outcome: 'PREDICTED',
+      match: true,
+      image: { width: 2000, height: 1000 },
+    });
+  });
+
   it('fails with PipelineStateError when the preprocess index for the part is missing', async () => {
     await put(`${runLayout.transformOutput('run-orphan')}part-000000000.jsonl.out`, '{}\n');
 
@@ -170,6 +199,17 @@ describe('aggregate stage against the local S3 and DynamoDB servers', () => {
     );
 
     await expect(attempt).rejects.toThrow(PipelineStateError);
+  });
+
+  it('fails with PipelineStateError naming the index when the preprocess index is not JSON', async () => {
+    const key = `${runLayout.transformOutput('run-garbled')}part-000000000.jsonl.out`;
+    await put(key, '{}\n');
+    await put(`${runLayout.transformIndex('run-garbled')}part-000000000.json`, '[{"id": 0,');
+
+    const attempt = runAggregate({ runId: 'run-garbled', pipelineBucket: PIPELINE, key }, deps);
+
+    await expect(attempt).rejects.toThrow(PipelineStateError);
+    await expect(attempt).rejects.toThrow(/transform-index\/part-000000000\.json written by preprocess is not JSON/);
   });
 
   it('returns statistics whose size does not depend on the number of lines', async () => {

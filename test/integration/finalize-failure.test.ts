@@ -2,7 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoRunStore } from '../../shared/aws/dynamo-run-store.ts';
 import { PreprocessSettingsSchema, TransformSettingsSchema } from '../../shared/execution-input.ts';
 import { silentLog } from '../../shared/logging.ts';
+import type { TransformJobControl } from '../../shared/ports.ts';
 import type { Notification } from '../../shared/stage-events.ts';
+import { transformJobName } from '../../shared/transform-job-name.ts';
 import {
   type FinalizeFailureDeps,
   runFinalizeExecution,
@@ -13,14 +15,23 @@ import { type LocalAws, startLocalAws } from '../helpers/local-aws.ts';
 describe('finalize-failure stage against the local DynamoDB server', () => {
   let aws: LocalAws;
   let runs: DynamoRunStore;
-  let deps: FinalizeFailureDeps;
+  let deps: FinalizeFailureDeps & { transformJobs: TransformJobControl };
+  /** The jobs finalize-failure asked to stop; `running` are those "in progress" (no SageMaker here). */
+  const stopRequests: string[] = [];
+  const running = new Set<string>();
+  const transformJobs: TransformJobControl = {
+    stopIfRunning: async (name) => {
+      stopRequests.push(name);
+      return running.delete(name) ? 'stopped' : 'not-running';
+    },
+  };
   const clock = { now: () => new Date('2026-11-23T03:00:00.000Z') };
 
   beforeAll(async () => {
     aws = await startLocalAws();
     const tables = await aws.createTables();
     runs = new DynamoRunStore(aws.doc, tables.runsTable, clock);
-    deps = { runs, clock, log: silentLog };
+    deps = { runs, clock, log: silentLog, transformJobs };
   });
   afterAll(async () => {
     await aws?.stop();
@@ -77,8 +88,30 @@ describe('finalize-failure stage against the local DynamoDB server', () => {
     expect(await runs.get('exec-bad')).toBeUndefined();
   });
 
+  it('never echoes an invalid run id raw: the notification goes under the execution name', async () => {
+    const hostile = 'x\nBcc: victim@example.com <script>'.padEnd(120, '!');
+
+    const notification = await runFinalizeFailure(
+      {
+        executionName: 'exec-hostile',
+        input: { dataset: 's3://data/x/', runId: hostile },
+        error: { Error: 'InvalidInputError', Cause: 'execution input is invalid: runId: use 1-80 letters' },
+      },
+      deps,
+    );
+
+    expect(notification.runId).toBe('exec-hostile');
+    expect(notification.subject).toBe('Nightshift run exec-hostile failed: InvalidInputError');
+    expect(notification.subject).not.toContain('\n');
+  });
+
   describe('from the execution status event (failures left uncaught so the run stays redrivable)', () => {
-    const statusEvent = (name: string, status: 'FAILED' | 'TIMED_OUT', redriveCount: number, error?: string) => ({
+    const statusEvent = (
+      name: string,
+      status: 'FAILED' | 'TIMED_OUT' | 'ABORTED',
+      redriveCount: number,
+      error?: string,
+    ) => ({
       source: 'aws.states' as const,
       'detail-type': 'Step Functions Execution Status Change' as const,
       detail: {
@@ -147,6 +180,21 @@ describe('finalize-failure stage against the local DynamoDB server', () => {
 
       expect(result).toBeUndefined();
       expect(published).toEqual([]);
+    });
+
+    it('stops the transform job an aborted attempt left running, by the name the state machine gave it', async () => {
+      await createRun('run-aborted');
+      const job = transformJobName('run-aborted', 'aborted', 1);
+      running.add(job);
+
+      const notice = await runFinalizeExecution(statusEvent('aborted', 'ABORTED', 1), {
+        ...deps,
+        notifier: { publish: async () => undefined },
+      });
+
+      expect(stopRequests).toContain(job);
+      expect(running.has(job)).toBe(false);
+      expect(notice?.subject).toBe('Nightshift run run-aborted failed: ExecutionAborted');
     });
 
     it('names a time-out when the event carries no error', async () => {

@@ -43,7 +43,12 @@ describe('model server: a plain ONNX image classifier', () => {
     execFileSync('mkfifo', [join(directory, 'model.onnx')]);
     server = await startModelServer({
       modelDir: directory,
-      env: { SAGEMAKER_MAX_CONCURRENT_TRANSFORMS: '1', SAGEMAKER_MAX_PAYLOAD_IN_MB: '2' },
+      // Room for the 7 requests the concurrency test queues behind the one predicted (the default queue is 1).
+      env: {
+        SAGEMAKER_MAX_CONCURRENT_TRANSFORMS: '1',
+        SAGEMAKER_MAX_PAYLOAD_IN_MB: '2',
+        NIGHTSHIFT_MAX_QUEUED_REQUESTS: '8',
+      },
     });
     const ping = await fetch(`${server.url}/ping`);
     pingWhileLoading = { status: ping.status, body: await ping.text() };

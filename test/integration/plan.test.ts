@@ -136,7 +136,7 @@ describe('plan stage against the local S3 and DynamoDB servers', () => {
       deps,
     );
 
-    expect(result.items).toMatchObject({ total: 5, accepted: 2, rejected: 3, duplicates: 1 });
+    expect(result.items).toMatchObject({ total: 6, accepted: 2, rejected: 4, duplicates: 1 });
     const items = await itemsOf(result.items.manifestKey);
     expect(items).toEqual([
       { index: 0, bucket: DATA, key: 'jsonl/one.jpg', expected: 'HELLO' },
@@ -148,6 +148,7 @@ describe('plan stage against the local S3 and DynamoDB servers', () => {
     ).toEqual([
       ['OUTSIDE_DATASET', 2],
       ['MALFORMED_MANIFEST_LINE', 3],
+      ['DUPLICATE', 6],
       ['MALFORMED_MANIFEST_LINE', 7],
     ]);
     const outside = rejected.find((row) => row.outcome === 'REJECTED' && row.reason === 'OUTSIDE_DATASET');
@@ -184,6 +185,127 @@ describe('plan stage against the local S3 and DynamoDB servers', () => {
     expect(result.items).toMatchObject({ total: 3, accepted: 2, rejected: 1 });
     const [rejection] = await rows('exec-mf');
     expect(rejection).toMatchObject({ outcome: 'REJECTED', reason: 'OUTSIDE_DATASET', line: 4 });
+  });
+
+  it('names the line of each ManifestFile entry where entries share a line, span lines or hold brackets', async () => {
+    const manifest = [
+      '[',
+      `  {"prefix": "s3://${DATA}/mf/"},`,
+      '  "a.jpg", "x\\"],[/../y.jpg",',
+      '  {"not": ["a",',
+      '    "key"]},',
+      '',
+      '  "../b.jpg"',
+      ']',
+    ].join('\n');
+    await put(PIPELINE, 'manifests/lines.json', manifest);
+
+    const result = await runPlan(
+      { input: { dataset: `s3://${PIPELINE}/manifests/lines.json` }, execution: { name: 'exec-lines' } },
+      deps,
+    );
+
+    expect(result.items).toMatchObject({ total: 4, accepted: 1, rejected: 3 });
+    const rejections = (await rows('exec-lines')).map((row) =>
+      row.outcome === 'REJECTED' ? [row.line, row.reason] : [],
+    );
+    expect(rejections.sort()).toEqual([
+      [3, 'OUTSIDE_DATASET'],
+      [4, 'MALFORMED_MANIFEST_LINE'],
+      [7, 'OUTSIDE_DATASET'],
+    ]);
+  });
+
+  it('keys rejections of a one-line SageMaker ManifestFile by line and entry, so every bad entry is its own row', async () => {
+    const entries = ['a.jpg', '', '../x.jpg', 5, 'notes.txt', '../../y.jpg', 'a.jpg', null, 'b.png', 'a.jpg'];
+    await put(PIPELINE, 'manifests/one-line.json', JSON.stringify([{ prefix: `s3://${DATA}/ol/` }, ...entries]));
+
+    const result = await runPlan(
+      { input: { dataset: `s3://${PIPELINE}/manifests/one-line.json` }, execution: { name: 'exec-one-line' } },
+      deps,
+    );
+
+    expect(result.items).toMatchObject({ total: 10, accepted: 2, rejected: 8, duplicates: 2 });
+    const rejected = await rows('exec-one-line');
+    expect(rejected).toHaveLength(result.items.rejected);
+    expect(
+      rejected
+        .map((row) => [row.key, row.outcome === 'REJECTED' && row.reason])
+        .sort((a, b) => `${a}`.localeCompare(`${b}`)),
+    ).toEqual([
+      ['manifests/one-line.json#L1E10', 'DUPLICATE'],
+      ['manifests/one-line.json#L1E2', 'MALFORMED_MANIFEST_LINE'],
+      ['manifests/one-line.json#L1E3', 'OUTSIDE_DATASET'],
+      ['manifests/one-line.json#L1E4', 'MALFORMED_MANIFEST_LINE'],
+      ['manifests/one-line.json#L1E6', 'OUTSIDE_DATASET'],
+      ['manifests/one-line.json#L1E7', 'DUPLICATE'],
+      ['manifests/one-line.json#L1E8', 'MALFORMED_MANIFEST_LINE'],
+      ['ol/notes.txt', 'UNSUPPORTED_TYPE'],
+    ]);
+    const duplicate = rejected.find((row) => row.key === 'manifests/one-line.json#L1E7');
+    expect(duplicate?.outcome === 'REJECTED' && duplicate.message).toContain('entry 7 repeats line 1 entry 1');
+  });
+
+  it('reports a repeated JSONL line as a DUPLICATE rejection naming both line numbers, so lines reconcile with items', async () => {
+    const line = JSON.stringify({ key: 'dup/a.jpg' });
+    await put(DATA, 'manifests/dup.jsonl', [line, JSON.stringify({ key: 'dup/b.jpg' }), '', line].join('\n'));
+
+    const result = await runPlan(
+      { input: { dataset: `s3://${DATA}/manifests/dup.jsonl` }, execution: { name: 'exec-dup' } },
+      deps,
+    );
+
+    expect(result.items).toMatchObject({ total: 3, accepted: 2, rejected: 1, duplicates: 1 });
+    const [duplicate] = await rows('exec-dup');
+    expect(duplicate).toMatchObject({
+      outcome: 'REJECTED',
+      reason: 'DUPLICATE',
+      line: 4,
+      key: 'manifests/dup.jsonl#L4',
+    });
+    expect(duplicate?.outcome === 'REJECTED' && duplicate.message).toMatch(
+      /line 4 repeats line 1: s3:\/\/plan-data\/dup\/a\.jpg/,
+    );
+  });
+
+  it("rejects a manifest key over S3's 1,024-byte limit as INVALID_KEY and accepts one of exactly 1,024 bytes", async () => {
+    const keyOf = (bytes: number) => {
+      const room = bytes - 'long/'.length - '.jpg'.length;
+      return `long/${'é'.repeat(Math.floor(room / 2))}${'a'.repeat(room % 2)}.jpg`;
+    };
+    const [fits, tooLong] = [keyOf(1024), keyOf(1025)];
+    await put(
+      DATA,
+      'manifests/long.jsonl',
+      [JSON.stringify({ key: fits }), JSON.stringify({ key: tooLong })].join('\n'),
+    );
+
+    const result = await runPlan(
+      { input: { dataset: `s3://${DATA}/manifests/long.jsonl` }, execution: { name: 'exec-long' } },
+      deps,
+    );
+
+    expect(Buffer.byteLength(fits)).toBe(1024);
+    expect(result.items).toMatchObject({ total: 2, accepted: 1, rejected: 1 });
+    const [rejection] = await rows('exec-long');
+    expect(rejection).toMatchObject({ reason: 'INVALID_KEY', line: 2, key: 'manifests/long.jsonl#L2' });
+    expect(rejection?.outcome === 'REJECTED' && rejection.message).toContain('1025 bytes');
+  });
+
+  it('accepts a JSONL manifest that starts with a UTF-8 byte order mark', async () => {
+    await put(
+      DATA,
+      'manifests/bom.jsonl',
+      `\uFEFF${JSON.stringify({ key: 'bom/a.jpg' })}\n${JSON.stringify({ key: 'bom/b.jpg' })}\n`,
+    );
+
+    const result = await runPlan(
+      { input: { dataset: `s3://${DATA}/manifests/bom.jsonl` }, execution: { name: 'exec-bom' } },
+      deps,
+    );
+
+    expect(result.items).toMatchObject({ total: 2, accepted: 2, rejected: 0 });
+    expect((await itemsOf(result.items.manifestKey)).map((item) => item.key)).toEqual(['bom/a.jpg', 'bom/b.jpg']);
   });
 
   it('refuses a manifest that is not JSON, naming the manifest and the line of the error', async () => {
@@ -255,11 +377,33 @@ describe('plan stage against the local S3 and DynamoDB servers', () => {
     ).rejects.toThrow(/overlaps the pipeline's own runs\/ folder/);
     await expect(
       runPlan(
+        { input: { dataset: `s3://${PIPELINE}/map-results/aggregate/` }, execution: { name: 'exec-results' } },
+        ownBucketOnly,
+      ),
+    ).rejects.toThrow(/overlaps the pipeline's own map-results\/ folder/);
+    await expect(
+      runPlan(
         { input: { dataset: `s3://${PIPELINE}/manifests/` }, execution: { name: 'exec-overlap' } },
         ownBucketOnly,
       ),
     ).resolves.toMatchObject({ runId: 'exec-overlap' });
     expect(await runs.get('exec-outside')).toBeUndefined();
+  });
+
+  it('rejects an execution input that is not a JSON object (a string, an array), saying so', async () => {
+    const inputs: unknown[] = ['s3://plan-data/x/', [{ dataset: `s3://${DATA}/x/` }], null];
+
+    const attempts = inputs.map((input) => runPlan({ input, execution: { name: 'exec-not-object' } }, deps));
+
+    for (const attempt of attempts) {
+      await expect(attempt).rejects.toThrow(InvalidInputError);
+      await expect(attempt).rejects.toThrow(
+        /execution input must be a JSON object .*\{"dataset": "s3:\/\/bucket\/prefix\/"\}/,
+      );
+    }
+    await expect(attempts[0]).rejects.toThrow(/got a string/);
+    await expect(attempts[1]).rejects.toThrow(/got an array/);
+    expect(await runs.get('exec-not-object')).toBeUndefined();
   });
 
   it('rejects an execution input with an unknown field, naming it', async () => {

@@ -2,12 +2,13 @@ import { GetObjectCommand, PutObjectCommand, S3Client, S3ServiceException } from
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-vitest/extend';
 import sharp from 'sharp';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoPredictionStore } from '../../shared/aws/dynamo-prediction-store.ts';
+import { wireFrom } from '../../shared/aws/lambda-wiring.ts';
 import { S3ObjectStore } from '../../shared/aws/s3-object-store.ts';
-import { runLayout } from '../../shared/config.ts';
 import { InvalidInputError, RetryableError } from '../../shared/errors.ts';
 import type { PreprocessSettings } from '../../shared/execution-input.ts';
+import { runLayout } from '../../shared/layout.ts';
 import type { Log } from '../../shared/logging.ts';
 import type { Clock, ObjectStore, ObjectSummary } from '../../shared/ports.ts';
 import {
@@ -19,7 +20,8 @@ import {
 } from '../../shared/records.ts';
 import type { S3Location } from '../../shared/s3-location.ts';
 import { type PreprocessBatch, type PreprocessResult, PreprocessResultSchema } from '../../shared/stage-events.ts';
-import { handler } from '../../stages/preprocess/handler.ts';
+import { THUMBNAIL_MAX_SIDE, thumbnailKey } from '../../shared/thumbnails.ts';
+import { createHandler } from '../../stages/preprocess/handler.ts';
 import { type PreprocessDeps, runPreprocess } from '../../stages/preprocess/preprocess.ts';
 import {
   ACCEPTED_INPUTS,
@@ -34,6 +36,7 @@ import {
   WHITE,
 } from '../helpers/images.ts';
 import { type LocalAws, startLocalAws } from '../helpers/local-aws.ts';
+import { testWire } from '../helpers/stage-wiring.ts';
 
 const DATASET_BUCKET = 'preprocess-dataset';
 const PIPELINE_BUCKET = 'preprocess-pipeline';
@@ -398,6 +401,45 @@ describe('preprocess stage over the local S3 and DynamoDB servers', () => {
     expect((centre.y - offsetY) / scaleY).toBeCloseTo(120, 0);
   });
 
+  it('writes a small WebP thumbnail of each accepted original, aspect kept, so boxes in original pixels map onto it by one scale', async () => {
+    const runId = 'run-thumbnail';
+    // A red square centred on (320, 120) in a 400 x 200 image.
+    const body = await markedImage(400, 200, { left: 300, top: 100, size: 40 });
+    await objects.put({ bucket: DATASET_BUCKET, key: 'marked/thumb.png' }, body, 'image/png');
+    const items: DatasetItem[] = [{ index: 3, bucket: DATASET_BUCKET, key: 'marked/thumb.png' }];
+
+    await runPreprocess(batchOf(runId, items), depsWith());
+    const bytes = await objects.get({
+      bucket: PIPELINE_BUCKET,
+      key: thumbnailKey(runId, DATASET_BUCKET, 'marked/thumb.png'),
+    });
+    if (!bytes) throw new Error('no thumbnail');
+    const { data, info } = await sharp(bytes).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+    let sumX = 0;
+    let sumY = 0;
+    let red = 0;
+    for (let y = 0; y < info.height; y++) {
+      for (let x = 0; x < info.width; x++) {
+        const at = (y * info.width + x) * 3;
+        if (isNear({ r: data[at] ?? 0, g: data[at + 1] ?? 0, b: data[at + 2] ?? 0 }, RED)) {
+          sumX += x + 0.5;
+          sumY += y + 0.5;
+          red += 1;
+        }
+      }
+    }
+
+    expect((await sharp(bytes).metadata()).format).toBe('webp');
+    expect({ width: info.width, height: info.height }).toEqual({
+      width: THUMBNAIL_MAX_SIDE,
+      height: THUMBNAIL_MAX_SIDE / 2,
+    });
+    expect(bytes.byteLength).toBeLessThan(6 * 1024);
+    const scale = THUMBNAIL_MAX_SIDE / 400;
+    expect(sumX / red).toBeCloseTo(320 * scale, 0);
+    expect(sumY / red).toBeCloseTo(120 * scale, 0);
+  });
+
   it('rejects an item whose listed size is over the limit without downloading it', async () => {
     const counting = new CountingObjectStore(objects);
     const batch = batchOf('run-listed-too-large', listed([image('images/too-large.png')]));
@@ -423,42 +465,40 @@ describe('preprocess stage over the local S3 and DynamoDB servers', () => {
     expect(counting.gets).toEqual(['images/clean.png']);
   });
 
-  it('rejects an event that is not a preprocess batch with InvalidInputError naming the field', async () => {
+  it('rejects an event that is not a preprocess batch at the handler with InvalidInputError naming the field', async () => {
     const event = { Items: [], BatchInput: { runId: 'r', pipelineBucket: PIPELINE_BUCKET, settings: {} } };
 
-    const attempt = runPreprocess(event as unknown as PreprocessBatch, depsWith());
+    const attempt = createHandler(testWire(depsWith()))(event);
 
     await expect(attempt).rejects.toBeInstanceOf(InvalidInputError);
     await expect(attempt).rejects.toThrow(/preprocess batch is invalid: Items: /);
   });
 
   it('the Lambda handler wires itself from the environment and preprocesses a batch', async () => {
-    vi.stubEnv('PIPELINE_BUCKET', PIPELINE_BUCKET);
-    vi.stubEnv('RUNS_TABLE', 'runs-unused-by-preprocess');
-    vi.stubEnv('PREDICTIONS_TABLE', predictionsTable);
-    vi.stubEnv('LOG_LEVEL', 'SILENT');
+    const env = {
+      ...process.env,
+      PIPELINE_BUCKET,
+      RUNS_TABLE: 'runs-unused-by-preprocess',
+      PREDICTIONS_TABLE: predictionsTable,
+      LOG_LEVEL: 'SILENT',
+    };
+    const handler = createHandler((stage) => wireFrom(env, stage));
     const runId = 'run-through-handler';
     // Plain JSON, as Step Functions delivers it.
     const event: unknown = JSON.parse(
       JSON.stringify(batchOf(runId, listed([image('images/clean.png'), image('images/empty.png')], 40))),
     );
 
-    try {
-      const result = await handler(event);
+    const result = await handler(event);
 
-      expect(result).toEqual({
-        part: `${runLayout.transformInput(runId)}part-000000040.jsonl`,
-        records: 1,
-        rejected: 1,
-        rejectedByReason: { EMPTY_OBJECT: 1 },
-      });
-      expect((await readPart(result.part ?? '')).map((record) => record.key)).toEqual(['images/clean.png']);
-      expect(await rowsOf(runId)).toEqual([
-        expect.objectContaining({ key: 'images/empty.png', reason: 'EMPTY_OBJECT' }),
-      ]);
-    } finally {
-      vi.unstubAllEnvs();
-    }
+    expect(result).toEqual({
+      part: `${runLayout.transformInput(runId)}part-000000040.jsonl`,
+      records: 1,
+      rejected: 1,
+      rejectedByReason: { EMPTY_OBJECT: 1 },
+    });
+    expect((await readPart(result.part ?? '')).map((record) => record.key)).toEqual(['images/clean.png']);
+    expect(await rowsOf(runId)).toEqual([expect.objectContaining({ key: 'images/empty.png', reason: 'EMPTY_OBJECT' })]);
   });
 
   it('rejects an object S3 refuses to read as ACCESS_DENIED, keeping the batch (mocked S3 client: the local server never answers 403)', async () => {

@@ -2,10 +2,11 @@ import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoPredictionStore } from '../../shared/aws/dynamo-prediction-store.ts';
 import { DynamoRunStore } from '../../shared/aws/dynamo-run-store.ts';
+import { wireFrom } from '../../shared/aws/lambda-wiring.ts';
 import { S3ObjectStore } from '../../shared/aws/s3-object-store.ts';
-import { runLayout } from '../../shared/config.ts';
 import { InvalidInputError, PipelineStateError } from '../../shared/errors.ts';
 import { PreprocessSettingsSchema, TransformSettingsSchema } from '../../shared/execution-input.ts';
+import { mapResultsLayout, runLayout } from '../../shared/layout.ts';
 import type { Log } from '../../shared/logging.ts';
 import type { Clock } from '../../shared/ports.ts';
 import type {
@@ -18,11 +19,13 @@ import type {
   RunRecord,
 } from '../../shared/records.ts';
 import type { ReportEvent } from '../../shared/stage-events.ts';
-import { handler } from '../../stages/report/handler.ts';
+import { thumbnailKey } from '../../shared/thumbnails.ts';
+import { createHandler } from '../../stages/report/handler.ts';
 import { PREDICTIONS_CSV_COLUMNS } from '../../stages/report/predictions-csv.ts';
 import { type ReportDeps, runReport } from '../../stages/report/report.ts';
 import { RunReportSchema } from '../../stages/report/run-report.ts';
 import { type LocalAws, startLocalAws } from '../helpers/local-aws.ts';
+import { testWire } from '../helpers/stage-wiring.ts';
 
 const BUCKET = 'nightshift-report-test';
 const CREATED_AT = '2025-03-01T09:00:00.000Z';
@@ -96,6 +99,7 @@ function stats(part: string, fields: Partial<PartStats> = {}): PartStats {
     part,
     lines: 0,
     predicted: 0,
+    noText: 0,
     rejected: 0,
     rejectedByReason: {},
     confidenceHistogram: [0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
@@ -279,11 +283,12 @@ describe('report stage', () => {
     const counts = {
       items: 5,
       predicted: 3,
+      noText: 0,
       rejected: 2,
       rejectedByReason: { MODEL_ERROR: 1, UNSUPPORTED_TYPE: 1 },
     };
     expect(result.counts).toEqual(counts);
-    expect(result.counts.predicted + result.counts.rejected).toBe(result.counts.items);
+    expect(result.counts.predicted + (result.counts.noText ?? 0) + result.counts.rejected).toBe(result.counts.items);
     const report = await readReport('run-mixed');
     expect(report.counts).toEqual(counts);
     expect(report.confidence.mean).toBeCloseTo(1.55 / 3, 4);
@@ -373,6 +378,7 @@ describe('report stage', () => {
     expect(result.counts).toEqual({
       items: 250,
       predicted: 125,
+      noText: 0,
       rejected: 125,
       rejectedByReason: { NOT_PROCESSED: 125 },
     });
@@ -415,6 +421,7 @@ describe('report stage', () => {
     expect(second.counts).toEqual({
       items: 7,
       predicted: 2,
+      noText: 0,
       rejected: 5,
       rejectedByReason: { NOT_PROCESSED: 4, UNSUPPORTED_TYPE: 1 },
     });
@@ -437,7 +444,7 @@ describe('report stage', () => {
       }),
       stats('part-00002', { lines: 0 }),
     ];
-    const prefix = `${runLayout.mapResults('run-results')}aggregate/4f0c2d1e-90ab-3c4d-8e7f-0123456789ab/`;
+    const prefix = `${mapResultsLayout.aggregate}/4f0c2d1e-90ab-3c4d-8e7f-0123456789ab/`;
     const input = (n: number) => ({
       runId: 'run-results',
       pipelineBucket: BUCKET,
@@ -500,7 +507,7 @@ describe('report stage', () => {
 
     const result = await runReport(event('run-empty'), deps);
 
-    expect(result.counts).toEqual({ items: 0, predicted: 0, rejected: 0, rejectedByReason: {} });
+    expect(result.counts).toEqual({ items: 0, predicted: 0, noText: 0, rejected: 0, rejectedByReason: {} });
     const report = await readReport('run-empty');
     expect(report.confidence.mean).toBeNull();
     expect(report.accuracy).toBeNull();
@@ -546,8 +553,8 @@ describe('report stage', () => {
     await expect(attempt).rejects.toThrow(/plan stage creates it/);
   });
 
-  it('rejects an invalid event with an InvalidInputError naming each field', async () => {
-    const attempt = runReport({ runId: '', pipelineBucket: 'x', extra: true } as unknown as ReportEvent, deps);
+  it('rejects an invalid event at the handler with an InvalidInputError naming each field', async () => {
+    const attempt = createHandler(testWire(deps))({ runId: '', pipelineBucket: 'x', extra: true });
 
     await expect(attempt).rejects.toBeInstanceOf(InvalidInputError);
     await expect(attempt).rejects.toThrow(/runId.*pipelineBucket.*"extra"/s);
@@ -555,16 +562,154 @@ describe('report stage', () => {
 
   it('runs as a Lambda handler that builds its clients from the environment on the first invocation', async () => {
     const part = await seedMixedRun('run-handler');
-    Object.assign(process.env, {
+    const env = {
+      ...process.env,
       PIPELINE_BUCKET: BUCKET,
       RUNS_TABLE: tables.runsTable,
       PREDICTIONS_TABLE: tables.predictionsTable,
       LOG_LEVEL: 'SILENT',
-    });
+    };
+    const handler = createHandler((stage) => wireFrom(env, stage));
 
     const result = await handler({ runId: 'run-handler', pipelineBucket: BUCKET, parts: [part] });
 
     expect(result).toMatchObject({ runId: 'run-handler', status: 'SUCCEEDED', counts: { items: 5, predicted: 3 } });
     expect((await deps.runs.get('run-handler'))?.status).toBe('SUCCEEDED');
+  });
+});
+
+describe('report stage: NO_TEXT, the explorer and the previous run', () => {
+  function noText(runId: string, key: string, expected?: string): OutcomeRecord {
+    return {
+      runId,
+      key,
+      bucket: 'datasets',
+      outcome: 'NO_TEXT',
+      modelName: 'paddleocr',
+      modelVersion: '2.8',
+      image: { width: 800, height: 600 },
+      ...(expected === undefined ? {} : { expected, match: false }),
+      part: 'part-00000',
+      updatedAt: CREATED_AT,
+    };
+  }
+
+  it('counts NO_TEXT rows on their own, so items = predicted + noText + rejected, and leaves their confidence empty', async () => {
+    const runId = 'run-no-text';
+    const accepted = [item(0, 'photos/a.jpg'), item(1, 'photos/blank.jpg', 'STOP'), item(2, 'photos/c.jpg')];
+    await seedRun(runId, {
+      items: 4,
+      accepted,
+      rows: [
+        predicted(runId, 'photos/a.jpg', { text: 'hello', confidence: 0.9 }),
+        noText(runId, 'photos/blank.jpg', 'STOP'),
+        predicted(runId, 'photos/c.jpg', { text: 'world', confidence: 0.7 }),
+        rejected(runId, 'photos/notes.txt', 'UNSUPPORTED_TYPE', 'plan'),
+      ],
+    });
+
+    const result = await runReport(
+      event(runId, {
+        parts: [
+          stats('part-00000', {
+            lines: 3,
+            predicted: 2,
+            noText: 1,
+            confidenceHistogram: [0, 0, 0, 0, 0, 0, 0, 1, 0, 1],
+            confidenceSum: 1.6,
+            withExpected: 1,
+          }),
+        ],
+      }),
+      deps,
+    );
+
+    expect(result.counts).toEqual({
+      items: 4,
+      predicted: 2,
+      noText: 1,
+      rejected: 1,
+      rejectedByReason: { UNSUPPORTED_TYPE: 1 },
+    });
+    const { counts, confidence, accuracy } = await readReport(runId);
+    expect(counts.predicted + (counts.noText ?? 0) + counts.rejected).toBe(counts.items);
+    expect(confidence.mean).toBeCloseTo(0.8, 4);
+    expect(accuracy).toEqual({ withExpected: 1, matches: 0, rate: 0 });
+    const csv = await readCsv(runId);
+    expect(csv.rows.find((row) => row.key === 'photos/blank.jpg')).toMatchObject({
+      outcome: 'NO_TEXT',
+      text: '',
+      confidence: '',
+      expected: 'STOP',
+      match: 'false',
+    });
+  });
+
+  it('embeds the thumbnail preprocess wrote for a shown row, and says how many rows the page shows', async () => {
+    const runId = 'run-thumbnails';
+    await seedRun(runId, {
+      items: 1,
+      accepted: [item(0, 'photos/a.jpg', 'hello')],
+      rows: [predicted(runId, 'photos/a.jpg', { text: 'hallo', expected: 'hello', match: false, confidence: 0.4 })],
+    });
+    const webp = new Uint8Array([0x52, 0x49, 0x46, 0x46, 1, 2, 3, 4]);
+    await deps.objects.put(
+      { bucket: BUCKET, key: thumbnailKey(runId, 'datasets', 'photos/a.jpg') },
+      webp,
+      'image/webp',
+    );
+
+    await runReport(event(runId), deps);
+
+    const report = await readReport(runId);
+    expect(report.explorer).toMatchObject({ shown: 1, of: 1 });
+    const page = await readText(`${runLayout.report(runId)}report.html`);
+    expect(page).toContain(`data:image/webp;base64,${Buffer.from(webp).toString('base64')}`);
+  });
+
+  it('compares with the previous SUCCEEDED run of the same dataset: counts side by side and the changed objects', async () => {
+    const dataset = 's3://datasets/compare/';
+    const earlier: RunRecord = {
+      runId: 'run-compare-1',
+      status: 'SUCCEEDED',
+      dataset,
+      settings,
+      settingsHash: 'h',
+      createdAt: '2025-02-28T09:00:00.000Z',
+      updatedAt: '2025-02-28T09:00:00.000Z',
+      counts: { items: 3, predicted: 3, rejected: 0, rejectedByReason: {} },
+    };
+    await deps.runs.create(earlier);
+    await deps.predictions.put([
+      predicted(earlier.runId, 'a.jpg', { text: 'STOP', expected: 'STOP', match: true }),
+      predicted(earlier.runId, 'b.jpg', { text: 'EXIT', expected: 'EXIT', match: true }),
+      predicted(earlier.runId, 'c.jpg', { text: 'YIELD', expected: 'YIELD', match: true }),
+    ]);
+    const runId = 'run-compare-2';
+    await deps.runs.create({
+      ...earlier,
+      runId,
+      status: 'RUNNING',
+      createdAt: CREATED_AT,
+      updatedAt: CREATED_AT,
+    });
+    await deps.predictions.put([
+      predicted(runId, 'a.jpg', { text: 'STOP', expected: 'STOP', match: true }),
+      predicted(runId, 'b.jpg', { text: 'EX1T', expected: 'EXIT', match: false }),
+      noText(runId, 'c.jpg', 'YIELD'),
+    ]);
+
+    await runReport(event(runId), deps);
+
+    const { comparison } = await readReport(runId);
+    expect(comparison?.before).toMatchObject({ runId: 'run-compare-1', predicted: 3, noText: 0, accuracy: 1 });
+    expect(comparison?.after).toMatchObject({ runId, predicted: 2, noText: 1, accuracy: 0.3333 });
+    expect(comparison).toMatchObject({ compared: 3, changed: 2, onlyBefore: 0, onlyAfter: 0 });
+    expect(comparison?.changes.map((change) => [change.key, change.before.text, change.after.outcome])).toEqual([
+      ['b.jpg', 'EXIT', 'PREDICTED'],
+      ['c.jpg', 'YIELD', 'NO_TEXT'],
+    ]);
+    const page = await readText(`${runLayout.report(runId)}report.html`);
+    expect(page).toContain('Compared with the previous run');
   });
 });

@@ -3,9 +3,10 @@ import { BatchWriteCommand, DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-vitest/extend';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DynamoPredictionStore } from '../../shared/aws/dynamo-prediction-store.ts';
-import { PartialWriteError, ServiceError } from '../../shared/errors.ts';
+import { DynamoPredictionStore, partitionOf } from '../../shared/aws/dynamo-prediction-store.ts';
+import { PartialWriteError, RetryableError, ServiceError } from '../../shared/errors.ts';
 import type { RejectionRecord } from '../../shared/records.ts';
+import { PREDICTIONS_TABLE } from '../../shared/tables.ts';
 
 const TABLE = 'predictions';
 const doc = DynamoDBDocumentClient.from(new DynamoDBClient({ region: 'us-east-1' }));
@@ -22,7 +23,10 @@ function rows(count: number): RejectionRecord[] {
     updatedAt: '2026-11-23T00:00:00.000Z',
   }));
 }
-const put = (row: RejectionRecord) => ({ PutRequest: { Item: row } });
+/** The row as written: with its shard partition (the layout put is answered by the mock, so the default count). */
+const put = (row: RejectionRecord) => ({
+  PutRequest: { Item: { ...row, partition: partitionOf(row.runId, row.key, PREDICTIONS_TABLE.shards) } },
+});
 
 /** Records the backoff delays instead of sleeping; `random` = 1 gives the ceiling of each delay. */
 function recordingRuntime() {
@@ -62,19 +66,38 @@ describe('DynamoPredictionStore retries (aws-sdk-client-mock: the local server n
     expect(sleeps).toHaveLength(1);
   });
 
-  it('retries throttling errors with capped exponential backoff and jitter', async () => {
-    const throttled = Object.assign(new Error('slow down'), { name: 'ProvisionedThroughputExceededException' });
-    ddb.on(BatchWriteCommand).rejectsOnce(throttled).rejectsOnce(throttled).rejectsOnce(throttled).resolves({});
+  it('re-sends UnprocessedItems with capped exponential backoff and jitter', async () => {
+    const input = rows(2);
+    const unprocessed = { UnprocessedItems: { [TABLE]: input.map(put) } };
+    ddb
+      .on(BatchWriteCommand)
+      .resolvesOnce(unprocessed)
+      .resolvesOnce(unprocessed)
+      .resolvesOnce(unprocessed)
+      .resolves({ UnprocessedItems: {} });
     const { sleeps, runtime } = recordingRuntime();
     const store = new DynamoPredictionStore(doc, TABLE, {
       runtime,
       backoff: { maxAttempts: 8, baseDelayMs: 100, maxDelayMs: 250 },
     });
 
-    await store.put(rows(2));
+    await store.put(input);
 
     expect(ddb).toReceiveCommandTimes(BatchWriteCommand, 4);
     expect(sleeps).toEqual([99, 199, 249]); // ceilings 100, 200, then capped at 250
+  });
+
+  it("leaves a throttling error to the SDK client's own retries: one send, then a RetryableError", async () => {
+    const throttled = Object.assign(new Error('slow down'), { name: 'ProvisionedThroughputExceededException' });
+    ddb.on(BatchWriteCommand).rejects(throttled);
+    const { sleeps, runtime } = recordingRuntime();
+    const store = new DynamoPredictionStore(doc, TABLE, { runtime });
+
+    const attempt = store.put(rows(2));
+
+    await expect(attempt).rejects.toThrow(RetryableError);
+    expect(ddb).toReceiveCommandTimes(BatchWriteCommand, 1);
+    expect(sleeps).toEqual([]);
   });
 
   it('gives up after the last attempt with a PartialWriteError naming how many rows were not written', async () => {

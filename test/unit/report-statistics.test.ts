@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { PartStats, RejectionReason, RejectionRecord } from '../../shared/records.ts';
+import { loadChartJsSource } from '../../stages/report/chart-script.ts';
 import { MAX_SAMPLE_REJECTIONS, OutcomeTally } from '../../stages/report/outcome-tally.ts';
 import { mergePartStats } from '../../stages/report/part-statistics.ts';
 import { stageTimings } from '../../stages/report/stage-timings.ts';
@@ -9,6 +10,7 @@ function stats(fields: Partial<PartStats>): PartStats {
     part: 'p',
     lines: 0,
     predicted: 0,
+    noText: 0,
     rejected: 0,
     rejectedByReason: {},
     confidenceHistogram: [0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
@@ -83,7 +85,17 @@ describe('stageTimings', () => {
     expect(timings.report?.seconds).toBe(30);
   });
 
-  it('names the field of a time that is not a timestamp', () => {
-    expect(() => stageTimings({ plan: { startedAt: 'yesterday' } }, new Date())).toThrow(/stageTimes\.plan\.startedAt/);
+  it('names the field of a time that is not a timestamp, as our own data gone wrong (PipelineStateError)', () => {
+    const attempt = () => stageTimings({ plan: { startedAt: 'yesterday' } }, new Date());
+
+    expect(attempt).toThrow(/stageTimes\.plan\.startedAt/);
+    expect(attempt).toThrow(expect.objectContaining({ name: 'PipelineStateError' }));
+  });
+
+  it('reports Chart.js missing from the bundle as a ServiceError, which a redrive after a redeploy resolves', async () => {
+    const attempt = loadChartJsSource(['/nonexistent/chart.umd.js']);
+
+    await expect(attempt).rejects.toThrow(expect.objectContaining({ name: 'ServiceError' }));
+    await expect(attempt).rejects.toThrow(/beside the bundled report handler/);
   });
 });

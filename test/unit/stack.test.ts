@@ -244,6 +244,76 @@ describe('the Nightshift stack', () => {
     expect(machine.some((s) => actionsOf(s).includes('events:PutRule'))).toBe(true);
   });
 
+  it('lets CloudWatch alarms of this account publish to the TLS-only topic and use its key', () => {
+    const fromOurAlarms = {
+      StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } },
+      ArnLike: { 'aws:SourceArn': Match.anyValue() },
+    };
+    template.hasResourceProperties('AWS::SNS::TopicPolicy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+          Match.objectLike({
+            Effect: 'Allow',
+            Principal: { Service: 'cloudwatch.amazonaws.com' },
+            Action: 'sns:Publish',
+            Condition: fromOurAlarms,
+          }),
+        ]),
+      },
+    });
+    template.hasResourceProperties('AWS::KMS::Key', {
+      KeyPolicy: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Principal: { Service: 'cloudwatch.amazonaws.com' },
+            Action: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+            Condition: fromOurAlarms,
+          }),
+        ]),
+      },
+    });
+  });
+
+  it('gives SageMaker the model as a .tar.gz it may read by its key, and nothing else of the asset bucket', () => {
+    const [model] = Object.values(template.findResources('AWS::SageMaker::Model'));
+    const url = JSON.stringify(model?.Properties.PrimaryContainer.ModelDataUrl);
+    const role = statements(template).filter((s) => s.policy.startsWith('OcrModelExecutionRole'));
+    const assetReads = role.filter((s) => JSON.stringify(s.Resource).includes('cdk-hnb659fds-assets'));
+
+    expect(url).toMatch(/[0-9a-f]{64}\.tar\.gz"/);
+    expect(assetReads).toHaveLength(1);
+    expect(assetReads[0]?.Action).toBe('s3:GetObject');
+    expect(JSON.stringify(assetReads[0]?.Resource)).toMatch(/[0-9a-f]{64}\.tar\.gz/);
+  });
+
+  it('grants finalize-failure and report only what they do, and lets finalize-failure stop ns- transform jobs', () => {
+    const of = (stage: string) => statements(template).filter((s) => s.policy.startsWith(`Stages${stage}role`));
+    const dynamoActions = (stage: string) =>
+      new Set(of(stage).flatMap((s) => actionsOf(s).filter((a) => a.startsWith('dynamodb:'))));
+    const stop = of('finalizefailure').find((s) => actionsOf(s).includes('sagemaker:StopTransformJob'));
+
+    expect(dynamoActions('finalizefailure')).toEqual(new Set(['dynamodb:GetItem', 'dynamodb:UpdateItem']));
+    expect(JSON.stringify(stop?.Resource)).toContain(':transform-job/ns-*');
+    const report = dynamoActions('report');
+    expect(report).not.toContain('dynamodb:DeleteItem');
+    expect(report).toContain('dynamodb:Query');
+    for (const writer of ['preprocess', 'aggregate']) {
+      expect(dynamoActions(writer), writer).toContain('dynamodb:GetItem');
+      expect(dynamoActions(writer), writer).not.toContain('dynamodb:Query');
+    }
+  });
+
+  it('logs executions under /aws/vendedlogs/states/ and reserves stage concurrency when asked', () => {
+    const reserved = synthStack({ reservedConcurrency: { preprocess: 120 } }).template;
+
+    template.hasResourceProperties('AWS::Logs::LogGroup', {
+      LogGroupName: Match.stringLikeRegexp('^/aws/vendedlogs/states/'),
+    });
+    reserved.resourcePropertiesCountIs('AWS::Lambda::Function', { ReservedConcurrentExecutions: 120 }, 1);
+    template.resourcePropertiesCountIs('AWS::Lambda::Function', { ReservedConcurrentExecutions: Match.anyValue() }, 0);
+  });
+
   it('has zero unacknowledged cdk-nag AwsSolutions findings', () => {
     expect(() => synthStack({}, { nag: true })).not.toThrow();
   });

@@ -5,16 +5,19 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { SfnExecutionStarter } from '../../shared/aws/sfn-execution-starter.ts';
 import { InvalidInputError } from '../../shared/errors.ts';
 import { parseExecutionInput } from '../../shared/execution-input.ts';
-import { silentLog } from '../../shared/logging.ts';
-import { executionNameFor, runTrigger, type TriggerDeps } from '../../stages/trigger/trigger.ts';
+import { createHandler } from '../../stages/trigger/handler.ts';
+import { executionNameFor } from '../../stages/trigger/trigger.ts';
+import { testWire } from '../helpers/stage-wiring.ts';
 
 const STATE_MACHINE = 'arn:aws:states:us-east-1:123456789012:stateMachine:nightshift';
 const sfn = mockClient(SFNClient);
-const deps: TriggerDeps = {
-  starter: new SfnExecutionStarter(new SFNClient({ region: 'us-east-1' }), STATE_MACHINE),
-  manifestLocation: { bucket: 'pipeline', key: 'manifests/' },
-  log: silentLog,
-};
+/** The trigger's handler, as Lambda runs it: raw events in, parsed at the edge. */
+const runTrigger = createHandler(
+  testWire(
+    { starter: new SfnExecutionStarter(new SFNClient({ region: 'us-east-1' }), STATE_MACHINE) },
+    { MANIFEST_LOCATION: 's3://pipeline/manifests/' },
+  ),
+);
 
 function objectCreated(key: string, etag = '"9b2cf535f27731c974343645a3985328"', bucket = 'pipeline') {
   return {
@@ -37,7 +40,7 @@ describe('manifest trigger (StartExecution mocked with aws-sdk-client-mock: it i
     sfn.on(StartExecutionCommand).resolves({ executionArn: `${STATE_MACHINE}:exec`, startDate: new Date() });
     const name = executionNameFor('pipeline', 'manifests/2026-11-23 night.jsonl', '"9b2cf535f27731c974343645a3985328"');
 
-    const result = await runTrigger(objectCreated('manifests/2026-11-23 night.jsonl'), deps);
+    const result = await runTrigger(objectCreated('manifests/2026-11-23 night.jsonl'));
 
     expect(result).toEqual({ outcome: 'started', executionName: name, executionArn: `${STATE_MACHINE}:exec` });
     expect(sfn).toReceiveCommandWith(StartExecutionCommand, {
@@ -54,8 +57,8 @@ describe('manifest trigger (StartExecution mocked with aws-sdk-client-mock: it i
       .rejects(Object.assign(new Error('Execution Already Exists'), { name: 'ExecutionAlreadyExists' }));
     const event = objectCreated('manifests/run.json');
 
-    const first = await runTrigger(event, deps);
-    const second = await runTrigger(event, deps);
+    const first = await runTrigger(event);
+    const second = await runTrigger(event);
 
     expect(first.outcome).toBe('started');
     expect(second).toEqual({
@@ -67,17 +70,34 @@ describe('manifest trigger (StartExecution mocked with aws-sdk-client-mock: it i
   });
 
   it('ignores objects outside the manifest prefix and objects that are not manifests, starting nothing', async () => {
-    const outside = await runTrigger(objectCreated('images/a.jpg'), deps);
-    const otherBucket = await runTrigger(objectCreated('manifests/run.json', '"x"', 'elsewhere'), deps);
-    const notManifest = await runTrigger(objectCreated('manifests/readme.txt'), deps);
+    const outside = await runTrigger(objectCreated('images/a.jpg'));
+    const otherBucket = await runTrigger(objectCreated('manifests/run.json', '"x"', 'elsewhere'));
+    const notManifest = await runTrigger(objectCreated('manifests/readme.txt'));
 
     expect([outside.outcome, otherBucket.outcome, notManifest.outcome]).toEqual(['ignored', 'ignored', 'ignored']);
     expect(sfn).toReceiveCommandTimes(StartExecutionCommand, 0);
   });
 
   it('rejects an event that is not an S3 Object Created event, naming the field', async () => {
-    await expect(runTrigger({ source: 'aws.s3', 'detail-type': 'Object Deleted', detail: {} }, deps)).rejects.toThrow(
-      InvalidInputError,
+    const attempt = runTrigger({ source: 'aws.s3', 'detail-type': 'Object Deleted', detail: {} });
+
+    await expect(attempt).rejects.toThrow(InvalidInputError);
+    await expect(attempt).rejects.toThrow(/trigger event is invalid: detail-type: .*detail\.bucket/);
+  });
+
+  it('rejects an event from another source, naming the sources it accepts', async () => {
+    const attempt = runTrigger({ source: 'aws.ec2', detail: {} });
+
+    await expect(attempt).rejects.toThrow(/source: .*'aws\.s3' \| 'nightshift\.schedule'/);
+  });
+
+  it('fails its first invocation with a ServiceError naming MANIFEST_LOCATION when the stack set none', async () => {
+    const unconfigured = createHandler(
+      testWire({ starter: { start: async () => ({ started: false, reason: 'already-exists' }) } }),
+    );
+
+    await expect(unconfigured(objectCreated('manifests/run.json'))).rejects.toThrow(
+      expect.objectContaining({ name: 'ServiceError', message: expect.stringMatching(/MANIFEST_LOCATION is not set/) }),
     );
   });
 
@@ -109,8 +129,8 @@ describe('manifest trigger (StartExecution mocked with aws-sdk-client-mock: it i
       transform: { instanceCount: 2 },
     };
 
-    const first = await runTrigger(event, deps);
-    const again = await runTrigger(event, deps);
+    const first = await runTrigger(event);
+    const again = await runTrigger(event);
 
     expect(first).toMatchObject({ outcome: 'started', executionName: 'nightly-2026-11-24' });
     expect(again).toEqual({ outcome: 'duplicate', executionName: 'nightly-2026-11-24' });
@@ -132,6 +152,6 @@ describe('manifest trigger (StartExecution mocked with aws-sdk-client-mock: it i
       dataset: 's3://b/{date}/',
     };
 
-    await expect(runTrigger(event, deps)).rejects.toThrow(/timeZone "Mars\/Olympus" is not an IANA time zone/);
+    await expect(runTrigger(event)).rejects.toThrow(/timeZone "Mars\/Olympus" is not an IANA time zone/);
   });
 });

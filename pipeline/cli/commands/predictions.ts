@@ -159,7 +159,11 @@ async function* matchingRows(rows: AsyncIterable<OutcomeRecord>, filter: RowFilt
 
 function searchableText(row: OutcomeRecord): string {
   const parts =
-    row.outcome === 'PREDICTED' ? [row.key, row.text, row.label, row.expected] : [row.key, row.reason, row.message];
+    row.outcome === 'PREDICTED'
+      ? [row.key, row.text, row.label, row.expected]
+      : row.outcome === 'NO_TEXT'
+        ? [row.key, row.expected]
+        : [row.key, row.reason, row.message];
   return parts
     .filter((part) => part !== undefined)
     .join('\n')
@@ -170,5 +174,6 @@ function tableRow(row: OutcomeRecord): string[] {
   if (row.outcome === 'PREDICTED') {
     return [row.key, row.outcome, row.text ?? row.label ?? '', row.confidence.toFixed(3), row.expected ?? ''];
   }
+  if (row.outcome === 'NO_TEXT') return [row.key, row.outcome, '', '', row.expected ?? ''];
   return [row.key, row.outcome, `${row.reason}: ${row.message}`, '', ''];
 }

@@ -5,6 +5,7 @@
  * are escaped with `\`), numbers, `true`/`false`/`null`, paths (`$.a`, `$$.Execution.Id`) and other calls.
  */
 import { createHash } from 'node:crypto';
+import { isDeepStrictEqual } from 'node:util';
 import { StatesError, StatesErrors } from './engine-errors.ts';
 import { isPlainObject, type JsonPath, parseJsonPath, selectPath } from './json-path.ts';
 
@@ -105,7 +106,7 @@ export function evaluateIntrinsic(call: IntrinsicCall, scope: IntrinsicScope): u
       return chunks;
     }
     case 'States.ArrayContains':
-      return requireArray(args[0], fail).some((element) => deepEqual(element, args[1]));
+      return requireArray(args[0], fail).some((element) => isDeepStrictEqual(element, args[1]));
     case 'States.ArrayRange': {
       const start = requireInteger(args[0], 'the start', fail);
       const end = requireInteger(args[1], 'the end', fail);
@@ -130,7 +131,7 @@ export function evaluateIntrinsic(call: IntrinsicCall, scope: IntrinsicScope): u
     case 'States.ArrayUnique': {
       const out: unknown[] = [];
       for (const element of requireArray(args[0], fail)) {
-        if (!out.some((seen) => deepEqual(seen, element))) out.push(element);
+        if (!out.some((seen) => isDeepStrictEqual(seen, element))) out.push(element);
       }
       return out;
     }
@@ -267,20 +268,6 @@ function requireArray(value: unknown, fail: (m: string) => never): unknown[] {
 function requireInteger(value: unknown, what: string, fail: (m: string) => never): number {
   if (typeof value !== 'number' || !Number.isInteger(value)) fail(`${what} must be an integer, not ${value}`);
   return value as number;
-}
-
-export function deepEqual(a: unknown, b: unknown): boolean {
-  if (a === b) return true;
-  if (Array.isArray(a) && Array.isArray(b)) {
-    return a.length === b.length && a.every((element, i) => deepEqual(element, b[i]));
-  }
-  if (isPlainObject(a) && isPlainObject(b)) {
-    const keys = Object.keys(a);
-    return (
-      keys.length === Object.keys(b).length && keys.every((key) => Object.hasOwn(b, key) && deepEqual(a[key], b[key]))
-    );
-  }
-  return false;
 }
 
 /** mulberry32: a seeded call gives the same number every time, as the seed argument promises. */

@@ -47,17 +47,25 @@ export const OcrModelConfigSchema = z.strictObject({
     .prefault({}),
   recognition: z
     .strictObject({
-      /** Lines recognised with a lower confidence are dropped (PaddleOCR's `drop_score`). */
-      minConfidence: z.number().min(0).max(1).default(0.5),
-      /** Crops per recogniser (and classifier) run. */
-      batchSize: z.int().min(1).max(256).default(8),
+      /**
+       * Lines recognised with a lower confidence are dropped (PaddleOCR's `drop_score`, 0.5 there). On the
+       * text-free photos of ../shared/datasets/photos the recogniser reads stray shapes as single characters at
+       * 0.55-0.79 ("O" on a coffee cup at 0.74), while rendered and photographed text reads at 0.9 and above.
+       */
+      minConfidence: z.number().min(0).max(1).default(0.8),
+      /**
+       * Crops of one width bucket per recogniser (and classifier) run. On the CPU, 1-2 took the least CPU time per
+       * image and 8 about 40% more (48 rendered documents, stages/transform/README.md); raise it on a GPU.
+       */
+      batchSize: z.int().min(1).max(256).default(2),
       /**
        * Context added around each box before it is cropped for recognition, as a fraction of the box height on
        * every side; the reported boxes stay the detector's. PP-OCRv4's recogniser drops the spaces between words
-       * on crops cut tight to the glyphs, which DB boxes with unclip ratio 1.5 are: on rendered DejaVu Sans lines
-       * at 24-56 px, 0.2 took exact lines from 2-22 of 24 to 24 of 24 (see stages/transform/README.md).
+       * on crops cut tight to the glyphs, which DB boxes with unclip ratio 1.5 are; on a dense page a larger margin
+       * reaches into the neighbouring lines. 0.3 is the measured best of 0.1-0.4 and of height-dependent rules
+       * over single lines and dense pages alike (stages/transform/README.md, "Crop margin").
        */
-      cropMargin: z.number().min(0).max(1).default(0.2),
+      cropMargin: z.number().min(0).max(1).default(0.3),
     })
     .prefault({}),
 });
@@ -158,7 +166,8 @@ export class OcrHandler implements ModelHandler {
       texts.forEach((recognised, index) => {
         const owner = owners[index] as { image: number; quad: Quad };
         const text = recognised.text.trim();
-        if (recognised.confidence < minConfidence || text === '') return;
+        // A line without a letter or digit ('.', '+**') is a stray mark read as punctuation, not text.
+        if (recognised.confidence < minConfidence || !/[\p{L}\p{N}]/u.test(text)) return;
         perImage[owner.image]?.push({ text, confidence: recognised.confidence, quad: owner.quad });
       });
       return perImage.map(toPrediction);

@@ -95,7 +95,7 @@ class LocalBackend implements LocalRunBackend {
     if (run.status !== 'FAILED') {
       throw new CliFailure(
         'NOT_REDRIVABLE',
-        `run ${request.run} is ${run.status}: only FAILED runs can be redriven; ${
+        `run ${request.run} is ${run.status}; only FAILED runs can be redriven: ${
           run.status === 'RUNNING' ? 'wait for it with `nightshift watch --local`' : 'start a new run instead'
         }`,
       );

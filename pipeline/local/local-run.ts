@@ -303,7 +303,7 @@ export function formatSummary(summary: LocalRunSummary): string {
     // The counts of a run that stopped are those written so far, not a reconciliation of every item.
     const c = run.counts;
     lines.push(
-      `  processed ${c.predicted + c.rejected} of ${c.items} items before it stopped (predicted ${c.predicted}, rejected ${c.rejected}); redrive it with \`nightshift redrive ${summary.runId} --local\``,
+      `  processed ${c.predicted + (c.noText ?? 0) + c.rejected} of ${c.items} items before it stopped (predicted ${c.predicted}, rejected ${c.rejected}); redrive it with \`nightshift redrive ${summary.runId} --local\``,
     );
   } else if (run?.counts) {
     const c = run.counts;

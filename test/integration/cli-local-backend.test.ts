@@ -154,7 +154,7 @@ describe('the local backend: how --local finds the local servers', () => {
 
     expect(result.code).toBe(2);
     expect(result.stderr).toBe(
-      'error: run succeeded-1 is SUCCEEDED: only FAILED runs can be redriven; start a new run instead\n',
+      'error: run succeeded-1 is SUCCEEDED; only FAILED runs can be redriven: start a new run instead\n',
     );
     // Only the read side's S3 and DynamoDB servers ran (to read the record), and they are stopped again.
     expect(started).toHaveLength(2);

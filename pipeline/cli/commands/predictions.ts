@@ -1,4 +1,4 @@
-import type { OutcomeRecord } from '../../../shared/records.ts';
+import { OUTCOMES, type OutcomeRecord } from '../../../shared/records.ts';
 import { predictionsCsv } from '../../../stages/report/predictions-csv.ts';
 import { UsageError } from '../../run-backend/failures.ts';
 import { type CommandSpec, flag, intOption, stringOption } from '../command-line.ts';
@@ -6,7 +6,6 @@ import { renderTable } from '../output.ts';
 
 const FORMATS = ['table', 'json', 'csv'] as const;
 type Format = (typeof FORMATS)[number];
-const OUTCOMES = ['PREDICTED', 'REJECTED'] as const;
 
 export const predictionsCommand: CommandSpec = {
   name: 'predictions',
@@ -29,7 +28,7 @@ export const predictionsCommand: CommandSpec = {
     outcome: { type: 'string', value: 'OUTCOME', description: `only rows with this outcome: ${OUTCOMES.join(', ')}` },
     mismatch: {
       type: 'boolean',
-      description: 'only predictions whose text differs from the expected text (rows with expected text only)',
+      description: 'only rows whose text differs from the expected text, NO_TEXT included (rows with expected text only)',
     },
     'max-confidence': {
       type: 'string',
@@ -140,7 +139,7 @@ interface RowFilter {
 /** Whether a row passes every filter given (they combine with AND). */
 function passes(row: OutcomeRecord, filter: RowFilter): boolean {
   if (filter.outcome && row.outcome !== filter.outcome) return false;
-  if (filter.mismatch && !(row.outcome === 'PREDICTED' && row.match === false)) return false;
+  if (filter.mismatch && !(row.outcome !== 'REJECTED' && row.match === false)) return false;
   if (filter.maxConfidence !== undefined && !(row.outcome === 'PREDICTED' && row.confidence <= filter.maxConfidence))
     return false;
   return !filter.search || searchableText(row).includes(filter.search);

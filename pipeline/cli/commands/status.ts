@@ -101,7 +101,7 @@ export function renderRunStatus(
   ];
   const { counts } = run;
   if (counts) {
-    const processed = counts.predicted + counts.rejected;
+    const processed = counts.predicted + (counts.noText ?? 0) + counts.rejected;
     fields.push([
       'items',
       `${formatCount(counts.items)}${run.status === 'FAILED' && processed < counts.items ? ` (${formatCount(processed)} processed before it failed)` : ''}`,

@@ -1,7 +1,8 @@
 /**
  * What a run probably cost: an ESTIMATE from the run record, with the arithmetic of docs/cost.md. It is not a bill:
- * prices are approximate us-east-1 on-demand list prices, and per-batch Lambda time is the docs' assumption, not a
- * measurement. Cost Explorer (tag or resource filters) has the real figures.
+ * prices are approximate us-east-1 on-demand list prices, the preprocess CPU time is `npm run bench:preprocess`'s
+ * measurement on one machine, and the S3 waits and the aggregate time are assumptions (docs/cost.md says which).
+ * Cost Explorer (tag or resource filters) has the real figures.
  */
 import type { RunRecord } from '../../shared/records.ts';
 
@@ -28,11 +29,33 @@ export const TRANSFORM_PRICE_PER_HOUR: Readonly<Record<string, number>> = Object
 
 /** The docs/cost.md assumptions and prices. */
 export const COST_ASSUMPTIONS = Object.freeze({
-  /** Seconds per preprocess child (one batch) and its memory (x86_64). */
-  preprocessSeconds: 10,
-  preprocessGb: 2,
-  /** Seconds per aggregate child (one transform output part) and its memory (arm64). */
-  aggregateSeconds: 3,
+  /**
+   * CPU seconds to decode, resize and encode one image on one core: `npm run bench:preprocess`, 14.4 ms per image
+   * on the 111 photos of ../shared/datasets/photos (0.46 megapixels on average; 2-core AMD EPYC, load 13).
+   */
+  preprocessCpuSecondsPerImage: 0.0144,
+  /**
+   * The preprocess function's memory (x86_64), as infra/stage-functions.ts sizes it (3008 MB): a copy, because
+   * pipeline/ may not import infra/.
+   */
+  preprocessGb: 3.008,
+  /**
+   * Lambda gives a function CPU in proportion to its memory: "At 1,769 MB, a function has the equivalent of one
+   * vCPU (one vCPU-second of credits per second)" (https://docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html).
+   */
+  lambdaGbPerVcpu: 1.769,
+  /**
+   * ASSUMED seconds one S3 request waits: for objects under 512 KB "median latencies are often in the tens of
+   * milliseconds range" (https://docs.aws.amazon.com/whitepapers/latest/s3-optimizing-performance-best-practices/timeouts-and-retries-for-latency-sensitive-applications.html).
+   * A batch waits for its downloads in waves of `downloadConcurrency`, then for its part's PUT; CPU work is not
+   * counted as overlapping those waits.
+   */
+  s3RequestSeconds: 0.05,
+  /**
+   * ASSUMED seconds per aggregate child (one transform output part: two S3 GETs, two 25-row BatchWriteItem calls,
+   * parsing 50 lines) and its memory (arm64).
+   */
+  aggregateSeconds: 0.5,
   aggregateGb: 1,
   lambdaX86PerGbSecond: 0.0000166667,
   lambdaArmPerGbSecond: 0.0000133334,
@@ -78,7 +101,7 @@ export function estimateRunCost(run: RunRecord, options: CostOptions): CostEstim
   const notes: string[] = [];
   const items = run.counts?.items ?? 0;
   if (!run.counts) notes.push('no item count: the run has not finished planning, so nothing ran after it');
-  const { batchSize } = run.settings.preprocess;
+  const { batchSize, downloadConcurrency } = run.settings.preprocess;
   const { instanceType, instanceCount } = run.settings.transform;
   const batches = Math.ceil(items / batchSize);
 
@@ -86,6 +109,7 @@ export function estimateRunCost(run: RunRecord, options: CostOptions): CostEstim
   const price = options.instancePricePerHour ?? TRANSFORM_PRICE_PER_HOUR[instanceType];
   if (price === undefined) notes.push(`no price for ${instanceType} in the table: pass --instance-price USD_PER_HOUR`);
   const hours = transformSeconds / 3600;
+  const preprocess = preprocessSeconds(items, batches, batchSize, downloadConcurrency);
   const lines: CostLine[] = [
     {
       item: 'Batch Transform',
@@ -94,8 +118,11 @@ export function estimateRunCost(run: RunRecord, options: CostOptions): CostEstim
     },
     {
       item: 'Lambda preprocess',
-      detail: `${plural(batches, 'batch', 'batches')} x ${a.preprocessSeconds} s x ${a.preprocessGb} GB`,
-      usd: batches * (a.preprocessSeconds * a.preprocessGb * a.lambdaX86PerGbSecond + a.lambdaPerRequest),
+      detail:
+        `${plural(items, 'image', 'images')} x ${a.preprocessCpuSecondsPerImage * 1000} ms CPU / ` +
+        `${round(a.preprocessGb / a.lambdaGbPerVcpu, 2)} vCPU + ${plural(batches, 'batch', 'batches')} x ` +
+        `${round(preprocess.waitPerBatch, 2)} s S3 waits, x ${a.preprocessGb} GB`,
+      usd: preprocess.total * a.preprocessGb * a.lambdaX86PerGbSecond + batches * a.lambdaPerRequest,
     },
     {
       item: 'Lambda aggregate',
@@ -109,7 +136,8 @@ export function estimateRunCost(run: RunRecord, options: CostOptions): CostEstim
         item: 'Step Functions',
         detail: `${children} Express children + ${transitions} Standard transitions`,
         usd:
-          children * (a.expressPerRequest + a.preprocessSeconds * a.expressGb * a.expressPerGbSecond) +
+          children * a.expressPerRequest +
+          (preprocess.total + batches * a.aggregateSeconds) * a.expressGb * a.expressPerGbSecond +
           transitions * a.standardPerTransition,
       };
     })(),
@@ -125,6 +153,23 @@ export function estimateRunCost(run: RunRecord, options: CostOptions): CostEstim
     lines,
     notes,
   };
+}
+
+/**
+ * Billed seconds of the preprocess Lambda over the whole run: the images' CPU time spread over the vCPUs its memory
+ * buys, plus each batch's S3 waits (downloads in waves of `downloadConcurrency`, then the part's PUT).
+ */
+function preprocessSeconds(
+  items: number,
+  batches: number,
+  batchSize: number,
+  downloadConcurrency: number,
+): { total: number; waitPerBatch: number } {
+  const a = COST_ASSUMPTIONS;
+  const vcpus = a.preprocessGb / a.lambdaGbPerVcpu;
+  const perBatch = Math.min(batchSize, Math.max(items, 1));
+  const waitPerBatch = (Math.ceil(perBatch / downloadConcurrency) + 1) * a.s3RequestSeconds;
+  return { total: (items * a.preprocessCpuSecondsPerImage) / vcpus + batches * waitPerBatch, waitPerBatch };
 }
 
 /** Seconds of Batch Transform: its stage timing, else (an upper bound) the run's whole duration. */

@@ -1,4 +1,4 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { InferenceSession } from 'onnxruntime-node';
@@ -15,6 +15,39 @@ export interface CudaProbe {
   readonly providerLibrary: boolean;
   /** NVIDIA devices visible to this process (`/dev/nvidia0`, ...). */
   readonly gpus: number;
+  /** The host's NVIDIA kernel driver version (`/proc/driver/nvidia/version`), where a driver is loaded. */
+  readonly driverVersion?: string;
+  /** The CUDA runtime the image ships (`CUDA_VERSION`, set by the nvidia/cuda base images). */
+  readonly cudaRuntime?: string;
+}
+
+/**
+ * The oldest NVIDIA driver branch that runs a CUDA 12.x runtime: NVIDIA's minor-version compatibility table gives
+ * ">= 525" for CUDA 12.x (docs.nvidia.com/deploy/cuda-compatibility/minor-version-compatibility.html).
+ */
+export const MIN_DRIVER_FOR_CUDA_12 = 525;
+
+/** The driver version in `/proc/driver/nvidia/version` ("NVRM version: NVIDIA UNIX x86_64 Kernel Module  535.54.03 ..."). */
+export function parseDriverVersion(text: string): string | undefined {
+  return /Kernel Module\s+(\d+(?:\.\d+)+)/.exec(text)?.[1];
+}
+
+/**
+ * Why this host's driver cannot run the image's CUDA 12 runtime, and what to change; undefined when it can (or
+ * when no driver is loaded, which {@link cudaMissing} reports). SageMaker Batch Transform runs `ml.g5`/`ml.g4dn`
+ * jobs on a driver-470 (CUDA 11.4) AMI unless the job sets `TransformResources.TransformAmiVersion` to
+ * `al2-ami-sagemaker-batch-gpu-535` (SageMaker "Best practices to minimize interruptions during GPU driver
+ * upgrades", docs.aws.amazon.com/sagemaker/latest/dg/inference-gpu-drivers.html).
+ */
+export function driverProblem(probe: CudaProbe): string | undefined {
+  const major = Number.parseInt(probe.driverVersion ?? '', 10);
+  if (!Number.isFinite(major) || major >= MIN_DRIVER_FOR_CUDA_12) return undefined;
+  return (
+    `the NVIDIA driver ${probe.driverVersion} is older than ${MIN_DRIVER_FOR_CUDA_12}, the oldest that runs this ` +
+    `image's CUDA ${probe.cudaRuntime ?? '12'} runtime; on SageMaker Batch Transform set TransformAmiVersion to ` +
+    "al2-ami-sagemaker-batch-gpu-535 (the stack's transformAmiVersion prop or `-c transformAmiVersion=...`), " +
+    'on other hosts install driver 525 or newer'
+  );
 }
 
 export function probeCuda(): CudaProbe {
@@ -35,7 +68,18 @@ export function probeCuda(): CudaProbe {
   } catch {
     gpus = 0;
   }
-  return { providerLibrary: existsSync(join(binDir, 'libonnxruntime_providers_cuda.so')), gpus };
+  let driverVersion: string | undefined;
+  try {
+    driverVersion = parseDriverVersion(readFileSync('/proc/driver/nvidia/version', 'utf8'));
+  } catch {
+    driverVersion = undefined;
+  }
+  return {
+    providerLibrary: existsSync(join(binDir, 'libonnxruntime_providers_cuda.so')),
+    gpus,
+    ...(driverVersion ? { driverVersion } : {}),
+    ...(process.env.CUDA_VERSION ? { cudaRuntime: process.env.CUDA_VERSION } : {}),
+  };
 }
 
 export interface SessionFactoryOptions {
@@ -94,12 +138,16 @@ export function createSessionFactory(options: SessionFactoryOptions): SessionFac
   }
   let provider: ExecutionProvider = preference === 'cpu' || !cudaPossible ? 'cpu' : 'cuda';
   let verified = provider === 'cpu';
+  const oldDriver = driverProblem(probe);
   log.info('execution provider chosen', {
     requested: preference,
     provider,
     intraOpThreads,
     gpus: probe.gpus,
     cudaProviderLibrary: probe.providerLibrary,
+    nvidiaDriver: probe.driverVersion ?? 'none',
+    cudaRuntime: probe.cudaRuntime ?? 'none',
+    ...(oldDriver ? { driverProblem: oldDriver } : {}),
     ...(provider === 'cpu' && preference !== 'cpu' ? { why: cudaMissing(probe) } : {}),
   });
 
@@ -115,10 +163,20 @@ export function createSessionFactory(options: SessionFactoryOptions): SessionFac
         verified = true;
         return session;
       } catch (error) {
-        if (preference === 'cuda') throw error;
+        if (preference === 'cuda') {
+          throw new Error(
+            `the ${label} model cannot run on CUDA: ${describeError(error).message}` +
+              (oldDriver ? `; ${oldDriver}` : '; check the driver (nvidia-smi) against the CUDA 12 runtime'),
+            { cause: error },
+          );
+        }
         provider = 'cpu';
         verified = true;
-        log.warn('CUDA session failed; falling back to the CPU', { model: label, error: describeError(error).message });
+        log.warn('CUDA session failed; falling back to the CPU', {
+          model: label,
+          error: describeError(error).message,
+          ...(oldDriver ? { why: oldDriver } : {}),
+        });
         return InferenceSession.create(model, sessionOptions('cpu', intraOpThreads));
       }
     },

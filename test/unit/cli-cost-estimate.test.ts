@@ -22,7 +22,7 @@ const line = (estimate: ReturnType<typeof estimateRunCost>, item: string) =>
   estimate.lines.find((l) => l.item === item);
 
 describe('cost estimate (docs/cost.md arithmetic)', () => {
-  it("agrees with docs/cost.md's million-image run: about $30, two thirds of it GPU time", () => {
+  it("agrees with docs/cost.md's million-image run: about $22, most of it GPU time", () => {
     const estimate = estimateRunCost(
       run({
         counts: { items: 1_000_000, predicted: 1_000_000, rejected: 0, rejectedByReason: {} },
@@ -32,13 +32,31 @@ describe('cost estimate (docs/cost.md arithmetic)', () => {
     );
 
     expect(line(estimate, 'Batch Transform')?.usd).toBeCloseTo(14 * 1.408, 6);
-    expect(line(estimate, 'Lambda preprocess')?.usd).toBeCloseTo(6.67, 2);
-    expect(line(estimate, 'Lambda aggregate')?.usd).toBeCloseTo(0.8, 1);
-    expect(line(estimate, 'Step Functions')?.usd).toBeCloseTo(0.46, 2);
+    expect(line(estimate, 'Lambda preprocess')?.usd).toBeCloseTo(0.83, 2);
+    expect(line(estimate, 'Lambda aggregate')?.usd).toBeCloseTo(0.137, 3);
+    expect(line(estimate, 'Step Functions')?.usd).toBeCloseTo(0.069, 3);
     expect(line(estimate, 'DynamoDB writes')?.usd).toBeCloseTo(1.25, 6);
-    expect(estimate.totalUsd).toBeGreaterThan(28);
-    expect(estimate.totalUsd).toBeLessThan(31);
+    expect(estimate.totalUsd).toBeGreaterThan(22);
+    expect(estimate.totalUsd).toBeLessThan(23);
     expect(estimate.notes).toEqual([]);
+  });
+
+  it("keeps orchestration (Step Functions + Lambda) under $1 per million images at docs/cost.md's download concurrency of 32", () => {
+    const settings = {
+      preprocess: PreprocessSettingsSchema.parse({ downloadConcurrency: 32 }),
+      transform: TransformSettingsSchema.parse({}),
+    };
+    const estimate = estimateRunCost(
+      run({ settings, counts: { items: 1_000_000, predicted: 1_000_000, rejected: 0, rejectedByReason: {} } }),
+      { now: NOW },
+    );
+
+    const orchestration = ['Lambda preprocess', 'Lambda aggregate', 'Step Functions'].reduce(
+      (sum, item) => sum + (line(estimate, item)?.usd ?? Number.NaN),
+      0,
+    );
+    expect(orchestration).toBeCloseTo(0.78, 2);
+    expect(orchestration).toBeLessThanOrEqual(1);
   });
 
   it('uses the whole run duration as an upper bound when no transform timing was recorded, and says so', () => {

@@ -9,6 +9,7 @@ import { ctcAlphabet } from './ctc-decoder.ts';
 import { PADDLE_DB_SETTINGS } from './db-postprocess.ts';
 import { DirectionClassifier } from './direction-classifier.ts';
 import { loadOpenCv, type OpenCv } from './opencv.ts';
+import { rewritePaddleGraph } from './paddle-graph.ts';
 import { padQuad, type Quad } from './quads.ts';
 import { arrangeReadingOrder } from './reading-order.ts';
 import { cropQuad, rotateHalfTurn } from './text-crops.ts';
@@ -104,7 +105,8 @@ export class OcrHandler implements ModelHandler {
     const { cv } = await loadOpenCv();
     const sessions: InferenceSession[] = [];
     const create = async (bytes: Uint8Array, label: string) => {
-      const session = await factory.create(bytes, label);
+      // The version above is the files' own; the rewrite only changes how ONNX Runtime can optimise them.
+      const session = await factory.create(rewritePaddleGraph(bytes), label);
       sessions.push(session);
       return session;
     };

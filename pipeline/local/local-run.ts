@@ -307,7 +307,8 @@ export function formatSummary(summary: LocalRunSummary): string {
     );
   } else if (run?.counts) {
     const c = run.counts;
-    lines.push(`  items ${c.items} = predicted ${c.predicted} + rejected ${c.rejected}`);
+    const noText = c.noText ? ` + no text ${c.noText}` : '';
+    lines.push(`  items ${c.items} = predicted ${c.predicted}${noText} + rejected ${c.rejected}`);
     for (const [reason, count] of Object.entries(c.rejectedByReason).sort((a, b) => b[1] - a[1])) {
       lines.push(`    ${reason.padEnd(24)} ${count}`);
     }

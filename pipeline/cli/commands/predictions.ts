@@ -28,7 +28,8 @@ export const predictionsCommand: CommandSpec = {
     outcome: { type: 'string', value: 'OUTCOME', description: `only rows with this outcome: ${OUTCOMES.join(', ')}` },
     mismatch: {
       type: 'boolean',
-      description: 'only rows whose text differs from the expected text, NO_TEXT included (rows with expected text only)',
+      description:
+        'only rows whose text differs from the expected text, NO_TEXT included (rows with expected text only)',
     },
     'max-confidence': {
       type: 'string',

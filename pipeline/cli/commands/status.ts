@@ -107,6 +107,7 @@ export function renderRunStatus(
       `${formatCount(counts.items)}${run.status === 'FAILED' && processed < counts.items ? ` (${formatCount(processed)} processed before it failed)` : ''}`,
     ]);
     fields.push(['predicted', formatCount(counts.predicted)]);
+    if (counts.noText) fields.push(['no text', formatCount(counts.noText)]);
     const reasons = Object.entries(counts.rejectedByReason)
       .filter(([, n]) => n > 0)
       .sort(([, a], [, b]) => b - a)

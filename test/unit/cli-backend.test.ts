@@ -1,3 +1,6 @@
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type {
   LocalRunBackend,
@@ -40,6 +43,9 @@ function recordingBackend(code = 0) {
     predictions: async () => {
       throw new Error('not asked');
     },
+    logs: async () => {
+      throw new Error('not asked');
+    },
     close: async () => {
       closed += 1;
     },
@@ -70,31 +76,42 @@ describe('commands call the local backend the CLI picks with --local', () => {
 
   it('runs `run --local SOURCE` with the source resolved against the working directory', async () => {
     const local = recordingBackend();
+    const cwd = await mkdtemp(join(tmpdir(), 'nightshift-run-'));
+    await mkdir(join(cwd, 'images'));
+    await writeFile(join(cwd, 'images', 'a.png'), 'not read by the check');
 
     const result = await runCli(['run', '--local', 'images', '--json'], {
-      io: captureIo({ cwd: '/data' }),
+      io: captureIo({ cwd }),
       deps: local.deps,
     });
+    await rm(cwd, { recursive: true });
 
     expect(result.code).toBe(0);
-    expect(local.calls).toEqual([{ method: 'runSource', request: { source: '/data/images' } }]);
+    expect(local.calls).toEqual([{ method: 'runSource', request: { source: join(cwd, 'images') } }]);
     expect(local.created).toMatchObject([{ json: true }]);
   });
 
   it('takes the run settings of `start` with `run --local` and refuses a bad one before loading the backend', async () => {
     const local = recordingBackend();
+    const cwd = await mkdtemp(join(tmpdir(), 'nightshift-run-'));
+    await mkdir(join(cwd, 'images'));
+    await writeFile(join(cwd, 'images', 'a.png'), 'not read by the check');
 
     const bad = await runCli(['run', '--local', 'images', '--batch-size', '5000'], { deps: local.deps });
     const good = await runCli(['run', '--local', 'images', '--run-id', 'mine-1', '--batch-size', '20'], {
-      io: captureIo({ cwd: '/data' }),
+      io: captureIo({ cwd }),
       deps: local.deps,
     });
+    await rm(cwd, { recursive: true });
 
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('--batch-size: Too big');
     expect(good.code).toBe(0);
     expect(local.calls).toEqual([
-      { method: 'runSource', request: { source: '/data/images', runId: 'mine-1', preprocess: { batchSize: 20 } } },
+      {
+        method: 'runSource',
+        request: { source: join(cwd, 'images'), runId: 'mine-1', preprocess: { batchSize: 20 } },
+      },
     ]);
   });
 

@@ -10,6 +10,7 @@ export const demoCommand: CommandSpec = {
     'Afterwards the read commands work on it with --local: runs, status, report, predictions.\n' +
     'Uses the servers of `nightshift local up` when they are up, else starts its own for the run.',
   options: LOCAL_RUN_OPTIONS,
+  localOnly: true,
   positionals: { min: 0, max: 0 },
   examples: ['nightshift demo', 'nightshift local up && nightshift demo && nightshift runs --local'],
   run: async (ctx, args) => (await ctx.localBackend()).demo(localRunSettings('demo', args)),

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { ExecutionInputSchema } from '../../../shared/execution-input.ts';
 import { UsageError } from '../../run-backend/failures.ts';
+import { checkLocalSource } from '../../run-backend/local-source.ts';
 import type { LocalRunSettings } from '../../run-backend/run-backend.ts';
 import { type CommandSpec, type OptionSpecs, type ParsedArgs, stringOption } from '../command-line.ts';
 import { flagOfField, INPUT_FLAG_OPTIONS, settingsFromArgs } from '../input-flags.ts';
@@ -47,6 +48,7 @@ export const runLocalCommand: CommandSpec = {
     'same run settings. It uses the servers of `nightshift local up` when they are up, else starts its own.',
   arguments: [['FOLDER|MANIFEST', 'a local folder of images, or a local manifest (.json, .manifest, .jsonl)']],
   options: LOCAL_RUN_OPTIONS,
+  localOnly: true,
   positionals: { min: 1, max: 1 },
   examples: [
     'nightshift run --local ./images',
@@ -59,7 +61,10 @@ export const runLocalCommand: CommandSpec = {
       );
     }
     const settings = localRunSettings('run', args);
-    const source = resolve(ctx.io.cwd, args.positionals[0] as string);
+    const given = args.positionals[0] as string;
+    const source = resolve(ctx.io.cwd, given);
+    // Before the local runtime is even imported (seconds), so a wrong path is reported at once.
+    await checkLocalSource(source, given);
     return (await ctx.localBackend()).runSource({ source, ...settings });
   },
 };

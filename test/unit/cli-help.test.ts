@@ -93,7 +93,7 @@ describe('nightshift usage errors (exit 2)', () => {
 
     expect(result.code).toBe(2);
     expect(result.stderr).toBe(
-      'error: unknown command "stats"; the commands are start, watch, status, runs, report, predictions, diff, logs, redrive, demo, run, preflight (see `nightshift --help`)\n',
+      'error: unknown command "stats"; the commands are start, watch, status, runs, report, predictions, diff, logs, redrive, demo, run, local, preflight (see `nightshift --help`)\n',
     );
   });
 

@@ -12,6 +12,6 @@ export const demoCommand: CommandSpec = {
   options: LOCAL_RUN_OPTIONS,
   localOnly: true,
   positionals: { min: 0, max: 0 },
-  examples: ['nightshift demo', 'nightshift local up && nightshift demo && nightshift runs --local'],
+  examples: ['nightshift demo', 'nightshift demo --run-id mine --batch-size 20 && nightshift runs --local'],
   run: async (ctx, args) => (await ctx.localBackend()).demo(localRunSettings('demo', args)),
 };

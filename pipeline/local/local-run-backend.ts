@@ -179,16 +179,13 @@ class LocalBackend implements LocalRunBackend {
   }
 
   async status(runId: string): Promise<RunView> {
-    const stored = await this.stored();
-    const run = await stored.get(runId);
-    const accuracy = await stored.accuracy(run);
+    const view = await (await this.stored()).view(runId);
     const source = await readRunSource(this.stateDir, runId);
     const report = join(this.stateDir, 'reports', runId, 'report.html');
     return {
-      run,
-      ...(accuracy === undefined ? {} : { accuracy }),
+      ...view,
       ...(source ? { source: source.source } : {}),
-      ...(run.report && existsSync(report) ? { reportFile: pathToFileURL(report).href } : {}),
+      ...(view.run.report && existsSync(report) ? { reportFile: pathToFileURL(report).href } : {}),
     };
   }
 

@@ -18,6 +18,7 @@ export const INTERRUPTED_ERROR = 'Interrupted';
 /** Writes this process as the owner of a run, now and every {@link HEARTBEAT_INTERVAL_MS}, while the run is RUNNING. */
 export class RunHeartbeat {
   private timer?: NodeJS.Timeout;
+  private stopped = false;
   private readonly owner: ProcessIdentity;
 
   constructor(
@@ -28,18 +29,28 @@ export class RunHeartbeat {
     this.owner = processIdentity() as ProcessIdentity;
   }
 
+  /**
+   * Beats every 250 ms until the record (created by the plan stage) carries the owner, then every
+   * {@link HEARTBEAT_INTERVAL_MS}: a run that dies in its first seconds must already name its owner.
+   */
   start(): void {
-    void this.beat();
-    this.timer = setInterval(() => void this.beat(), HEARTBEAT_INTERVAL_MS);
-    this.timer.unref();
+    const next = (owned: boolean) => {
+      this.timer = setTimeout(
+        () => void this.beat().then((wrote) => !this.stopped && next(owned || wrote)),
+        owned ? HEARTBEAT_INTERVAL_MS : 250,
+      );
+      this.timer.unref();
+    };
+    void this.beat().then((wrote) => !this.stopped && next(wrote));
   }
 
   stop(): void {
-    clearInterval(this.timer);
+    this.stopped = true;
+    clearTimeout(this.timer);
   }
 
   /** One heartbeat; the record may not exist yet (the plan stage creates it), and a server may be gone: both wait. */
-  async beat(): Promise<void> {
+  async beat(): Promise<boolean> {
     try {
       await this.doc.send(
         new UpdateCommand({
@@ -56,8 +67,10 @@ export class RunHeartbeat {
           ExpressionAttributeValues: { ':owner': this.owner, ':now': new Date().toISOString(), ':running': 'RUNNING' },
         }),
       );
+      return true;
     } catch {
       // Not created yet, already ended, or the server is down: the next beat (or the sweep) settles it.
+      return false;
     }
   }
 }

@@ -108,6 +108,11 @@ export class InferencePool implements ModelHandler {
     }
   }
 
+  /** The workers still running: a request is split into this many batches, one per worker. */
+  get parallelism(): number {
+    return Math.max(1, this.workers.length);
+  }
+
   /** Batches running now (one per busy worker). */
   get busy(): number {
     return this.workers.filter((worker) => worker.job !== undefined).length;

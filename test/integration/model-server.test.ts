@@ -134,7 +134,7 @@ describe('model server: PP-OCRv4 over the SageMaker contract', () => {
     for (const output of outputs) expect(output.model?.name).toBe('paddleocr-ppocrv4');
   });
 
-  it('splits one request into one batch per inference worker and keeps every line in its record\'s place', async () => {
+  it("splits one request into one batch per inference worker and keeps every line in its record's place", async () => {
     const texts = ['Gate B17', 'Nightshift report', 'Processed 128 images', 'Platform 9'];
     const images = await Promise.all(texts.map((text) => renderText([text], { fontSize: 36 })));
     const bad = { image: 'this is not base64!', format: 'png', width: 10, height: 10 };

@@ -1,8 +1,9 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ArnFormat, FileAssetPackaging, Stack } from 'aws-cdk-lib';
+import { ArnFormat, FileAssetPackaging, Stack, Stage } from 'aws-cdk-lib';
 import * as ecrAssets from 'aws-cdk-lib/aws-ecr-assets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
@@ -100,11 +101,20 @@ export class OcrModel extends Construct {
     // SageMaker documents ModelDataUrl as "a single gzip compressed tar archive (.tar.gz suffix)" (ContainerDefinition
     // API), but a file asset's key is `<hash><extname>`, and extname of model.tar.gz is `.gz` (aws-cdk#12699). Adding
     // the asset through the synthesizer with a source hash ending in `.tar` gives the key `<hash>.tar.gz`.
+    // The synthesizer takes the file's path relative to the cloud assembly, so the archive is staged there, as the
+    // Asset construct stages its files (the assembly can then be deployed from another folder or machine).
     const stack = Stack.of(this);
+    const sha256 = createHash('sha256').update(readFileSync(archive)).digest('hex');
+    const staged = `asset.${sha256}.tar.gz`;
+    const assetOutdir = Stage.of(this)?.assetOutdir;
+    if (assetOutdir && !existsSync(join(assetOutdir, staged))) {
+      mkdirSync(assetOutdir, { recursive: true });
+      copyFileSync(archive, join(assetOutdir, staged));
+    }
     const artifact = stack.synthesizer.addFileAsset({
-      fileName: archive,
+      fileName: assetOutdir ? staged : archive,
       packaging: FileAssetPackaging.FILE,
-      sourceHash: `${createHash('sha256').update(readFileSync(archive)).digest('hex')}.tar`,
+      sourceHash: `${sha256}.tar`,
     });
     /** The archive's S3 key, for tests. */
     this.modelDataKey = artifact.objectKey;

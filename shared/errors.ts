@@ -57,7 +57,10 @@ export class DatasetAccessError extends CallerError {
   readonly code = 'DATASET_ACCESS';
 }
 
-/** A run id is reused with different settings; the existing run is left untouched. */
+/**
+ * A run id is reused with different settings, or while another execution of it is RUNNING; the run is left
+ * untouched.
+ */
 export class RunConflictError extends CallerError {
   override readonly name = 'RunConflictError';
   readonly code = 'RUN_CONFLICT';

@@ -263,7 +263,7 @@ function elementLines(text: string): number[] {
 }
 
 /** "line L column C: problem" for text that JSON.parse refused, located by jsonc-parser's strict scan. */
-function describeJsonError(error: unknown, text: string): string {
+export function describeJsonError(error: unknown, text: string): string {
   const errors: ParseError[] = [];
   parseTree(text, errors, { disallowComments: true, allowTrailingComma: false, allowEmptyContent: false });
   const first = errors[0];

@@ -29,10 +29,20 @@ export interface ObjectStore {
 /** Outcome of creating a run record. */
 export type CreateRunResult = { readonly created: true } | { readonly created: false; readonly existing: RunRecord };
 
+/** Outcome of claiming a run for an execution: the record as it stands when another execution keeps it. */
+export type ClaimRunResult = { readonly claimed: true } | { readonly claimed: false; readonly existing: RunRecord };
+
 /** The run table: one record per run id. */
 export interface RunStore {
   /** Creates the record unless one with the same run id exists (then returns it, untouched). */
   create(record: RunRecord): Promise<CreateRunResult>;
+  /**
+   * Makes `executionId` the run's one live execution, in a single conditional write: the run is set RUNNING under
+   * it (and the last attempt's `finishedAt`, `error` and `failedAttempt` are cleared) only if it has this
+   * `settingsHash` and is not RUNNING under another execution. Otherwise the record is returned untouched. The run
+   * must exist (PipelineStateError).
+   */
+  claim(runId: string, owner: { readonly executionId: string; readonly settingsHash: string }): Promise<ClaimRunResult>;
   get(runId: string): Promise<RunRecord | undefined>;
   /** Sets the given top-level attributes (and `updatedAt`); the record must exist. */
   update(runId: string, changes: Partial<Omit<RunRecord, 'runId'>>): Promise<void>;

@@ -4,6 +4,7 @@
  * Clients are built on first use, so a command configures only what it calls and `--help` touches nothing.
  */
 import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
+import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { S3Client } from '@aws-sdk/client-s3';
@@ -35,6 +36,8 @@ export interface AwsClients extends DataClients {
   readonly sfn: SFNClient;
   readonly sagemaker: SageMakerClient;
   readonly cloudFormation: CloudFormationClient;
+  /** CloudWatch Logs, for `nightshift logs` (Logs Insights). */
+  readonly logs: CloudWatchLogsClient;
   /** The region the clients resolve to; rejects with the SDK's "Region is missing" when there is none. */
   region(): Promise<string>;
 }
@@ -59,6 +62,7 @@ export function createAwsClients(options: AwsClientOptions): AwsClients {
   const sfn = lazy(() => new SFNClient(common));
   const sagemaker = lazy(() => new SageMakerClient(common));
   const cloudFormation = lazy(() => new CloudFormationClient(common));
+  const logs = lazy(() => new CloudWatchLogsClient(common));
   const s3 = lazy(() => new S3Client({ ...s3ClientConfig(options.env), ...common }));
   const dynamo = lazy(() => new DynamoDBClient(common));
   // The document client wraps the DynamoDB client and owns nothing to destroy itself.
@@ -76,6 +80,9 @@ export function createAwsClients(options: AwsClientOptions): AwsClients {
     },
     get cloudFormation() {
       return cloudFormation();
+    },
+    get logs() {
+      return logs();
     },
     get s3() {
       return s3();

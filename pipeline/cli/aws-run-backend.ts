@@ -16,6 +16,7 @@ import type {
   RunListing,
   RunsQuery,
   RunView,
+  StageLogLine,
   StartRequest,
   WatchRequest,
 } from '../run-backend/run-backend.ts';
@@ -32,6 +33,7 @@ import {
   runNotFound,
 } from './executions.ts';
 import { formatCount, formatTimestamp, type Painter, paintStatus, writeJson, writeJsonLine } from './output.ts';
+import { queryRunLogs } from './run-logs.ts';
 import type { StackOutputs } from './stack-outputs.ts';
 
 /** Step Functions redrives executions that stopped within the last 14 days (RedriveExecution). */
@@ -169,8 +171,14 @@ export class AwsRunBackend implements RunBackend {
   }
 
   async status(runId: string): Promise<RunView> {
-    const run = await (await this.stored()).get(runId);
-    return { run, ...(run.executionId ? { console: executionConsoleUrl(run.executionId) } : {}) };
+    const stored = await this.stored();
+    const run = await stored.get(runId);
+    const accuracy = await stored.accuracy(run);
+    return {
+      run,
+      ...(accuracy === undefined ? {} : { accuracy }),
+      ...(run.executionId ? { console: executionConsoleUrl(run.executionId) } : {}),
+    };
   }
 
   async report(runId: string, directory: string): Promise<ReportFiles> {
@@ -179,6 +187,20 @@ export class AwsRunBackend implements RunBackend {
 
   async predictions(runId: string, filter: { readonly keyPrefix?: string }) {
     return (await this.stored()).predictions(runId, filter);
+  }
+
+  /** The run's stage lines from CloudWatch Logs Insights over the stack's log groups (`run-logs.ts`). */
+  async logs(runId: string): Promise<readonly StageLogLine[]> {
+    const run = await (await this.stored()).get(runId);
+    const { aws, clock, sleep, stackName } = this.access;
+    return queryRunLogs({
+      logs: aws().logs,
+      cloudFormation: aws().cloudFormation,
+      stackName,
+      run,
+      now: clock.now(),
+      sleep,
+    });
   }
 
   /** The clients belong to the command context, which destroys them. */

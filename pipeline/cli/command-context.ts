@@ -1,11 +1,10 @@
 import type { Clock } from '../../shared/ports.ts';
-import { explainAwsError } from '../run-backend/failures.ts';
+import { CliFailure, explainAwsError } from '../run-backend/failures.ts';
 import type { LocalRunBackend, LocalRunBackendModule, RunBackend } from '../run-backend/run-backend.ts';
 import type { AwsClientOptions, AwsClients } from './aws-clients.ts';
-import { AwsRunBackend } from './aws-run-backend.ts';
 import type { CliIo } from './io.ts';
 import { type Painter, painter } from './output.ts';
-import { readStackOutputs, type StackOutputs } from './stack-outputs.ts';
+import type { StackOutputs } from './stack-outputs.ts';
 
 /** What the CLI reaches outside itself; `main` takes overrides so tests never wait, open browsers or need AWS. */
 export interface CliDeps {
@@ -20,6 +19,9 @@ export interface CliDeps {
   /** The repository root: `.nightshift/` lives here unless NIGHTSHIFT_HOME or --state-dir say otherwise. */
   readonly projectRoot: string;
 }
+
+/** The RUN argument that names the newest run. */
+export const LATEST_RUN = 'latest';
 
 /** Options every command takes. */
 export interface GlobalOptions {
@@ -55,8 +57,26 @@ export class CommandContext {
 
   /** Where runs live for this command: the local runtime with `--local`, else the `--stack` on AWS. */
   backend(): Promise<RunBackend> {
-    this.backendPromise ??= this.global.local ? this.localBackend() : Promise.resolve(this.awsBackend());
+    this.backendPromise ??= this.global.local ? this.localBackend() : this.awsBackend();
     return this.backendPromise;
+  }
+
+  /**
+   * A RUN argument: a run id, or `latest` for the newest run of the backend (so `nightshift status latest --local`
+   * works as written after `npm run demo`).
+   */
+  async runId(backend: RunBackend, run: string): Promise<string> {
+    if (run !== LATEST_RUN) return run;
+    const newest = (await backend.runs({ limit: 1 })).runs[0];
+    if (!newest) {
+      throw new CliFailure(
+        'RUN_NOT_FOUND',
+        `no runs yet in ${await backend.where()}, so there is no latest run: ${
+          backend.selector ? 'run `npm run demo` first' : 'start one with `nightshift start`'
+        }`,
+      );
+    }
+    return newest.runId;
   }
 
   /** The local runtime's backend, for `--local` and for the commands that only run locally (`demo`, `run`). */
@@ -102,9 +122,10 @@ export class CommandContext {
 
   /** The `--stack` outputs, read once per invocation (`start --wait` and `redrive --wait` reuse them). */
   stack(): Promise<StackOutputs> {
-    this.stackPromise ??= this.region().then((region) =>
-      readStackOutputs(this.aws().cloudFormation, this.global.stack, region),
-    );
+    this.stackPromise ??= this.region().then(async (region) => {
+      const { readStackOutputs } = await import('./stack-outputs.ts');
+      return readStackOutputs(this.aws().cloudFormation, this.global.stack, region);
+    });
     return this.stackPromise;
   }
 
@@ -113,7 +134,9 @@ export class CommandContext {
     for (const close of this.closers.splice(0).reverse()) await close();
   }
 
-  private awsBackend(): RunBackend {
+  /** Imported on first use, like the SDK clients, so local and usage-error paths answer at once. */
+  private async awsBackend(): Promise<RunBackend> {
+    const { AwsRunBackend } = await import('./aws-run-backend.ts');
     return new AwsRunBackend({
       io: this.io,
       paint: this.paint,

@@ -28,6 +28,8 @@ export interface CommandSpec {
   readonly options: OptionSpecs;
   readonly positionals: { readonly min: number; readonly max: number };
   readonly examples?: readonly string[];
+  /** Runs only on this machine (`demo`, `run`): never needs the AWS SDK. */
+  readonly localOnly?: boolean;
   run(ctx: CommandContext, args: ParsedArgs): Promise<number>;
 }
 
@@ -205,7 +207,7 @@ export function renderOverview(commands: readonly CommandSpec[]): string {
     'Global options:',
     ...alignRows(Object.entries(GLOBAL_OPTIONS).map(([name, spec]) => [optionLabel(name, spec), spec.description])),
     '',
-    "Run `nightshift COMMAND --help` for a command's options.",
+    "Run `nightshift COMMAND --help` for a command's options; `nightshift --version` prints the version.",
     EXIT_CODES_HELP,
   ];
   return `${lines.join('\n')}\n`;

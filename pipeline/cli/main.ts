@@ -6,12 +6,13 @@
  * `CommandContext` picks once from `--local`: the AWS backend here (`aws-run-backend.ts`), or the local runtime's
  * (`pipeline/local/local-run-backend.ts`), imported on first use by {@link loadLocalBackend}.
  */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NightshiftError } from '../../shared/errors.ts';
 import { systemClock } from '../../shared/ports.ts';
-import { CliFailure, UsageError } from '../run-backend/failures.ts';
+import { exitCodeOf, UsageError } from '../run-backend/failures.ts';
 import type { LocalRunBackendModule } from '../run-backend/run-backend.ts';
-import { createAwsClients } from './aws-clients.ts';
 import { type CliDeps, CommandContext } from './command-context.ts';
 import {
   type CommandSpec,
@@ -23,6 +24,7 @@ import {
 } from './command-line.ts';
 import { demoCommand } from './commands/demo.ts';
 import { diffCommand } from './commands/diff.ts';
+import { logsCommand } from './commands/logs.ts';
 import { predictionsCommand } from './commands/predictions.ts';
 import { preflightCommand } from './commands/preflight.ts';
 import { redriveCommand } from './commands/redrive.ts';
@@ -49,18 +51,21 @@ export const COMMANDS: readonly CommandSpec[] = [
   reportCommand,
   predictionsCommand,
   diffCommand,
+  logsCommand,
   redriveCommand,
   demoCommand,
   runLocalCommand,
   preflightCommand,
 ];
 
-/** Exit codes: 0 success, 1 the run failed or the command could not be done, 2 usage error. */
+/** Exit codes: 0 success, 1 the run failed or the command could not be done, 2 usage error or input mistake. */
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
 
 export function defaultCliDeps(): CliDeps {
   return {
-    createAwsClients,
+    createAwsClients: () => {
+      throw new Error('the AWS clients are used before main() loaded them');
+    },
     loadLocalBackend,
     sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
     clock: systemClock,
@@ -87,6 +92,10 @@ export async function main(argv: readonly string[], io: CliIo, overrides: Partia
   let command: CommandSpec | undefined;
   let ctx: CommandContext | undefined;
   try {
+    if (argv.includes('--version') || argv.includes('-V')) {
+      io.stdout(`nightshift ${await packageVersion(deps.projectRoot)} (node ${process.version})\n`);
+      return EXIT.ok;
+    }
     const { name, rest } = splitCommand(argv);
     if (name === undefined || name === 'help') {
       const topic =
@@ -105,11 +114,17 @@ export async function main(argv: readonly string[], io: CliIo, overrides: Partia
       io.stdout(renderCommandHelp(command));
       return EXIT.ok;
     }
-    ctx = new CommandContext(io, globalOptions(args), deps);
+    const global = globalOptions(args);
+    // The AWS SDK takes seconds to import on a busy machine: only commands that may reach AWS wait for it.
+    const awsDeps =
+      overrides.createAwsClients || global.local || command.localOnly
+        ? deps
+        : { ...deps, createAwsClients: (await import('./aws-clients.ts')).createAwsClients };
+    ctx = new CommandContext(io, global, awsDeps);
     return await command.run(ctx, args);
   } catch (error) {
     reportError(io, error, { verbose, json, command });
-    return error instanceof UsageError ? EXIT.usage : EXIT.failed;
+    return exitCodeOf(error);
   } finally {
     try {
       await ctx?.close();
@@ -119,6 +134,12 @@ export async function main(argv: readonly string[], io: CliIo, overrides: Partia
   }
 }
 
+/** The version in the project's package.json: what `npm ci` installed is what runs. */
+async function packageVersion(projectRoot: string): Promise<string> {
+  const manifest = JSON.parse(await readFile(join(projectRoot, 'package.json'), 'utf8')) as { version?: unknown };
+  return typeof manifest.version === 'string' ? manifest.version : 'unknown';
+}
+
 /** One line saying what went wrong and what to do; the stack trace (and causes) only with --verbose. */
 function reportError(
   io: CliIo,
@@ -126,7 +147,8 @@ function reportError(
   options: { readonly verbose: boolean; readonly json: boolean; readonly command: CommandSpec | undefined },
 ): void {
   const message = error instanceof Error ? error.message : String(error);
-  const expected = error instanceof UsageError || error instanceof CliFailure;
+  // The caller's mistakes (usage, input, a run that cannot be redriven) say what to fix; a stack trace would not help.
+  const expected = error instanceof NightshiftError && error.kind === 'caller';
   if (options.json) {
     const described =
       error instanceof NightshiftError ? error.toJSON() : { name: (error as Error)?.name ?? 'Error', message };

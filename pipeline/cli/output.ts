@@ -75,9 +75,32 @@ export function renderTable(
 }
 
 function truncate(text: string, maxWidth: number | undefined): string {
-  const flat = text.replace(/\s+/g, ' ');
+  const flat = escapeControlCharacters(text);
   if (maxWidth === undefined || flat.length <= maxWidth) return flat;
   return `${flat.slice(0, Math.max(0, maxWidth - 1))}\u2026`;
+}
+
+const NAMED_ESCAPES: Readonly<Record<string, string>> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+
+/**
+ * Text from the data (object keys, OCR text, messages) made safe to print in a terminal: C0 and C1 control
+ * characters, DEL, and the bidirectional overrides and isolates that reorder what a reader sees (CVE-2021-42574,
+ * "Trojan Source") are written as escapes (`\n`, `\x1b`, `\u202e`), so a key cannot move the cursor, recolour the
+ * screen or pass for another key. Everything else, accents and CJK included, is left alone.
+ */
+export function escapeControlCharacters(text: string): string {
+  let out = '';
+  for (const char of text) {
+    const code = char.codePointAt(0) ?? 0;
+    const control = code < 0x20 || (code >= 0x7f && code < 0xa0);
+    const bidi =
+      (code >= 0x202a && code <= 0x202e) || (code >= 0x2066 && code <= 0x2069) || code === 0x200e || code === 0x200f;
+    if (!control && !bidi) out += char;
+    else
+      out +=
+        NAMED_ESCAPES[char] ?? (code < 0x100 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16)}`);
+  }
+  return out;
 }
 
 /** `label  value` lines with the labels padded to one width. */
@@ -86,6 +109,15 @@ export function renderFields(fields: readonly (readonly [string, string])[], pai
   return fields
     .map(([label, value]) => `${paint ? paint.dim(label.padEnd(width)) : label.padEnd(width)}  ${value}\n`)
     .join('');
+}
+
+/** `96.0% (48 of 50 with expected text read exactly)` */
+export function formatAccuracy(accuracy: {
+  readonly withExpected: number;
+  readonly matches: number;
+  readonly rate: number;
+}): string {
+  return `${(accuracy.rate * 100).toFixed(1)}% (${formatCount(accuracy.matches)} of ${formatCount(accuracy.withExpected)} with expected text read exactly)`;
 }
 
 /** 1,234,567 */

@@ -3,7 +3,12 @@
  * (`demo`, `run --local`, `start/redrive --local`), and the read commands and `watch --local` read the runtime's
  * persisted state through its S3 and DynamoDB servers. The CLI imports this module on first use of `--local`.
  */
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import type { ExecutionInput } from '../../shared/execution-input.ts';
+import { CliFailure } from '../run-backend/failures.ts';
 import type {
   LocalRunBackend,
   LocalRunBackendOptions,
@@ -12,9 +17,11 @@ import type {
   RunListing,
   RunsQuery,
   RunView,
+  StageLogLine,
   StartRequest,
   WatchRequest,
 } from '../run-backend/run-backend.ts';
+import { stageLogLine } from '../run-backend/run-backend.ts';
 import { StoredRuns } from '../run-backend/stored-runs.ts';
 import { formatSummary, runLocalPipeline } from './local-run.ts';
 import { createLocalClients, type LocalServersOptions, resolveLocalServers, resolveStateDir } from './local-servers.ts';
@@ -39,6 +46,8 @@ interface PipelineRun {
 }
 
 const MAX_WATCH_DELAY_MS = 5000;
+/** Where the local runtime writes the stage handlers' log lines, under the state directory (runtime.ts). */
+export const STAGE_LOG_FILE = join('logs', 'stages.jsonl');
 
 class LocalBackend implements LocalRunBackend {
   readonly selector = ' --local';
@@ -71,8 +80,29 @@ class LocalBackend implements LocalRunBackend {
     return this.runPipeline({ input: request.input, runId: request.name, keepServers: request.keepServers });
   }
 
-  /** Runs a FAILED local run again with its recorded dataset and settings, same run id (docs/decisions.md). */
-  redrive(request: RedriveRequest): Promise<number> {
+  /**
+   * Runs a FAILED local run again with its recorded dataset and settings, same run id (docs/decisions.md). A run
+   * that did not fail is refused from its record, before the runtime starts.
+   */
+  async redrive(request: RedriveRequest): Promise<number> {
+    const run = await (await this.stored()).find(request.run);
+    if (!run) {
+      throw new CliFailure(
+        'RUN_NOT_FOUND',
+        `run ${request.run} not found in ${this.stateDir}: list them with \`nightshift runs --local\``,
+      );
+    }
+    if (run.status !== 'FAILED') {
+      throw new CliFailure(
+        'NOT_REDRIVABLE',
+        `run ${request.run} is ${run.status}; only FAILED runs can be redriven: ${
+          run.status === 'RUNNING' ? 'wait for it with `nightshift watch --local`' : 'start a new run instead'
+        }`,
+      );
+    }
+    // The runtime starts its own servers on the same state: the read side's must be gone first.
+    await this.close();
+    this.storedPromise = undefined;
     return this.runPipeline({ redriveRunId: request.run, keepServers: false });
   }
 
@@ -118,7 +148,10 @@ class LocalBackend implements LocalRunBackend {
   }
 
   async status(runId: string): Promise<RunView> {
-    return { run: await (await this.stored()).get(runId) };
+    const stored = await this.stored();
+    const run = await stored.get(runId);
+    const accuracy = await stored.accuracy(run);
+    return { run, ...(accuracy === undefined ? {} : { accuracy }) };
   }
 
   async report(runId: string, directory: string): Promise<ReportFiles> {
@@ -127,6 +160,28 @@ class LocalBackend implements LocalRunBackend {
 
   async predictions(runId: string, filter: { readonly keyPrefix?: string }) {
     return (await this.stored()).predictions(runId, filter);
+  }
+
+  /**
+   * The run's stage lines from the runtime's JSON Lines log (`logs/stages.jsonl` in the state directory, where
+   * `runtime.ts` sends the stage handlers' log lines), streamed so a long history is never held whole.
+   */
+  async logs(runId: string): Promise<readonly StageLogLine[]> {
+    await (await this.stored()).get(runId);
+    const file = join(this.stateDir, STAGE_LOG_FILE);
+    if (!(await stat(file).catch(() => undefined))) return [];
+    const lines: StageLogLine[] = [];
+    const marker = `"runId":${JSON.stringify(runId)}`;
+    for await (const text of createInterface({ input: createReadStream(file), crlfDelay: Number.POSITIVE_INFINITY })) {
+      if (!text.includes(marker)) continue;
+      try {
+        const line = stageLogLine(JSON.parse(text));
+        if (line && line.fields.runId === runId) lines.push(line);
+      } catch {
+        // A line cut short by a killed process: the rest of the log still reads.
+      }
+    }
+    return lines;
   }
 
   /** Stops any servers the read side started and destroys its clients, newest first. */

@@ -1,9 +1,13 @@
+import { randomUUID } from 'node:crypto';
 import { mkdir, readdir, readFile, realpath, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { ManifestError } from '../../shared/errors.ts';
 import { BUCKET_PREFIXES } from '../../shared/layout.ts';
 import type { RunRecord } from '../../shared/records.ts';
 import { parseS3Uri } from '../../shared/s3-location.ts';
+import { describeCause } from '../run-backend/failure-cause.ts';
+import { CliFailure } from '../run-backend/failures.ts';
+import { checkLocalSource } from '../run-backend/local-source.ts';
 import { ProgressDisplay } from './progress-display.ts';
 import { LocalRuntime } from './runtime.ts';
 import { generateSampleDataset } from './sample-dataset.ts';
@@ -54,8 +58,10 @@ export async function runLocalPipeline(options: LocalRunOptions): Promise<LocalR
   const { io } = options;
   const started = Date.now();
   const display = new ProgressDisplay({ write: (text) => io.err(text), isTTY: io.isTTY });
+  // A wrong source path is the user's mistake, reported before any server starts.
   if (options.source !== undefined && !options.dataset && !options.redriveRunId) {
-    await checkLocalManifestScope(resolve(options.source));
+    const kind = await checkLocalSource(resolve(options.source), options.source);
+    if (kind !== 'folder') await checkLocalManifestScope(resolve(options.source));
   }
   io.err('Starting the local S3 and DynamoDB servers, the model server, and the synthesized state machine...\n');
   const runtime = await LocalRuntime.start({ home: options.home, onProgress: display.onEvent });
@@ -69,11 +75,15 @@ export async function runLocalPipeline(options: LocalRunOptions): Promise<LocalR
     const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-');
     const previous = options.redriveRunId ? await runtime.stores.runs.get(options.redriveRunId) : undefined;
     if (options.redriveRunId && previous?.status !== 'FAILED') {
-      throw new Error(
-        previous
-          ? `run ${options.redriveRunId} is ${previous.status}; only FAILED runs can be redriven (start a new run instead)`
-          : `run ${options.redriveRunId} was not found in the local state (${options.home})`,
-      );
+      throw previous
+        ? new CliFailure(
+            'NOT_REDRIVABLE',
+            `run ${options.redriveRunId} is ${previous.status}; only FAILED runs can be redriven (start a new run instead)`,
+          )
+        : new CliFailure(
+            'RUN_NOT_FOUND',
+            `run ${options.redriveRunId} was not found in the local state (${options.home}): list them with \`nightshift runs --local\``,
+          );
     }
     const { dataset, label } = previous
       ? { dataset: previous.dataset, label: 'redrive' }
@@ -91,7 +101,9 @@ export async function runLocalPipeline(options: LocalRunOptions): Promise<LocalR
           preprocess: { batchSize: 10, ...options.preprocess },
           ...(options.transform ? { transform: options.transform } : {}),
         };
-    const executionName = previous ? `${runId}-redrive-${stamp}` : runId;
+    // Unique per start, as Step Functions keeps execution names taken: the run record's owner is the execution ARN
+    // (stages/plan), so a start in another process must not come back under the first one's ARN.
+    const executionName = `${runId.slice(0, 56)}-${previous ? 'redrive-' : ''}${randomUUID().slice(0, 8)}`;
     io.err(`Run ${runId} over ${dataset}\n`);
     handle = runtime.startRun(executionName, input);
     const result = await handle.result();
@@ -163,7 +175,7 @@ async function putDataset(
   }
   const path = resolve(source);
   const info = await stat(path).catch(() => undefined);
-  if (!info) throw new Error(`${source} does not exist: give a folder of images or a manifest file (.jsonl or .json)`);
+  if (!info) throw new CliFailure('INVALID_SOURCE', `${source} does not exist: give a folder of images or a manifest`);
   const name =
     basename(path)
       .replace(/\.[^.]+$/, '')
@@ -289,10 +301,17 @@ export function formatSummary(summary: LocalRunSummary): string {
   const lines = [''];
   const run = summary.run;
   lines.push(`Run ${summary.runId}: ${summary.status}${summary.error ? ` (${summary.error})` : ''}`);
-  if (summary.status !== 'SUCCEEDED' && summary.cause) lines.push(`  cause: ${summary.cause.slice(0, 500)}`);
-  if (run?.counts) {
+  if (summary.status !== 'SUCCEEDED' && summary.cause) lines.push(`  cause: ${describeCause(summary.cause)}`);
+  if (run?.counts && summary.status !== 'SUCCEEDED') {
+    // The counts of a run that stopped are those written so far, not a reconciliation of every item.
     const c = run.counts;
-    lines.push(`  items ${c.items} = predicted ${c.predicted} + rejected ${c.rejected}`);
+    lines.push(
+      `  processed ${c.predicted + (c.noText ?? 0) + c.rejected} of ${c.items} items before it stopped (predicted ${c.predicted}, rejected ${c.rejected}); redrive it with \`nightshift redrive ${summary.runId} --local\``,
+    );
+  } else if (run?.counts) {
+    const c = run.counts;
+    const noText = c.noText ? ` + no text ${c.noText}` : '';
+    lines.push(`  items ${c.items} = predicted ${c.predicted}${noText} + rejected ${c.rejected}`);
     for (const [reason, count] of Object.entries(c.rejectedByReason).sort((a, b) => b[1] - a[1])) {
       lines.push(`    ${reason.padEnd(24)} ${count}`);
     }

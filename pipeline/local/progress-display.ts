@@ -1,3 +1,4 @@
+import { formatDuration } from '../../shared/format-duration.ts';
 import { STAGES, type StageName } from '../../shared/records.ts';
 import { STAGE_OF_STATE } from '../state-machine.ts';
 import type { ProgressEvent } from './engine/index.ts';
@@ -8,15 +9,22 @@ export interface DisplayWriter {
   readonly isTTY: boolean;
 }
 
+/** How often a pipe gets a line of a stage still working; the stage's finished line always comes. */
+const PIPE_INTERVAL_MS = 2000;
+
 /**
  * Shows where a run is while it works: the stage, items done of total and the rate for the Distributed Maps,
- * objects and records for the transform. One rewritten line on a terminal, a line every few seconds otherwise.
+ * objects and images for the transform. Every stage ends as one finished line with its final counts and wall time
+ * (`  transform  5/5 parts, 50 images  4.5 s`). On a terminal the working stage is one rewritten line; in a pipe a
+ * working stage prints a line at most every two seconds, and only once it has counts to show.
  * Also keeps the wall time of each stage for the summary.
  */
 export class ProgressDisplay {
-  private stage: StageName | '' = '';
+  private stage: StageName | undefined;
   private detail = '';
-  private lastPrinted = 0;
+  /** Whether the terminal's current line is a live line to overwrite. */
+  private live = false;
+  private lastPrinted = Number.NEGATIVE_INFINITY;
   private readonly stageStarted = new Map<StageName, number>();
   private readonly stageEnded = new Map<StageName, number>();
   private mapStarted = 0;
@@ -30,7 +38,7 @@ export class ProgressDisplay {
     const t = this.now();
     if (event.type === 'TransformProgress') {
       this.detail = `${event.objectsDone}/${event.objectsTotal} parts, ${event.recordsDone} images`;
-      this.render(false);
+      this.renderLive();
       return;
     }
     if (
@@ -47,9 +55,11 @@ export class ProgressDisplay {
         if (!stage) return;
         if (!this.stageStarted.has(stage)) this.stageStarted.set(stage, t);
         if (stage !== this.stage) {
+          this.endStage();
           this.stage = stage;
           this.detail = '';
-          this.render(true);
+          this.lastPrinted = Number.NEGATIVE_INFINITY;
+          this.renderLive();
         }
         return;
       }
@@ -67,7 +77,7 @@ export class ProgressDisplay {
         const done = counts.succeeded + counts.failed;
         const seconds = Math.max(0.001, (t - this.mapStarted) / 1000);
         this.detail = `${done}/${counts.total} items${counts.failed ? ` (${counts.failed} failed)` : ''}, ${(done / seconds).toFixed(1)}/s`;
-        this.render(event.type === 'MapRunEnded');
+        this.renderLive();
         return;
       }
       default:
@@ -75,23 +85,10 @@ export class ProgressDisplay {
     }
   };
 
-  private render(force: boolean): void {
-    const line = `  ${this.stage.padEnd(10)} ${this.detail}`;
-    if (this.out.isTTY) {
-      this.out.write(`\r\x1b[2K${line}`);
-      if (force) this.out.write('');
-      return;
-    }
-    const t = this.now();
-    if (force || t - this.lastPrinted > 2000) {
-      this.out.write(`${line}\n`);
-      this.lastPrinted = t;
-    }
-  }
-
-  /** Ends the live line. */
+  /** Prints the last stage's finished line (a run's failure path ends the display without one more stage). */
   finish(): void {
-    if (this.out.isTTY) this.out.write('\n');
+    this.endStage();
+    this.stage = undefined;
   }
 
   /** Wall seconds per stage, in pipeline order. */
@@ -101,6 +98,33 @@ export class ProgressDisplay {
       const end = this.stageEnded.get(stage);
       return start === undefined || end === undefined ? [] : [{ stage, seconds: (end - start) / 1000 }];
     });
+  }
+
+  /** The working stage's line: rewritten in place on a terminal, throttled in a pipe, never bare in a pipe. */
+  private renderLive(): void {
+    if (!this.stage) return;
+    const label = `  ${this.stage.padEnd(10)}`;
+    if (this.out.isTTY) {
+      this.out.write(`\r\x1b[2K${this.detail ? `${label} ${this.detail}` : label.trimEnd()}`);
+      this.live = true;
+      return;
+    }
+    const t = this.now();
+    if (this.detail && t - this.lastPrinted >= PIPE_INTERVAL_MS) {
+      this.out.write(`${label} ${this.detail}\n`);
+      this.lastPrinted = t;
+    }
+  }
+
+  /** The stage's finished line: its last counts (always, however recent the previous line) and its wall time. */
+  private endStage(): void {
+    const stage = this.stage;
+    if (!stage) return;
+    const started = this.stageStarted.get(stage) ?? this.now();
+    const seconds = ((this.stageEnded.get(stage) ?? this.now()) - started) / 1000;
+    const line = `  ${stage.padEnd(10)} ${this.detail ? `${this.detail}  ` : ''}${formatDuration(seconds)}`;
+    this.out.write(`${this.out.isTTY && this.live ? '\r\x1b[2K' : ''}${line}\n`);
+    this.live = false;
   }
 }
 

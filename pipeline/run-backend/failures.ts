@@ -22,9 +22,20 @@ export type CliFailureCode =
   | 'UNREACHABLE'
   | 'NOT_REDRIVABLE'
   | 'NO_REPORT'
-  | 'NO_LOCAL_STATE';
+  | 'NO_LOCAL_STATE'
+  | 'INVALID_SOURCE'
+  | 'NO_LOGS';
 
-/** A command that was well formed but cannot be done as asked; the message says what to do instead. Exit code 1. */
+/**
+ * Failures that are mistakes in what the user gave (a source path that is not a dataset, a redrive of a run that did
+ * not fail): like usage errors they exit 2, and they are reported before anything starts.
+ */
+export const INPUT_MISTAKES: ReadonlySet<CliFailureCode> = new Set(['INVALID_SOURCE', 'NOT_REDRIVABLE']);
+
+/**
+ * A command that was well formed but cannot be done as asked; the message says what to do instead. Exit code 1, or
+ * 2 for the {@link INPUT_MISTAKES}.
+ */
 export class CliFailure extends NightshiftError {
   override readonly name = 'CliFailure';
   readonly kind = 'caller';
@@ -37,6 +48,12 @@ export class CliFailure extends NightshiftError {
   ) {
     super(message, options);
   }
+}
+
+/** The exit code for an error a command ended with: 2 for usage errors and input mistakes, else 1. */
+export function exitCodeOf(error: unknown): 1 | 2 {
+  if (error instanceof UsageError) return 2;
+  return error instanceof CliFailure && INPUT_MISTAKES.has(error.code) ? 2 : 1;
 }
 
 interface ErrorShape {

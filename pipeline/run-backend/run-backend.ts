@@ -57,9 +57,18 @@ export interface RunsQuery {
   readonly status?: RunStatus;
 }
 
+/** How many predictions with expected text were read exactly (report.json's `accuracy`). */
+export interface RunAccuracy {
+  readonly withExpected: number;
+  readonly matches: number;
+  readonly rate: number;
+}
+
 /** The newest runs first, and rows skipped because they are not run records. */
 export interface RunListing {
   readonly runs: readonly RunRecord[];
+  /** By run id, for runs with a report: the accuracy, or null when no item had expected text. */
+  readonly accuracy?: Readonly<Record<string, RunAccuracy | null>>;
   readonly skipped: number;
   /** The table read, for the warning about skipped rows. */
   readonly runsTable: string;
@@ -68,6 +77,8 @@ export interface RunListing {
 /** One run's record, and where to see its execution when there is a console for it. */
 export interface RunView {
   readonly run: RunRecord;
+  /** From the run's report: undefined without a report, null when no item had expected text. */
+  readonly accuracy?: RunAccuracy | null;
   /** AWS only: the Step Functions console page of the execution. */
   readonly console?: string;
 }
@@ -77,6 +88,30 @@ export interface ReportFiles {
   readonly json: string;
   readonly csv: string;
   readonly html: string;
+}
+
+/** One structured log line a stage wrote for a run (Powertools JSON: level, message, timestamp, stage, runId). */
+export interface StageLogLine {
+  readonly timestamp: string;
+  readonly level: string;
+  readonly stage: string;
+  readonly message: string;
+  /** The whole line as logged, for `--json`. */
+  readonly fields: Readonly<Record<string, unknown>>;
+}
+
+/** A logged JSON object as a {@link StageLogLine}; undefined for anything else. */
+export function stageLogLine(fields: unknown): StageLogLine | undefined {
+  if (typeof fields !== 'object' || fields === null || Array.isArray(fields)) return undefined;
+  const record = fields as Record<string, unknown>;
+  const text = (key: string) => (typeof record[key] === 'string' ? (record[key] as string) : '');
+  return {
+    timestamp: text('timestamp'),
+    level: text('level'),
+    stage: text('stage'),
+    message: text('message'),
+    fields: record,
+  };
 }
 
 /** Starts, follows and reads runs, on AWS or on this machine. */
@@ -102,6 +137,8 @@ export interface RunBackend {
   report(runId: string, directory: string): Promise<ReportFiles>;
   /** The run's rows in key order (fails with RUN_NOT_FOUND first when there is no such run). */
   predictions(runId: string, filter: { readonly keyPrefix?: string }): Promise<AsyncIterable<OutcomeRecord>>;
+  /** The stage log lines of one run, oldest first (fails with RUN_NOT_FOUND first when there is no such run). */
+  logs(runId: string): Promise<readonly StageLogLine[]>;
   /** Releases clients and stops any servers this backend started. */
   close(): Promise<void>;
 }

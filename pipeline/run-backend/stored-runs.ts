@@ -24,8 +24,9 @@ import {
 import { formatS3Uri, type S3Location } from '../../shared/s3-location.ts';
 import { RUNS_TABLE } from '../../shared/tables.ts';
 import { reportLocations } from '../../stages/report/report.ts';
+import { RunReportSchema } from '../../stages/report/run-report.ts';
 import { awsCall, CliFailure, explainAwsError } from './failures.ts';
-import type { ReportFiles, RunListing, RunsQuery } from './run-backend.ts';
+import type { ReportFiles, RunAccuracy, RunListing, RunsQuery } from './run-backend.ts';
 
 /** Where one backend's runs are stored, and how to name that place in messages. */
 export interface RunStorage {
@@ -78,11 +79,37 @@ export class StoredRuns {
       .flatMap((page) => page.runs)
       .sort((a, b) => (a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : 0))
       .slice(0, query.limit);
+    const accuracy: Record<string, RunAccuracy | null> = {};
+    await Promise.all(
+      runs.map(async (run) => {
+        const value = await this.accuracy(run);
+        if (value !== undefined) accuracy[run.runId] = value;
+      }),
+    );
     return {
       runs,
+      accuracy,
       skipped: pages.reduce((sum, page) => sum + page.skipped, 0),
       runsTable: this.storage.runsTable,
     };
+  }
+
+  /**
+   * The accuracy in the run's report.json (the runs table does not carry it): undefined when the run has no report
+   * or it cannot be read, null when no item had expected text. A few KB per run.
+   */
+  async accuracy(run: RunRecord): Promise<RunAccuracy | null | undefined> {
+    if (!run.report) return undefined;
+    const location = reportLocations(run.runId, this.storage.pipelineBucket).json;
+    try {
+      const out = await this.storage.s3.send(new GetObjectCommand({ Bucket: location.bucket, Key: location.key }));
+      const text = (await out.Body?.transformToString()) ?? '';
+      const parsed = RunReportSchema.shape.accuracy.safeParse((JSON.parse(text) as { accuracy?: unknown }).accuracy);
+      return parsed.success ? parsed.data : undefined;
+    } catch {
+      // The figure is an extra on a listing: a missing or unreadable report leaves it out rather than fail the list.
+      return undefined;
+    }
   }
 
   /** The run's rows in key order, after checking the run exists: "no such run" and "no rows yet" differ. */

@@ -8,7 +8,7 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { PipelineStateError } from '../errors.ts';
-import type { Clock, CreateRunResult, RunStore } from '../ports.ts';
+import type { ClaimRunResult, Clock, CreateRunResult, RunStore } from '../ports.ts';
 import { type RunRecord, RunRecordSchema } from '../records.ts';
 import { RUNS_TABLE } from '../tables.ts';
 import { toNightshiftError } from './aws-errors.ts';
@@ -46,6 +46,58 @@ export class DynamoRunStore implements RunStore {
     const existing = await this.get(record.runId);
     if (!existing) throw new PipelineStateError(`run "${record.runId}" existed a moment ago and is now gone`);
     return { created: false, existing };
+  }
+
+  /**
+   * One UpdateItem whose ConditionExpression names the owning execution: DynamoDB applies a write only when its
+   * condition evaluates to true, and fails it with ConditionalCheckFailedException otherwise
+   * (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Expressions.SpecifyingConditions.html), so of
+   * two executions that read the run as ended at the same moment, only the first to write takes it over. The
+   * owner is `$$.Execution.Id`, which a redrive keeps ("Redriven executions use the same ... execution ARN",
+   * RedriveExecution API), so a redriven plan claims its own run again.
+   */
+  async claim(
+    runId: string,
+    owner: { readonly executionId: string; readonly settingsHash: string },
+  ): Promise<ClaimRunResult> {
+    try {
+      await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { [RUNS_TABLE.partitionKey]: runId },
+          UpdateExpression:
+            'SET #status = :running, #execution = :execution, #updated = :now REMOVE #finished, #error, #failedAttempt',
+          ConditionExpression:
+            'attribute_exists(#pk) AND #hash = :hash AND (#status <> :running OR #execution = :execution)',
+          ExpressionAttributeNames: {
+            '#pk': RUNS_TABLE.partitionKey,
+            '#status': 'status',
+            '#execution': 'executionId',
+            '#updated': 'updatedAt',
+            '#finished': 'finishedAt',
+            '#error': 'error',
+            '#failedAttempt': 'failedAttempt',
+            '#hash': 'settingsHash',
+          },
+          ExpressionAttributeValues: {
+            ':running': 'RUNNING',
+            ':execution': owner.executionId,
+            ':now': this.clock.now().toISOString(),
+            ':hash': owner.settingsHash,
+          },
+        }),
+      );
+      return { claimed: true };
+    } catch (error) {
+      if ((error as Error).name !== 'ConditionalCheckFailedException') {
+        throw toNightshiftError(error, `claiming run "${runId}" in table ${this.tableName}`);
+      }
+    }
+    const existing = await this.get(runId);
+    if (!existing) {
+      throw new PipelineStateError(`run "${runId}" does not exist in table ${this.tableName}; the plan creates it`);
+    }
+    return { claimed: false, existing };
   }
 
   async get(runId: string): Promise<RunRecord | undefined> {

@@ -1,6 +1,7 @@
 import { CALLER_ERROR_NAMES, NOT_REDRIVABLE_ERROR_NAMES } from '../../shared/errors.ts';
 import type { Log } from '../../shared/logging.ts';
 import type { Clock, Notifier, RunStore, TransformJobControl } from '../../shared/ports.ts';
+import type { RunRecord } from '../../shared/records.ts';
 import {
   type ExecutionStatusEvent,
   type FinalizeFailureEvent,
@@ -33,6 +34,7 @@ export async function runFinalizeFailure(
   return markFailed(
     {
       runId,
+      executionName,
       error: error.Error,
       cause: error.Cause,
       ...(failedState ? { failedState } : {}),
@@ -65,7 +67,8 @@ export async function runFinalizeExecution(
   const runId = runIdOf(parseJson(detail.input), detail.name);
   const attempt = detail.redriveCount ?? 0;
   const existing = await deps.runs.get(runId);
-  if (existing?.status === 'FAILED' && existing.failedAttempt === attempt) {
+  const owned = existing?.executionId === undefined || existing.executionId === detail.executionArn;
+  if (owned && existing?.status === 'FAILED' && existing.failedAttempt === attempt) {
     deps.log.info('failure already finalized by the state machine', { runId, attempt });
     return undefined;
   }
@@ -80,7 +83,7 @@ export async function runFinalizeExecution(
   const error = detail.error ?? fallback.error;
   const cause = detail.cause ?? fallback.cause;
   const notification = await markFailed(
-    { runId, error, cause, attempt, redrivable: true, executionArn: detail.executionArn },
+    { runId, executionName: detail.name, error, cause, attempt, redrivable: true, executionArn: detail.executionArn },
     deps,
   );
   await deps.notifier.publish(notification);
@@ -96,31 +99,68 @@ function parseJson(text: string | null | undefined): unknown {
   }
 }
 
-async function markFailed(
-  failure: {
-    runId: string;
-    error: string;
-    cause: string;
-    failedState?: string;
-    attempt: number;
-    redrivable?: boolean;
-    executionArn?: string;
-  },
-  deps: FinalizeFailureDeps,
-): Promise<Notification> {
+/**
+ * The error of a start the plan refused before it changed anything: the run id is taken (other settings, or another
+ * live execution). Typed against the caller errors, so a renamed class fails the type check here.
+ */
+const REFUSED_START: (typeof CALLER_ERROR_NAMES)[number] = 'RunConflictError';
+
+interface Failure {
+  readonly runId: string;
+  readonly executionName: string;
+  readonly error: string;
+  readonly cause: string;
+  readonly failedState?: string;
+  readonly attempt: number;
+  readonly redrivable?: boolean;
+  readonly executionArn?: string;
+}
+
+/**
+ * Marks the run FAILED, when this execution owns it, and words the notification. The record belongs to the
+ * execution whose plan created or last took it over (`executionId`); a refused start, or a failure of another
+ * execution that never took the run over, leaves it untouched and is announced as what it is, never as the run's
+ * failure.
+ */
+async function markFailed(failure: Failure, deps: FinalizeFailureDeps): Promise<Notification> {
   const { runId, error } = failure;
   const cause = readableCause(failure.cause);
   const now = deps.clock.now().toISOString();
   const existing = await deps.runs.get(runId);
-  // The record belongs to the execution whose plan created or last re-joined it. Another execution's failure (a
-  // run id reused with other settings fails with RunConflictError before it re-joins) leaves it alone.
+  const execution = failure.executionArn ?? failure.executionName;
+  // Checked by name before ownership: locally a re-start under the same execution name has the run's own ARN.
+  if (error === REFUSED_START) {
+    deps.log.warn('start refused; the run is left as it is', { error, cause, execution });
+    return {
+      runId,
+      subject: `Nightshift run ${runId}: a new start was refused; the run is unchanged`.slice(0, 100),
+      message: [
+        `Execution ${execution} was refused at ${now} and changed nothing.`,
+        `Reason: ${cause}`,
+        unchanged(runId, existing),
+        'Start with a new run id, or start again with the same input once the run has ended.',
+      ].join('\n'),
+    };
+  }
   const ownedByAnother =
     existing?.executionId !== undefined &&
     failure.executionArn !== undefined &&
     existing.executionId !== failure.executionArn;
   if (ownedByAnother) {
-    deps.log.warn('the run record belongs to another execution; not marking it', { runId });
-  } else if (existing) {
+    deps.log.warn('the run record belongs to another execution; not marking it', { runId, execution });
+    deps.log.error('execution failed', { error, cause, failedState: failure.failedState });
+    return {
+      runId,
+      subject: `Nightshift execution ${failure.executionName} failed: ${error}`.slice(0, 100),
+      message: [
+        `Execution ${execution} (run id ${runId}) failed${failure.failedState ? ` in state ${failure.failedState}` : ''} at ${now}, before it took the run over.`,
+        `Error: ${error}`,
+        `Cause: ${cause}`,
+        unchanged(runId, existing),
+      ].join('\n'),
+    };
+  }
+  if (existing) {
     await deps.runs.update(runId, {
       status: 'FAILED',
       finishedAt: now,
@@ -148,6 +188,14 @@ async function markFailed(
       advice,
     ].join('\n'),
   };
+}
+
+/** The line that tells the reader the run they may care about was not touched. */
+function unchanged(runId: string, existing: RunRecord | undefined): string {
+  if (!existing) return `Run ${runId} has no record; nothing was written.`;
+  return existing.executionId
+    ? `Run ${runId} belongs to execution ${existing.executionId} and is unchanged (${existing.status}).`
+    : `Run ${runId} is unchanged (${existing.status}).`;
 }
 
 /** Lambda failures arrive as a JSON Cause `{"errorType", "errorMessage", "trace"}`; people want the message. */

@@ -52,7 +52,8 @@ export async function runPlan(event: PlanEvent, deps: PlanDeps): Promise<PlanRes
   checkDatasetLocation(source, deps);
 
   const settings = { preprocess: input.preprocess, transform: input.transform };
-  await createOrRejoinRun(runId, input.dataset, settings, event.execution.id, deps);
+  // The owning execution: `$$.Execution.Id` from the state machine; its name where a caller gives no id (tests).
+  await createOrRejoinRun(runId, input.dataset, settings, event.execution.id ?? event.execution.name, deps);
 
   const writer = new PlanWriter(runId, deps);
   if (source.type === 'prefix') {
@@ -172,11 +173,18 @@ function checkDatasetLocation(source: DatasetSource, deps: PlanDeps): void {
   }
 }
 
+/**
+ * Creates the run record, or takes an existing run over for this execution. A run id has one live execution at a
+ * time: the record names its owner (`executionId`), and a start is refused with RunConflictError, before anything
+ * is changed, when the run has other settings or is RUNNING under another execution. Creating (a conditional put)
+ * and taking over (a conditional update on the owner) are each one write, so two executions started together
+ * cannot both win.
+ */
 async function createOrRejoinRun(
   runId: string,
   dataset: string,
   settings: RunRecord['settings'],
-  executionId: string | undefined,
+  executionId: string,
   deps: PlanDeps,
 ): Promise<void> {
   const now = deps.clock.now().toISOString();
@@ -187,7 +195,7 @@ async function createOrRejoinRun(
     dataset,
     settings,
     settingsHash,
-    ...(executionId === undefined ? {} : { executionId }),
+    executionId,
     createdAt: now,
     updatedAt: now,
   };
@@ -196,23 +204,40 @@ async function createOrRejoinRun(
     deps.log.info('run created', { dataset });
     return;
   }
-  if (result.existing.settingsHash !== settingsHash) {
-    throw new RunConflictError(
-      `run id "${runId}" already exists with a different dataset or settings (created ${result.existing.createdAt}, ` +
-        `dataset ${result.existing.dataset}); start with a new run id, or repeat the run with its original input`,
-      { details: { runId } },
-    );
+  if (result.existing.settingsHash !== settingsHash) throw otherSettings(runId, result.existing);
+  const claim = await deps.runs.claim(runId, { executionId, settingsHash });
+  if (!claim.claimed) {
+    throw claim.existing.settingsHash === settingsHash
+      ? liveElsewhere(runId, claim.existing)
+      : otherSettings(runId, claim.existing);
   }
   // Same input again: a retried plan or a deliberate re-run. The dataset may have changed since (objects added or
   // removed under the prefix), so the run's intermediate data and rows are cleared and computed afresh: stale parts
-  // would go through the transform, and rows of vanished objects would break the report's reconciliation.
+  // would go through the transform, and rows of vanished objects would break the report's reconciliation. This
+  // execution owns the run now, so no other live execution is reading what is cleared.
   const bucket = deps.pipelineBucket;
   const [objects, rows] = await Promise.all([
     deps.objects.deletePrefix({ bucket, key: runLayout.root(runId) }),
     deps.predictions.deleteRun(runId),
   ]);
   deps.log.info('run re-joined: previous data cleared', { previousStatus: result.existing.status, objects, rows });
-  await deps.runs.update(runId, { status: 'RUNNING', ...(executionId === undefined ? {} : { executionId }) });
+}
+
+function otherSettings(runId: string, existing: RunRecord): RunConflictError {
+  return new RunConflictError(
+    `run id "${runId}" already exists with a different dataset or settings (created ${existing.createdAt}, ` +
+      `dataset ${existing.dataset}); start with a new run id, or repeat the run with its original input`,
+    { details: { runId } },
+  );
+}
+
+function liveElsewhere(runId: string, existing: RunRecord): RunConflictError {
+  return new RunConflictError(
+    `run id "${runId}" is RUNNING in execution ${existing.executionId ?? '(unknown)'} (updated ${existing.updatedAt}); ` +
+      `a run id has one live execution at a time: wait for it to end (nightshift watch ${runId}) or stop it, then ` +
+      'start again',
+    { details: { runId, executionId: existing.executionId } },
+  );
 }
 
 /** Streams accepted items into JSONL parts and rejections into the prediction table. */

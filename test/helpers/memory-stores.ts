@@ -1,5 +1,12 @@
 import { ObjectNotFoundError } from '../../shared/errors.ts';
-import type { CreateRunResult, ObjectStore, ObjectSummary, PredictionStore, RunStore } from '../../shared/ports.ts';
+import type {
+  ClaimRunResult,
+  CreateRunResult,
+  ObjectStore,
+  ObjectSummary,
+  PredictionStore,
+  RunStore,
+} from '../../shared/ports.ts';
 import type { OutcomeRecord, RunRecord } from '../../shared/records.ts';
 import type { S3Location } from '../../shared/s3-location.ts';
 
@@ -76,6 +83,19 @@ export class MemoryRunStore implements RunStore {
     if (existing) return { created: false, existing };
     this.records.set(record.runId, structuredClone(record));
     return { created: true };
+  }
+
+  async claim(
+    runId: string,
+    owner: { readonly executionId: string; readonly settingsHash: string },
+  ): Promise<ClaimRunResult> {
+    const existing = this.records.get(runId);
+    if (!existing) throw new Error(`no run ${runId}`);
+    const otherLive = existing.status === 'RUNNING' && existing.executionId !== owner.executionId;
+    if (existing.settingsHash !== owner.settingsHash || otherLive) return { claimed: false, existing };
+    const { finishedAt: _finished, error: _error, failedAttempt: _attempt, ...kept } = existing;
+    this.records.set(runId, { ...kept, status: 'RUNNING', executionId: owner.executionId });
+    return { claimed: true };
   }
 
   async get(runId: string): Promise<RunRecord | undefined> {

@@ -136,6 +136,59 @@ describe('the local backend: how --local finds the local servers', () => {
     for (const server of started) expect(await answers(server.endpoint)).toBe(false);
   });
 
+  it('refuses to redrive a run that did not fail, from its record, before the runtime starts (exit 2)', async () => {
+    const dir = await stateDir();
+    await persistRun(dir, 'succeeded-1');
+    await writeFile(join(dir, LOCAL_NAMES_FILE), JSON.stringify(NAMES));
+    const started: StartedServer[] = [];
+
+    const result = await runCli(['redrive', 'succeeded-1', '--local', '--state-dir', dir], {
+      io: captureIo({ env: { NO_COLOR: '1' } }),
+      deps: {
+        loadLocalBackend: async () => ({
+          createLocalRunBackend: (options) =>
+            createLocalRunBackend({ ...options, launcher: recordingLauncher(started) }),
+        }),
+      },
+    });
+
+    expect(result.code).toBe(2);
+    expect(result.stderr).toBe(
+      'error: run succeeded-1 is SUCCEEDED; only FAILED runs can be redriven: start a new run instead\n',
+    );
+    // Only the read side's S3 and DynamoDB servers ran (to read the record), and they are stopped again.
+    expect(started).toHaveLength(2);
+    for (const server of started) expect(await answers(server.endpoint)).toBe(false);
+  });
+
+  it("prints one run's stage log lines from logs/stages.jsonl, skipping other runs and cut-off lines", async () => {
+    const dir = await stateDir();
+    await persistRun(dir, 'logged-1');
+    await writeFile(join(dir, LOCAL_NAMES_FILE), JSON.stringify(NAMES));
+    await mkdir(join(dir, 'logs'));
+    const line = (runId: string, message: string) =>
+      JSON.stringify({
+        level: 'INFO',
+        message,
+        timestamp: '2026-11-23T01:00:01.000Z',
+        service: 'nightshift',
+        stage: 'plan',
+        runId,
+      });
+    await writeFile(
+      join(dir, 'logs', 'stages.jsonl'),
+      `${line('logged-1', 'planned')}\n${line('other', 'elsewhere')}\n{"runId":"logged-1","mess\n`,
+    );
+
+    const result = await runCli(['logs', 'logged-1', '--local', '--state-dir', dir], {
+      io: captureIo({ env: { NO_COLOR: '1' } }),
+    });
+
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toBe('2026-11-23T01:00:01.000Z  INFO   plan        planned\n');
+  });
+
   it('says to run the demo first when there is no local state at all', async () => {
     const dir = await stateDir();
 

@@ -145,6 +145,7 @@ const REPORT: RunReport = RunReportSchema.parse({
   models: ['paddleocr@v4'],
   stageTimes: RUNS[0]?.timings ?? {},
   sampleRejections: [{ key: 'datasets/demo/notes.txt', reason: 'NOT_AN_IMAGE', message: 'not an image: text/plain' }],
+  explorer: { shown: 4, of: 4, caps: { mismatched: 200, rejected: 100 } },
   files: reportUris('demo-1'),
 });
 const HTML = '<!doctype html><title>demo-1</title><p>report</p>\n';

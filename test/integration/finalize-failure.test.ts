@@ -251,9 +251,81 @@ describe('finalize-failure stage against the local DynamoDB server', () => {
     );
 
     expect(notice.runId).toBe('run-owned');
-    expect(notice.message).toContain('This is a problem with the input');
+    expect(notice.subject).toBe('Nightshift run run-owned: a new start was refused; the run is unchanged');
+    expect(notice.message).toContain('Start with a new run id');
     expect(fromRule).toBeUndefined();
     expect(published).toEqual([]);
     expect(await runs.get('run-owned')).toMatchObject({ status: 'RUNNING' });
+  });
+  describe('a refused start changes nothing about the run it conflicts with', () => {
+    const arn = (name: string) => `arn:aws:states:us-east-1:123456789012:execution:Nightshift:${name}`;
+    const ended = (runId: string, executionId: string) =>
+      runs.create({
+        runId,
+        status: 'SUCCEEDED',
+        dataset: 's3://data/x/',
+        settings: { preprocess: PreprocessSettingsSchema.parse({}), transform: TransformSettingsSchema.parse({}) },
+        settingsHash: 'h',
+        executionId,
+        createdAt: '2026-11-23T02:00:00.000Z',
+        updatedAt: '2026-11-23T02:30:00.000Z',
+        finishedAt: '2026-11-23T02:30:00.000Z',
+      });
+
+    it('leaves a SUCCEEDED run alone when a start under the same execution name (a local re-start) is refused', async () => {
+      // Locally a re-start with `--run-id X` is an execution named X again, so it has the same ARN as the original.
+      await ended('run-done', arn('run-done'));
+      const before = await runs.get('run-done');
+
+      const notice = await runFinalizeFailure(
+        {
+          executionName: 'run-done',
+          executionArn: arn('run-done'),
+          input: { dataset: 's3://data/y/', runId: 'run-done' },
+          error: { Error: 'RunConflictError', Cause: 'run id "run-done" already exists with a different dataset' },
+          attempt: 0,
+        },
+        deps,
+      );
+
+      expect(await runs.get('run-done')).toEqual(before);
+      expect(notice.subject).toBe('Nightshift run run-done: a new start was refused; the run is unchanged');
+      expect(notice.subject).not.toMatch(/failed/);
+      expect(notice.message).toContain(`Execution ${arn('run-done')} was refused`);
+      expect(notice.message).toContain('already exists with a different dataset');
+      expect(notice.message).toContain(
+        `Run run-done belongs to execution ${arn('run-done')} and is unchanged (SUCCEEDED)`,
+      );
+    });
+
+    it('does not announce a run failure for an execution that never owned the run (execution-status rule)', async () => {
+      await ended('run-kept', arn('kept-1'));
+      const before = await runs.get('run-kept');
+      const published: Notification[] = [];
+
+      const notice = await runFinalizeExecution(
+        {
+          source: 'aws.states',
+          'detail-type': 'Step Functions Execution Status Change',
+          detail: {
+            executionArn: arn('kept-2'),
+            stateMachineArn: 'arn:aws:states:us-east-1:123456789012:stateMachine:Nightshift',
+            name: 'kept-2',
+            status: 'FAILED',
+            input: JSON.stringify({ dataset: 's3://data/x/', runId: 'run-kept' }),
+            error: 'Lambda.TooManyRequestsException',
+            cause: 'Rate exceeded',
+            redriveCount: 0,
+          },
+        },
+        { ...deps, notifier: { publish: async (n) => void published.push(n) } },
+      );
+
+      expect(await runs.get('run-kept')).toEqual(before);
+      expect(published).toHaveLength(1);
+      expect(notice?.subject).toBe('Nightshift execution kept-2 failed: Lambda.TooManyRequestsException');
+      expect(notice?.message).toContain('Run run-kept belongs to execution');
+      expect(notice?.message).toContain('is unchanged (SUCCEEDED)');
+    });
   });
 });

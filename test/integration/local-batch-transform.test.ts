@@ -312,7 +312,7 @@ describe('ModelClientConfig retries (in-process fake model server: the real one 
     ]).run();
 
     expect(done.TransformJobStatus).toBe('Failed');
-    expect(done.FailureReason).toContain(`ClientError: s3://${BUCKET}/mf-escape/input.manifest line 2:`);
+    expect(done.FailureReason).toContain(`ClientError: s3://${BUCKET}/mf-escape/input.manifest line 2 entry 1:`);
   });
 
   it("fails a job whose ManifestFile is not a ManifestFile, with the reader's advice", async () => {

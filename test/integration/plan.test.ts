@@ -334,6 +334,7 @@ describe('plan stage against the local S3 and DynamoDB servers', () => {
     await put(DATA, 'conflict/a.jpg');
     const input = { dataset: `s3://${DATA}/conflict/`, runId: 'same-id' };
     await runPlan({ input, execution: { name: 'exec-c1' } }, deps);
+    await runs.update('same-id', { status: 'SUCCEEDED' });
 
     const rerun = await runPlan({ input, execution: { name: 'exec-c2' } }, deps);
     const clash = runPlan(
@@ -350,6 +351,7 @@ describe('plan stage against the local S3 and DynamoDB servers', () => {
     await Promise.all([put(DATA, 'changing/a.jpg'), put(DATA, 'changing/b.jpg'), put(DATA, 'changing/old-notes.txt')]);
     const input = { dataset: `s3://${DATA}/changing/`, runId: 'changing' };
     await runPlan({ input, execution: { name: 'exec-change-1' } }, deps);
+    await runs.update('changing', { status: 'SUCCEEDED' });
     await put(PIPELINE, 'runs/changing/transform-input/part-000000000.jsonl', '{"stale": true}\n');
     await aws.s3.send(new DeleteObjectCommand({ Bucket: DATA, Key: 'changing/b.jpg' }));
     await aws.s3.send(new DeleteObjectCommand({ Bucket: DATA, Key: 'changing/old-notes.txt' }));
@@ -364,6 +366,83 @@ describe('plan stage against the local S3 and DynamoDB servers', () => {
     ]);
     expect(await rows('changing')).toEqual([]);
     await expect(text(PIPELINE, 'runs/changing/transform-input/part-000000000.jsonl')).rejects.toThrow();
+  });
+
+  describe('one live execution per run id (a conditional write on the run record)', () => {
+    const arn = (name: string) => `arn:aws:states:us-east-1:123456789012:execution:Nightshift:${name}`;
+    const planAs = (runId: string, name: string, dataset = `s3://${DATA}/live/`) =>
+      runPlan({ input: { dataset, runId }, execution: { name, id: arn(name) } }, deps);
+
+    it('refuses a second execution while the first is RUNNING, and changes nothing of the first', async () => {
+      await Promise.all([put(DATA, 'live/a.jpg'), put(DATA, 'live/b.jpg')]);
+      const first = await planAs('live', 'live-1');
+      const before = await runs.get('live');
+
+      const second = planAs('live', 'live-2');
+
+      await expect(second).rejects.toThrow(RunConflictError);
+      await expect(second).rejects.toThrow(/run id "live" is RUNNING in execution .*live-1.*wait for it to end/);
+      expect(await runs.get('live')).toEqual(before);
+      expect(before?.executionId).toBe(arn('live-1'));
+      expect((await itemsOf(first.items.manifestKey)).map((item) => item.key)).toEqual(['live/a.jpg', 'live/b.jpg']);
+    });
+
+    it('lets the owning execution plan again (a Lambda retry, or a redrive of a failed plan)', async () => {
+      await put(DATA, 'live-retry/a.jpg');
+      await planAs('live-retry', 'retry-1', `s3://${DATA}/live-retry/`);
+
+      const again = await planAs('live-retry', 'retry-1', `s3://${DATA}/live-retry/`);
+
+      expect(again.items.accepted).toBe(1);
+      expect((await runs.get('live-retry'))?.executionId).toBe(arn('retry-1'));
+    });
+
+    it('lets a new execution take over once the run has ended, clearing the last failure', async () => {
+      await put(DATA, 'live-ended/a.jpg');
+      await planAs('live-ended', 'ended-1', `s3://${DATA}/live-ended/`);
+      await runs.update('live-ended', {
+        status: 'FAILED',
+        finishedAt: '2026-11-23T03:00:00.000Z',
+        error: { error: 'States.Timeout', cause: 'too slow' },
+        failedAttempt: 0,
+      });
+
+      await planAs('live-ended', 'ended-2', `s3://${DATA}/live-ended/`);
+
+      const run = await runs.get('live-ended');
+      expect(run).toMatchObject({ status: 'RUNNING', executionId: arn('ended-2') });
+      expect(run?.error).toBeUndefined();
+      expect(run?.finishedAt).toBeUndefined();
+      expect(run?.failedAttempt).toBeUndefined();
+    });
+
+    it('lets exactly one of two executions started at once take an ended run over', async () => {
+      await put(DATA, 'live-race/a.jpg');
+      await planAs('live-race', 'race-0', `s3://${DATA}/live-race/`);
+      await runs.update('live-race', { status: 'SUCCEEDED' });
+
+      const outcomes = await Promise.allSettled(
+        ['race-1', 'race-2', 'race-3'].map((name) => planAs('live-race', name, `s3://${DATA}/live-race/`)),
+      );
+
+      const won = outcomes.flatMap((outcome, index) => (outcome.status === 'fulfilled' ? [index] : []));
+      expect(won).toHaveLength(1);
+      for (const outcome of outcomes) {
+        if (outcome.status === 'rejected') expect(outcome.reason).toBeInstanceOf(RunConflictError);
+      }
+      expect((await runs.get('live-race'))?.executionId).toBe(arn(`race-${(won[0] ?? 0) + 1}`));
+    });
+
+    it('lets exactly one of two executions started at once create a new run', async () => {
+      await put(DATA, 'live-new/a.jpg');
+
+      const outcomes = await Promise.allSettled(
+        ['new-1', 'new-2'].map((name) => planAs('live-new', name, `s3://${DATA}/live-new/`)),
+      );
+
+      expect(outcomes.filter((outcome) => outcome.status === 'fulfilled')).toHaveLength(1);
+      expect(outcomes.filter((outcome) => outcome.status === 'rejected')).toHaveLength(1);
+    });
   });
 
   it('rejects a dataset outside the allowed locations, or overlapping the pipeline folders, before creating a run', async () => {

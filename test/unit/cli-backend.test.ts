@@ -1,3 +1,6 @@
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type {
   LocalRunBackend,
@@ -39,6 +42,9 @@ function recordingBackend(code = 0) {
     predictions: async () => {
       throw new Error('not asked');
     },
+    logs: async () => {
+      throw new Error('not asked');
+    },
     close: async () => {
       closed += 1;
     },
@@ -69,14 +75,20 @@ describe('commands call the local backend the CLI picks with --local', () => {
 
   it('runs `run --local SOURCE` with the source resolved against the working directory', async () => {
     const local = recordingBackend();
+    const cwd = await mkdtemp(join(tmpdir(), 'nightshift-run-'));
+    await mkdir(join(cwd, 'images'));
+    await writeFile(join(cwd, 'images', 'a.png'), 'not read by the check');
 
     const result = await runCli(['run', '--local', 'images', '--json'], {
-      io: captureIo({ cwd: '/data' }),
+      io: captureIo({ cwd }),
       deps: local.deps,
     });
+    await rm(cwd, { recursive: true });
 
     expect(result.code).toBe(0);
-    expect(local.calls).toEqual([{ method: 'runSource', request: { source: '/data/images', keepServers: false } }]);
+    expect(local.calls).toEqual([
+      { method: 'runSource', request: { source: join(cwd, 'images'), keepServers: false } },
+    ]);
     expect(local.created).toMatchObject([{ json: true }]);
   });
 

@@ -36,6 +36,7 @@ function backendWith(rows: readonly OutcomeRecord[]): { loadLocalBackend: () => 
     runs: unused,
     status: unused,
     report: unused,
+    logs: unused,
     predictions: async (runId) =>
       (async function* () {
         yield* rows.filter((row) => row.runId === runId);

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { parseCommandArgs, splitCommand } from '../../pipeline/cli/command-line.ts';
 import { INPUT_FLAGS } from '../../pipeline/cli/input-flags.ts';
 import { COMMANDS } from '../../pipeline/cli/main.ts';
 import { PreprocessSettingsSchema, TransformSettingsSchema } from '../../shared/execution-input.ts';
@@ -18,6 +19,28 @@ describe('nightshift --help', () => {
       expect(result.stderr).toBe('');
     },
   );
+
+  it.each(COMMANDS.flatMap((command) => (command.examples ?? []).map((example) => [command.name, example] as const)))(
+    '`%s` help example works as written: %s',
+    (name, example) => {
+      const words = (example.split(/\s*(?:&&|>|\|)\s*/)[0] ?? '').split(/\s+/).slice(1);
+      const { name: parsedName, rest } = splitCommand(words);
+
+      expect(parsedName).toBe(name);
+      expect(() =>
+        parseCommandArgs(COMMANDS.find((c) => c.name === name) as (typeof COMMANDS)[number], rest),
+      ).not.toThrow();
+      // A local example can only name a run that exists after `npm run demo`: the newest, `latest`.
+      if (words.includes('--local')) expect(words).not.toContain('demo');
+    },
+  );
+
+  it('prints the version from package.json with --version', async () => {
+    const result = await runCli(['--version']);
+
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^nightshift \d+\.\d+\.\d+ \(node v\d+/);
+  });
 
   it('lists every command at the top level', async () => {
     const result = await runCli(['--help']);
@@ -70,7 +93,7 @@ describe('nightshift usage errors (exit 2)', () => {
 
     expect(result.code).toBe(2);
     expect(result.stderr).toBe(
-      'error: unknown command "stats"; the commands are start, watch, status, runs, report, predictions, diff, redrive, demo, run, preflight (see `nightshift --help`)\n',
+      'error: unknown command "stats"; the commands are start, watch, status, runs, report, predictions, diff, logs, redrive, demo, run, preflight (see `nightshift --help`)\n',
     );
   });
 

@@ -1,7 +1,24 @@
 import { describe, expect, it } from 'vitest';
-import { formatUsd, painter, renderTable } from '../../pipeline/cli/output.ts';
+import { escapeControlCharacters, formatUsd, painter, renderTable } from '../../pipeline/cli/output.ts';
 import { formatDuration } from '../../shared/format-duration.ts';
 import { captureIo, runCli } from '../helpers/cli-harness.ts';
+
+describe('escapeControlCharacters', () => {
+  it('writes control characters, DEL, C1 and bidi overrides as escapes and leaves other text alone', () => {
+    expect(escapeControlCharacters('a\nb\rc\td')).toBe('a\\nb\\rc\\td');
+    expect(escapeControlCharacters('\u001b[31mred\u0007')).toBe('\\x1b[31mred\\x07');
+    expect(escapeControlCharacters('x\u007fy\u009bz')).toBe('x\\x7fy\\x9bz');
+    expect(escapeControlCharacters('invoice\u202egpj.exe')).toBe('invoice\\u202egpj.exe');
+    expect(escapeControlCharacters('Straße 東京 😀')).toBe('Straße 東京 😀');
+  });
+
+  it('keeps a key with a terminal escape from reaching the terminal through a table', () => {
+    const table = renderTable([{ header: 'KEY' }, { header: 'TEXT' }], [['evil\u001b]0;pwned\u0007.png', 'STOP\nGO']]);
+
+    expect([...table].filter((char) => char !== '\n' && (char.codePointAt(0) ?? 0) < 0x20)).toEqual([]);
+    expect(table).toContain('evil\\x1b]0;pwned\\x07.png  STOP\\nGO');
+  });
+});
 
 describe('CLI output for people', () => {
   it('colours only on a terminal, and never with NO_COLOR', () => {

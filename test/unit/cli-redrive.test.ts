@@ -56,13 +56,13 @@ describe('nightshift redrive (aws-sdk-client-mock: DescribeExecution and Redrive
     },
   );
 
-  it('refuses a run that stopped more than 14 days ago without calling RedriveExecution', async () => {
+  it('refuses a run that stopped more than 14 days ago (exit 2, an input mistake) without calling RedriveExecution', async () => {
     sfn.on(DescribeExecutionCommand).resolves(stoppedDaysAgo(15));
     const clock = new SteppingClock(NOW);
 
     const result = await runCli(['redrive', ARN, '--region', REGION], { deps: { clock } });
 
-    expect(result.code).toBe(1);
+    expect(result.code).toBe(2);
     expect(result.stderr).toBe(
       `error: run "${RUN}" stopped 2026-11-08 12:00:00 UTC (15 days ago): Step Functions redrives only runs that stopped within 14 days; start a new run with \`nightshift start\` and a new --run-id\n`,
     );
@@ -77,7 +77,7 @@ describe('nightshift redrive (aws-sdk-client-mock: DescribeExecution and Redrive
 
     const result = await runCli(['redrive', ARN, '--region', REGION], { deps: { clock: new SteppingClock(NOW) } });
 
-    expect(result.code).toBe(1);
+    expect(result.code).toBe(2);
     expect(result.stderr).toContain(`run "${RUN}" is ${status}: ${why}`);
     expect(sfn).toHaveReceivedCommandTimes(RedriveExecutionCommand, 0);
   });
@@ -91,7 +91,7 @@ describe('nightshift redrive (aws-sdk-client-mock: DescribeExecution and Redrive
 
     const result = await runCli(['redrive', ARN, '--region', REGION], { deps: { clock: new SteppingClock(NOW) } });
 
-    expect(result.code).toBe(1);
+    expect(result.code).toBe(2);
     expect(result.stderr).toContain(
       `Step Functions will not redrive run "${RUN}": Execution history event limit exceeded`,
     );
@@ -108,7 +108,7 @@ describe('nightshift redrive (aws-sdk-client-mock: DescribeExecution and Redrive
       deps: { clock: new SteppingClock(NOW) },
     });
 
-    expect(result.code).toBe(1);
+    expect(result.code).toBe(2);
     expect(JSON.parse(result.stderr)).toEqual({
       error: expect.objectContaining({
         code: 'NOT_REDRIVABLE',

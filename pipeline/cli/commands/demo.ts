@@ -14,6 +14,7 @@ export const demoCommand: CommandSpec = {
         'leave the local S3/DynamoDB servers running (their endpoints go to .nightshift/local-endpoints.json)',
     },
   },
+  localOnly: true,
   positionals: { min: 0, max: 0 },
   examples: ['nightshift demo', 'nightshift demo --keep-servers && nightshift runs --local'],
   run: async (ctx, args) => (await ctx.localBackend()).demo({ keepServers: flag(args, 'keep-servers') }),

@@ -26,11 +26,12 @@ export const reportCommand: CommandSpec = {
     },
   },
   positionals: { min: 1, max: 1 },
-  examples: ['nightshift report nightly-2026-11-23 --open', 'nightshift report demo --local --out /tmp/demo-report'],
+  examples: ['nightshift report nightly-2026-11-23 --open', 'nightshift report latest --local --out /tmp/demo-report'],
   async run(ctx, args) {
-    const runId = args.positionals[0] as string;
+    const backend = await ctx.backend();
+    const runId = await ctx.runId(backend, args.positionals[0] as string);
     const directory = resolve(ctx.io.cwd, stringOption(args, 'out') ?? join(DEFAULT_REPORT_DIR, runId));
-    const files = await (await ctx.backend()).report(runId, directory);
+    const files = await backend.report(runId, directory);
     const summary = await reportSummary(files.json);
     const opened = flag(args, 'open') ? await ctx.deps.openFile(files.html) : false;
     if (ctx.global.json) {

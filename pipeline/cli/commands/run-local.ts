@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { UsageError } from '../../run-backend/failures.ts';
+import { checkLocalSource } from '../../run-backend/local-source.ts';
 import { type CommandSpec, flag } from '../command-line.ts';
 
 export const runLocalCommand: CommandSpec = {
@@ -11,6 +12,7 @@ export const runLocalCommand: CommandSpec = {
   options: {
     'keep-servers': { type: 'boolean', description: 'leave the local S3/DynamoDB servers running afterwards' },
   },
+  localOnly: true,
   positionals: { min: 1, max: 1 },
   examples: ['nightshift run --local ./images', 'nightshift run --local ./receipts.jsonl --keep-servers'],
   async run(ctx, args) {
@@ -19,7 +21,10 @@ export const runLocalCommand: CommandSpec = {
         'run: add --local (`nightshift run --local ./images`); to run on AWS use `nightshift start`',
       );
     }
-    const source = resolve(ctx.io.cwd, args.positionals[0] as string);
+    const given = args.positionals[0] as string;
+    const source = resolve(ctx.io.cwd, given);
+    // Before the local runtime is even imported (seconds), so a wrong path is reported at once.
+    await checkLocalSource(source, given);
     return (await ctx.localBackend()).runSource({ source, keepServers: flag(args, 'keep-servers') });
   },
 };

@@ -21,13 +21,21 @@ export const runsCommand: CommandSpec = {
       throw new UsageError(`--status must be one of ${RUN_STATUSES.join(', ')}, got "${stringOption(args, 'status')}"`);
     }
     const backend = await ctx.backend();
-    const { runs, skipped, runsTable } = await backend.runs({
+    const {
+      runs,
+      skipped,
+      runsTable,
+      accuracy = {},
+    } = await backend.runs({
       limit,
       ...(statusArg ? { status: statusArg as RunStatus } : {}),
     });
     if (skipped > 0) ctx.io.stderr(`warning: skipped ${skipped} rows of ${runsTable} that are not run records\n`);
     if (ctx.global.json) {
-      writeJson(ctx.io, runs);
+      writeJson(
+        ctx.io,
+        runs.map((run) => (accuracy[run.runId] === undefined ? run : { ...run, accuracy: accuracy[run.runId] })),
+      );
       return 0;
     }
     if (runs.length === 0) {
@@ -45,6 +53,7 @@ export const runsCommand: CommandSpec = {
         run.counts ? formatCount(run.counts.items) : '-',
         run.counts ? formatCount(run.counts.predicted) : '-',
         run.counts ? formatCount(run.counts.rejected) : '-',
+        formatRate(accuracy[run.runId]),
         run.dataset,
       ];
     });
@@ -58,6 +67,7 @@ export const runsCommand: CommandSpec = {
           { header: 'ITEMS', align: 'right' },
           { header: 'PREDICTED', align: 'right' },
           { header: 'REJECTED', align: 'right' },
+          { header: 'ACCURACY', align: 'right' },
           { header: 'DATASET', maxWidth: 60 },
         ],
         rows,
@@ -67,3 +77,8 @@ export const runsCommand: CommandSpec = {
     return 0;
   },
 };
+
+/** `96.0%`, or `-` for a run without a report or without expected text. */
+function formatRate(accuracy: { readonly rate: number } | null | undefined): string {
+  return accuracy ? `${(accuracy.rate * 100).toFixed(1)}%` : '-';
+}

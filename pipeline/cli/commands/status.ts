@@ -1,10 +1,14 @@
 import { formatDuration } from '../../../shared/format-duration.ts';
 import type { RunRecord } from '../../../shared/records.ts';
+import { describeCause } from '../../run-backend/failure-cause.ts';
 import { UsageError } from '../../run-backend/failures.ts';
+import type { RunAccuracy } from '../../run-backend/run-backend.ts';
 import type { CommandSpec } from '../command-line.ts';
 import { stringOption } from '../command-line.ts';
 import { type CostEstimate, estimateRunCost } from '../cost-estimate.ts';
 import {
+  escapeControlCharacters,
+  formatAccuracy,
   formatCount,
   formatTimestamp,
   formatUsd,
@@ -30,16 +34,19 @@ export const statusCommand: CommandSpec = {
     },
   },
   positionals: { min: 1, max: 1 },
-  examples: ['nightshift status nightly-2026-11-23', 'nightshift status demo --local --json'],
+  examples: ['nightshift status nightly-2026-11-23', 'nightshift status latest --local --json'],
   async run(ctx, args) {
-    const runId = args.positionals[0] as string;
     const price = stringOption(args, 'instance-price');
     const instancePricePerHour = price === undefined ? undefined : Number(price);
     if (instancePricePerHour !== undefined && !(instancePricePerHour >= 0)) {
       throw new UsageError(`--instance-price must be a price in US$ per hour such as 1.41, got "${price}"`);
     }
     const backend = await ctx.backend();
-    const { run, console: consoleUrl } = await backend.status(runId);
+    const {
+      run,
+      console: consoleUrl,
+      accuracy,
+    } = await backend.status(await ctx.runId(backend, args.positionals[0] as string));
     const cost = estimateRunCost(run, {
       now: ctx.deps.clock.now(),
       ...(instancePricePerHour === undefined ? {} : { instancePricePerHour }),
@@ -47,6 +54,7 @@ export const statusCommand: CommandSpec = {
     if (ctx.global.json) {
       writeJson(ctx.io, {
         run,
+        ...(accuracy === undefined ? {} : { accuracy }),
         cost,
         ...(consoleUrl ? { console: consoleUrl } : {}),
       });
@@ -54,6 +62,7 @@ export const statusCommand: CommandSpec = {
       ctx.io.stdout(
         renderRunStatus(run, cost, ctx.paint, {
           now: ctx.deps.clock.now(),
+          ...(accuracy === undefined ? {} : { accuracy }),
           selector: backend.selector,
           ...(consoleUrl ? { console: consoleUrl } : {}),
         }),
@@ -74,6 +83,8 @@ export function renderRunStatus(
     readonly selector: string;
     /** The execution's console page, where there is one. */
     readonly console?: string;
+    /** From the run's report: null when no item had expected text. */
+    readonly accuracy?: RunAccuracy | null;
   },
 ): string {
   const end = run.finishedAt ? new Date(run.finishedAt) : options.now;
@@ -81,7 +92,7 @@ export function renderRunStatus(
   const fields: [string, string][] = [
     ['run', paint.bold(run.runId)],
     ['status', paintStatus(paint, run.status)],
-    ['dataset', run.dataset],
+    ['dataset', escapeControlCharacters(run.dataset)],
     ['created', formatTimestamp(run.createdAt)],
     [
       run.finishedAt ? 'finished' : 'running for',
@@ -90,14 +101,20 @@ export function renderRunStatus(
   ];
   const { counts } = run;
   if (counts) {
-    fields.push(['items', formatCount(counts.items)]);
+    const processed = counts.predicted + (counts.noText ?? 0) + counts.rejected;
+    fields.push([
+      'items',
+      `${formatCount(counts.items)}${run.status === 'FAILED' && processed < counts.items ? ` (${formatCount(processed)} processed before it failed)` : ''}`,
+    ]);
     fields.push(['predicted', formatCount(counts.predicted)]);
+    if (counts.noText) fields.push(['no text', formatCount(counts.noText)]);
     const reasons = Object.entries(counts.rejectedByReason)
       .filter(([, n]) => n > 0)
       .sort(([, a], [, b]) => b - a)
       .map(([reason, n]) => `${reason} ${formatCount(n)}`);
     fields.push(['rejected', `${formatCount(counts.rejected)}${reasons.length ? ` (${reasons.join(', ')})` : ''}`]);
   }
+  if (options.accuracy) fields.push(['accuracy', formatAccuracy(options.accuracy)]);
   const timings = Object.entries(run.timings ?? {});
   if (timings.length > 0) {
     fields.push([
@@ -111,7 +128,9 @@ export function renderRunStatus(
     `${transform.instanceCount} x ${transform.instanceType}, batch ${preprocess.batchSize}, ${preprocess.width}x${preprocess.height} ${preprocess.fit}`,
   ]);
   if (run.report) fields.push(['report', run.report.html]);
-  if (run.error) fields.push(['error', paint.red(`${run.error.error}: ${run.error.cause}`)]);
+  if (run.error) {
+    fields.push(['error', paint.red(escapeControlCharacters(`${run.error.error}: ${describeCause(run.error.cause)}`))]);
+  }
   if (options.console) fields.push(['console', options.console]);
   fields.push(['cost', `~${formatUsd(cost.totalUsd)} (estimate)`]);
   const shown = cost.lines.filter((line) => line.usd > 0 || line.item === 'Batch Transform');

@@ -15,20 +15,22 @@ export interface PoolSize {
  * requests then run side by side, each with its JavaScript work (OpenCV.js, tensors, CTC decoding) on its own
  * core, instead of one request at a time with idle cores during that work. `SAGEMAKER_MODEL_SERVER_WORKERS` sets
  * the worker count (the cores are shared out among them); `NIGHTSHIFT_INTRA_OP_THREADS` sets the threads per
- * worker. The server splits each request across the running workers, so `MaxConcurrentTransforms` does not bound
- * the pool: one request at a time still keeps every worker busy. On a GPU one worker feeds the device.
+ * worker. No more workers than `MaxConcurrentTransforms` when the job sets it: the job's bound on the work in
+ * flight (the server splits each request across the workers it has). On a GPU one worker feeds the device.
  */
 export function choosePoolSize(options: {
   readonly cpus: number;
   readonly provider: ExecutionProviderHint;
   readonly workers?: number;
   readonly intraOpThreads?: number;
+  readonly maxConcurrentTransforms?: number;
 }): PoolSize {
   const cpus = Math.max(1, options.cpus);
   let workers: number;
   if (options.workers !== undefined) workers = options.workers;
   else if (options.provider === 'cuda') workers = 1;
   else workers = Math.max(1, Math.floor(cpus / (options.intraOpThreads ?? 1)));
+  if (options.maxConcurrentTransforms !== undefined) workers = Math.min(workers, options.maxConcurrentTransforms);
   workers = Math.max(1, workers);
   const intraOpThreads = options.intraOpThreads ?? Math.max(1, Math.floor(cpus / workers));
   return { workers, intraOpThreads };

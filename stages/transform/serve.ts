@@ -67,6 +67,9 @@ async function main(): Promise<void> {
       provider: gpu ? 'cuda' : 'cpu',
       ...(config.workers !== undefined ? { workers: config.workers } : {}),
       ...(config.intraOpThreads !== undefined ? { intraOpThreads: config.intraOpThreads } : {}),
+      ...(config.maxConcurrentTransforms !== undefined
+        ? { maxConcurrentTransforms: config.maxConcurrentTransforms }
+        : {}),
     });
     handler = await InferencePool.start(
       { directory: choice.directory, preference: config.executionProvider, logLevel: config.logLevel },

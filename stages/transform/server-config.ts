@@ -34,7 +34,7 @@ export const ServerEnvSchema = z.object({
   /**
    * Inference worker threads. The SageMaker Python SDK sets it from `Model(model_server_workers=...)`, documented
    * as "the number of worker processes used by the inference server; if None, one worker per vCPU".
-   * @default one per core on the CPU, one on a GPU
+   * @default one per core on the CPU (at most MaxConcurrentTransforms), one on a GPU
    */
   SAGEMAKER_MODEL_SERVER_WORKERS: positive.max(256).optional(),
   /** Threads for one CPU inference in each worker. @default the cores shared out among the workers */

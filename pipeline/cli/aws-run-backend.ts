@@ -171,12 +171,10 @@ export class AwsRunBackend implements RunBackend {
   }
 
   async status(runId: string): Promise<RunView> {
-    const stored = await this.stored();
-    const run = await stored.get(runId);
-    const accuracy = await stored.accuracy(run);
+    const view = await (await this.stored()).view(runId);
+    const { run } = view;
     return {
-      run,
-      ...(accuracy === undefined ? {} : { accuracy }),
+      ...view,
       ...(run.executionId ? { console: executionConsoleUrl(run.executionId) } : {}),
     };
   }

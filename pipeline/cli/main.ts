@@ -140,6 +140,23 @@ async function packageVersion(projectRoot: string): Promise<string> {
   return typeof manifest.version === 'string' ? manifest.version : 'unknown';
 }
 
+/**
+ * An error of one of our typed families: the shared NightshiftError, or the local engine's own EngineError, which
+ * keeps no import of shared/ (pipeline/local/engine/README.md), so the check is on the shape both have.
+ */
+export function typedError(
+  error: unknown,
+): { readonly kind: string; readonly code: string; toJSON(): Record<string, unknown> } | undefined {
+  if (error instanceof NightshiftError) return error;
+  const candidate = error as { kind?: unknown; code?: unknown; toJSON?: unknown } | null;
+  return error instanceof Error &&
+    typeof candidate?.kind === 'string' &&
+    typeof candidate.code === 'string' &&
+    typeof candidate.toJSON === 'function'
+    ? (error as Error & { kind: string; code: string; toJSON(): Record<string, unknown> })
+    : undefined;
+}
+
 /** One line saying what went wrong and what to do; the stack trace (and causes) only with --verbose. */
 function reportError(
   io: CliIo,
@@ -148,10 +165,10 @@ function reportError(
 ): void {
   const message = error instanceof Error ? error.message : String(error);
   // The caller's mistakes (usage, input, a run that cannot be redriven) say what to fix; a stack trace would not help.
-  const expected = error instanceof NightshiftError && error.kind === 'caller';
+  const typed = typedError(error);
+  const expected = typed?.kind === 'caller';
   if (options.json) {
-    const described =
-      error instanceof NightshiftError ? error.toJSON() : { name: (error as Error)?.name ?? 'Error', message };
+    const described = typed ? typed.toJSON() : { name: (error as Error)?.name ?? 'Error', message };
     io.stderr(`${JSON.stringify({ error: described })}\n`);
   } else {
     const paint = painter(io);

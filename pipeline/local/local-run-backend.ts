@@ -148,10 +148,7 @@ class LocalBackend implements LocalRunBackend {
   }
 
   async status(runId: string): Promise<RunView> {
-    const stored = await this.stored();
-    const run = await stored.get(runId);
-    const accuracy = await stored.accuracy(run);
-    return { run, ...(accuracy === undefined ? {} : { accuracy }) };
+    return (await this.stored()).view(runId);
   }
 
   async report(runId: string, directory: string): Promise<ReportFiles> {

@@ -26,7 +26,7 @@ import { RUNS_TABLE } from '../../shared/tables.ts';
 import { reportLocations } from '../../stages/report/report.ts';
 import { RunReportSchema } from '../../stages/report/run-report.ts';
 import { awsCall, CliFailure, explainAwsError } from './failures.ts';
-import type { ReportFiles, RunAccuracy, RunListing, RunsQuery } from './run-backend.ts';
+import type { ReportFiles, RunAccuracy, RunListing, RunsQuery, RunView } from './run-backend.ts';
 
 /** Where one backend's runs are stored, and how to name that place in messages. */
 export interface RunStorage {
@@ -98,6 +98,13 @@ export class StoredRuns {
    * The accuracy in the run's report.json (the runs table does not carry it): undefined when the run has no report
    * or it cannot be read, null when no item had expected text. A few KB per run.
    */
+  /** A run as `status` shows it: the record, and its accuracy where the report has one. */
+  async view(runId: string): Promise<RunView> {
+    const run = await this.get(runId);
+    const accuracy = await this.accuracy(run);
+    return { run, ...(accuracy === undefined ? {} : { accuracy }) };
+  }
+
   async accuracy(run: RunRecord): Promise<RunAccuracy | null | undefined> {
     if (!run.report) return undefined;
     const location = reportLocations(run.runId, this.storage.pipelineBucket).json;

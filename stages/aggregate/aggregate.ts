@@ -165,39 +165,34 @@ function toPrediction(
   const label = output.labels?.[0]?.label;
   const lines = mapLines(output, line.geometry);
   const answer = output.text ?? label;
-  const image = { width: line.geometry.originalWidth, height: line.geometry.originalHeight };
-  if (label === undefined && (answer === undefined || normaliseText(answer) === '')) {
-    return {
-      runId,
-      key: item.key,
-      bucket: item.bucket,
-      outcome: 'NO_TEXT',
-      modelName: output.model?.name ?? 'unknown',
-      modelVersion: output.model?.version ?? 'unknown',
-      image,
-      ...(line.expected === undefined ? {} : { expected: line.expected, match: normaliseText(line.expected) === '' }),
-      part,
-      updatedAt,
-    };
-  }
-  return {
+  const common = {
     runId,
     key: item.key,
     bucket: item.bucket,
-    outcome: 'PREDICTED',
     modelName: output.model?.name ?? 'unknown',
     modelVersion: output.model?.version ?? 'unknown',
+    image: { width: line.geometry.originalWidth, height: line.geometry.originalHeight },
+    part,
+    updatedAt,
+  };
+  if (label === undefined && (answer === undefined || normaliseText(answer) === '')) {
+    return {
+      ...common,
+      outcome: 'NO_TEXT',
+      ...(line.expected === undefined ? {} : { expected: line.expected, match: normaliseText(line.expected) === '' }),
+    };
+  }
+  return {
+    ...common,
+    outcome: 'PREDICTED',
     ...(output.text === undefined ? {} : { text: output.text }),
     ...(label === undefined ? {} : { label }),
     confidence: confidenceOf(output),
     ...(lines === undefined ? {} : { lines }),
-    image,
     ...(line.expected === undefined ? {} : { expected: line.expected }),
     ...(line.expected === undefined || answer === undefined
       ? {}
       : { match: normaliseText(answer) === normaliseText(line.expected) }),
-    part,
-    updatedAt,
   };
 }
 

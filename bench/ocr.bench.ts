@@ -4,14 +4,19 @@
  *
  * - Nightshift: the real server (child process, default worker pool), `POST /invocations` with JSON Lines of
  *   base64 images, BENCH_BATCH per request, as many requests at once as /execution-parameters recommends.
- * - tesseract (`tesseract-ocr` from Debian: `apt-get install tesseract-ocr`): one process given the image paths in
- *   one list file, `--psm 6` (a uniform block of text), `OMP_THREAD_LIMIT=1` (its OpenMP threads only compete
- *   with each other on a loaded machine). Without tesseract on the PATH its column is skipped, saying so.
+ * - tesseract (`tesseract-ocr` from Debian: `apt-get install tesseract-ocr`), `--psm 6` (a uniform block of
+ *   text), `OMP_THREAD_LIMIT=1` (its OpenMP threads only compete with each other on a loaded machine), two ways:
+ *   one process given the image paths in one list file, and one such process per core, each over its share of
+ *   the list (tesseract's best use of the same cores). Both ratios are printed. Without tesseract on the PATH its
+ *   columns are skipped, saying so.
+ * - CPU time per image for both (Linux: the server's from /proc/PID/stat, tesseract's as this process's reaped
+ *   children), which a shared machine's load moves far less than images/s.
  *
  * Then: one-image latency (a raw image body, median of 5) and images/s at 1, 2 and N requests at once.
  * Options (environment): BENCH_IMAGES (default 48), BENCH_BATCH (default 8), BENCH_ROUNDS (default 3).
  */
 import { execFile, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -62,7 +67,14 @@ async function benchImages(): Promise<{ images: TextImage[]; expected: string[] 
   return { images, expected };
 }
 
-async function nightshiftPass(url: string, inputs: readonly ModelInput[], concurrency: number, batch = BATCH) {
+async function nightshiftPass(
+  url: string,
+  inputs: readonly ModelInput[],
+  concurrency: number,
+  batch = BATCH,
+  pid?: number,
+) {
+  const cpuBefore = pid === undefined ? undefined : processCpuMs(pid);
   const queue = Array.from({ length: Math.ceil(inputs.length / batch) }, (_, index) => index * batch);
   const read: string[] = new Array(inputs.length).fill('');
   const started = performance.now();
@@ -77,18 +89,51 @@ async function nightshiftPass(url: string, inputs: readonly ModelInput[], concur
     }
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
-  return { ms: performance.now() - started, read };
+  const ms = performance.now() - started;
+  return { ms, cpuMs: cpuOrNaN(cpuBefore, pid === undefined ? undefined : processCpuMs(pid)), read };
 }
 
-async function tesseractPass(listFile: string) {
+/** Runs one tesseract process per list file, all at once; the pages come back in the lists' order. */
+async function tesseractPass(listFiles: readonly string[]) {
   const started = performance.now();
-  const { stdout } = await run('tesseract', [listFile, '-', '--psm', '6'], {
-    env: { ...process.env, OMP_THREAD_LIMIT: '1' },
-    maxBuffer: 64 * 1024 * 1024,
-  });
-  // With a list of images tesseract ends each page's text with a form feed.
-  const read = stdout.split('\f').map((page) => page.replace(/\n+$/, ''));
-  return { ms: performance.now() - started, read };
+  const cpuBefore = reapedChildrenCpuMs();
+  const outputs = await Promise.all(
+    listFiles.map((listFile) =>
+      run('tesseract', [listFile, '-', '--psm', '6'], {
+        env: { ...process.env, OMP_THREAD_LIMIT: '1' },
+        maxBuffer: 64 * 1024 * 1024,
+      }),
+    ),
+  );
+  // With a list of images tesseract puts a form feed between pages (none after the last).
+  const read = outputs.flatMap(({ stdout }) => stdout.split('\f').map((page) => page.replace(/\n+$/, '')));
+  return { ms: performance.now() - started, cpuMs: cpuOrNaN(cpuBefore, reapedChildrenCpuMs()), read };
+}
+
+/** Fields of /proc/PID/stat after the command name, or undefined off Linux. */
+function procStat(pid: number | 'self'): string[] | undefined {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return text.slice(text.lastIndexOf(') ') + 2).split(' ');
+  } catch {
+    return undefined;
+  }
+}
+
+/** utime + stime of a process (fields 14-15 of proc(5)), in ms at the usual 100 clock ticks per second. */
+function processCpuMs(pid: number): number | undefined {
+  const fields = procStat(pid);
+  return fields === undefined ? undefined : (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+/** cutime + cstime (fields 16-17): CPU time of this process's children that have exited and been waited for. */
+function reapedChildrenCpuMs(): number | undefined {
+  const fields = procStat('self');
+  return fields === undefined ? undefined : (Number(fields[13]) + Number(fields[14])) * 10;
+}
+
+function cpuOrNaN(before: number | undefined, after: number | undefined): number {
+  return before === undefined || after === undefined ? Number.NaN : after - before;
 }
 
 async function main(): Promise<void> {
@@ -105,7 +150,7 @@ async function main(): Promise<void> {
   }
 
   const directory = await mkdtemp(join(tmpdir(), 'bench-ocr-'));
-  const listFile = join(directory, 'images.txt');
+  const cores = availableParallelism();
   const paths = await Promise.all(
     images.map(async (image, index) => {
       const path = join(directory, `${index}.${image.format === 'png' ? 'png' : 'jpg'}`);
@@ -113,7 +158,17 @@ async function main(): Promise<void> {
       return path;
     }),
   );
-  await writeFile(listFile, `${paths.join('\n')}\n`);
+  const oneList = join(directory, 'images.txt');
+  await writeFile(oneList, `${paths.join('\n')}\n`);
+  // One contiguous share of the list per core, so the pages still come back in order.
+  const perCore = Math.ceil(paths.length / cores);
+  const coreLists = await Promise.all(
+    Array.from({ length: Math.ceil(paths.length / perCore) }, async (_, core) => {
+      const file = join(directory, `images-${core}.txt`);
+      await writeFile(file, `${paths.slice(core * perCore, (core + 1) * perCore).join('\n')}\n`);
+      return file;
+    }),
+  );
 
   const server = await startModelServer({ env: { SAGEMAKER_MAX_PAYLOAD_IN_MB: '100' } });
   try {
@@ -124,33 +179,51 @@ async function main(): Promise<void> {
       `Nightshift: ${ready.workers} inference workers x ${ready.intraOpThreads} intra-op threads, ` +
         `${concurrency} requests at once (${ready.executionProvider})`,
     );
-    if (tesseractVersion !== undefined) console.log(`tesseract: ${tesseractVersion}, --psm 6, OMP_THREAD_LIMIT=1`);
+    if (tesseractVersion !== undefined) {
+      console.log(
+        `tesseract: ${tesseractVersion}, --psm 6, OMP_THREAD_LIMIT=1; one process over one list, and ` +
+          `${coreLists.length} processes at once over ${perCore} images each (one per core)`,
+      );
+    }
     await nightshiftPass(server.url, inputs.slice(0, BATCH), 1);
 
-    const totals = { nightshift: 0, tesseract: 0 };
-    let nightshiftRead: string[] = [];
-    let tesseractRead: string[] = [];
+    const columns = ['Nightshift', 'tesseract, 1 process', `tesseract, ${coreLists.length} processes`] as const;
+    const totals = columns.map(() => ({ ms: 0, cpuMs: 0, read: [] as string[] }));
+    const add = (column: number, pass: { ms: number; cpuMs: number; read: string[] }) => {
+      const total = totals[column] as (typeof totals)[number];
+      total.ms += pass.ms;
+      total.cpuMs += pass.cpuMs;
+      total.read = pass.read;
+    };
     for (let round = 0; round < ROUNDS; round += 1) {
-      const ours = await nightshiftPass(server.url, inputs, concurrency);
-      totals.nightshift += ours.ms;
-      nightshiftRead = ours.read;
+      add(0, await nightshiftPass(server.url, inputs, concurrency, BATCH, server.pid));
       if (tesseractVersion !== undefined) {
-        const theirs = await tesseractPass(listFile);
-        totals.tesseract += theirs.ms;
-        tesseractRead = theirs.read;
+        add(1, await tesseractPass([oneList]));
+        add(2, await tesseractPass(coreLists));
       }
     }
+    const shown = tesseractVersion !== undefined ? totals : totals.slice(0, 1);
     const rate = (ms: number) => (IMAGES * ROUNDS) / (ms / 1000);
-    const ours = score(nightshiftRead, expected);
-    const rows: [string, string, string][] = [['', 'Nightshift', 'tesseract']];
-    const theirs = tesseractVersion !== undefined ? score(tesseractRead, expected) : undefined;
-    const skipped = 'skipped (not installed)';
-    rows.push(['images/s', rate(totals.nightshift).toFixed(2), theirs ? rate(totals.tesseract).toFixed(2) : skipped]);
-    rows.push(['images read exactly', `${ours.exact}/${IMAGES}`, theirs ? `${theirs.exact}/${IMAGES}` : skipped]);
-    rows.push(['character error rate', ours.cer.toFixed(3), theirs ? theirs.cer.toFixed(3) : skipped]);
-    for (const [label, a, b] of rows) console.log(`  ${label.padEnd(24)} ${a.padEnd(14)} ${b}`);
-    if (theirs) {
-      console.log(`  ratio Nightshift / tesseract images/s: ${(totals.tesseract / totals.nightshift).toFixed(2)}`);
+    const rows: string[][] = [['', ...columns.slice(0, shown.length)]];
+    const scores = shown.map((total) => score(total.read, expected));
+    rows.push(['images/s', ...shown.map((total) => rate(total.ms).toFixed(2))]);
+    rows.push(['CPU ms per image', ...shown.map((total) => (total.cpuMs / (IMAGES * ROUNDS)).toFixed(1))]);
+    rows.push(['images read exactly', ...scores.map((one) => `${one.exact}/${IMAGES}`)]);
+    rows.push(['character error rate', ...scores.map((one) => one.cer.toFixed(3))]);
+    for (const [label, ...cells] of rows) {
+      console.log(`  ${(label as string).padEnd(22)} ${cells.map((cell) => cell.padEnd(22)).join(' ')}`);
+    }
+    if (tesseractVersion === undefined) {
+      console.log('  tesseract columns skipped (not installed)');
+    } else {
+      const ours = (totals[0] as (typeof totals)[number]).ms;
+      const single = (totals[1] as (typeof totals)[number]).ms;
+      const parallel = (totals[2] as (typeof totals)[number]).ms;
+      console.log(`  ratio Nightshift / tesseract (1 process over one list) images/s: ${(single / ours).toFixed(2)}`);
+      console.log(
+        `  ratio Nightshift / tesseract (best: ${coreLists.length} processes, one per core) images/s: ` +
+          `${(Math.min(single, parallel) / ours).toFixed(2)}`,
+      );
     }
 
     const latencies: number[] = [];

@@ -15,8 +15,8 @@ export interface PoolSize {
  * requests then run side by side, each with its JavaScript work (OpenCV.js, tensors, CTC decoding) on its own
  * core, instead of one request at a time with idle cores during that work. `SAGEMAKER_MODEL_SERVER_WORKERS` sets
  * the worker count (the cores are shared out among them); `NIGHTSHIFT_INTRA_OP_THREADS` sets the threads per
- * worker. No more workers than `MaxConcurrentTransforms`: a request predicts its batches one after another, so
- * a worker beyond the requests in flight would stay idle. On a GPU one worker feeds the device.
+ * worker. No more workers than `MaxConcurrentTransforms` when the job sets it: the job's bound on the work in
+ * flight (the server splits each request across the workers it has). On a GPU one worker feeds the device.
  */
 export function choosePoolSize(options: {
   readonly cpus: number;
@@ -106,6 +106,11 @@ export class InferencePool implements ModelHandler {
       await Promise.all(threads.map((thread) => thread.terminate()));
       throw error;
     }
+  }
+
+  /** The workers still running: a request is split into this many batches, one per worker. */
+  get parallelism(): number {
+    return Math.max(1, this.workers.length);
   }
 
   /** Batches running now (one per busy worker). */

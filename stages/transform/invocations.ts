@@ -36,37 +36,53 @@ export interface InvocationSummary {
   readonly lines: string[];
   readonly records: number;
   readonly errors: number;
+  /** The batches the records were cut into ({@link batchSize}). */
+  readonly batches: number;
+}
+
+/**
+ * How a request's records are cut into batches: as many batches as the handler predicts at once (its
+ * `parallelism`, the pool's workers), so one request keeps every worker busy, and none larger than
+ * `imagesPerBatch`. A request of 8 records on a 2-worker pool is 2 batches of 4, one per worker.
+ */
+export function batchSize(records: number, parallelism: number, imagesPerBatch: number): number {
+  return Math.max(1, Math.min(imagesPerBatch, Math.ceil(records / Math.max(1, parallelism))));
 }
 
 /**
  * Predicts every record and returns one JSON line per record, in order: the handler's prediction, or an error
  * line for a record that cannot be decoded or that the model fails on. Every line carries the model's name and
- * version. Records go through `imagesPerBatch` at a time, the next batch decoding while the current one runs.
+ * version. Records are cut into batches ({@link batchSize}); up to the handler's `parallelism` batches are
+ * predicted at once and one more decodes meanwhile, so at most that many batches of pixels are held per request.
  */
 export async function invoke(
   records: readonly unknown[],
   handler: ModelHandler,
   options: { readonly imagesPerBatch: number; readonly log: Log },
 ): Promise<InvocationSummary> {
-  const outputs: ModelOutput[] = [];
-  const decodeBatch = (start: number) =>
-    Promise.all(records.slice(start, start + options.imagesPerBatch).map((record) => decodeRecord(record)));
-  let next: Promise<DecodedRecord[]> | undefined = decodeBatch(0);
-  for (let start = 0; next !== undefined; start += options.imagesPerBatch) {
-    const decoded: DecodedRecord[] = await next;
-    const following = start + options.imagesPerBatch;
-    next = following < records.length ? decodeBatch(following) : undefined;
-    const images = decoded.flatMap((record) => (record.ok ? [record.image] : []));
-    const predicted = await predictIsolated(handler, images, options.log);
-    let position = 0;
-    for (const record of decoded) {
-      outputs.push(toOutput(handler, record.ok ? (predicted[position++] as Outcome) : record));
+  const size = batchSize(records.length, handler.parallelism, options.imagesPerBatch);
+  const batches = Math.ceil(records.length / size);
+  const outputs: ModelOutput[][] = new Array(batches);
+  let next = 0;
+  const lane = async () => {
+    for (let batch = next++; batch < batches; batch = next++) {
+      const slice = records.slice(batch * size, (batch + 1) * size);
+      const decoded: DecodedRecord[] = await Promise.all(slice.map((record) => decodeRecord(record)));
+      const images = decoded.flatMap((record) => (record.ok ? [record.image] : []));
+      const predicted = await predictIsolated(handler, images, options.log);
+      let position = 0;
+      outputs[batch] = decoded.map((record) =>
+        toOutput(handler, record.ok ? (predicted[position++] as Outcome) : record),
+      );
     }
-  }
+  };
+  await Promise.all(Array.from({ length: Math.min(batches, Math.max(1, handler.parallelism) + 1) }, lane));
+  const ordered = outputs.flat();
   return {
-    lines: outputs.map((output) => JSON.stringify(output)),
+    lines: ordered.map((output) => JSON.stringify(output)),
     records: records.length,
-    errors: outputs.filter((output) => output.error !== undefined).length,
+    errors: ordered.filter((output) => output.error !== undefined).length,
+    batches,
   };
 }
 

@@ -22,6 +22,8 @@ export type Prediction = Omit<ModelOutput, 'model' | 'error'>;
  */
 export interface ModelHandler {
   readonly model: ModelIdentity;
+  /** Batches it predicts at once: the pool's running workers, 1 for a handler in this thread. */
+  readonly parallelism: number;
   /** One prediction per image, in order. Throws only when the model itself fails (the server isolates the image). */
   predictBatch(images: readonly DecodedImage[]): Promise<Prediction[]>;
   /** Frees the inference sessions. */

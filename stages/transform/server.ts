@@ -192,6 +192,7 @@ export class ModelServer {
     this.options.log.info('invocation', {
       records: result.records,
       errors: result.errors,
+      batches: result.batches,
       bytes: body.length,
       inFlight,
       waitedMs: Math.round(waitedMs),

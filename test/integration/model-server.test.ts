@@ -134,6 +134,29 @@ describe('model server: PP-OCRv4 over the SageMaker contract', () => {
     for (const output of outputs) expect(output.model?.name).toBe('paddleocr-ppocrv4');
   });
 
+  it("splits one request into one batch per inference worker and keeps every line in its record's place", async () => {
+    const texts = ['Gate B17', 'Nightshift report', 'Processed 128 images', 'Platform 9'];
+    const images = await Promise.all(texts.map((text) => renderText([text], { fontSize: 36 })));
+    const bad = { image: 'this is not base64!', format: 'png', width: 10, height: 10 };
+    const records = [toModelInput(images[0] as TextImage), bad, ...images.slice(1).map(toModelInput), bad];
+    const workers = server.logs.find((entry) => entry.message === 'model server ready')?.workers;
+    const before = server.logs.length;
+
+    const response = await postInvocations(server.url, records);
+
+    const outputs = (await readJsonLines(response)).map((output) => ModelOutputSchema.parse(output));
+    expect(outputs.map((output) => output.error?.code ?? output.text)).toEqual([
+      'Gate B17',
+      'UNDECODABLE_IMAGE',
+      'Nightshift report',
+      'Processed 128 images',
+      'Platform 9',
+      'UNDECODABLE_IMAGE',
+    ]);
+    const [logged] = await server.logged('invocation', 1, before);
+    expect(logged).toMatchObject({ records: 6, errors: 2, batches: Math.min(Number(workers), 6) });
+  });
+
   it('refuses a body larger than MaxPayloadInMB with 413 and says how to fix it, then keeps serving', async () => {
     const padding = 'A'.repeat(1024 * 1024 + 1);
     const body = `${JSON.stringify({ image: padding, format: 'png', width: 1, height: 1 })}\n`;

@@ -50,6 +50,8 @@ export type ClassifierModelConfig = z.infer<typeof ClassifierModelConfigSchema>;
 /** A plain ONNX image classifier: resize, normalise, run, softmax, top-k labels. */
 export class ClassifierHandler implements ModelHandler {
   readonly model: ModelIdentity;
+  /** Predicts on the calling thread, one batch at a time. */
+  readonly parallelism = 1;
   private readonly session: InferenceSession;
   private readonly labels: readonly string[];
   private readonly config: ClassifierModelConfig;

@@ -82,6 +82,8 @@ export type OcrModelConfig = z.infer<typeof OcrModelConfigSchema>;
  */
 export class OcrHandler implements ModelHandler {
   readonly model: ModelIdentity;
+  /** Predicts on the calling thread, one batch at a time. */
+  readonly parallelism = 1;
   private readonly cv: OpenCv;
   private readonly parts: OcrParts;
 

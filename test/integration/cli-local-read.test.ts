@@ -203,7 +203,7 @@ describe('read commands with --local against the local S3 and DynamoDB servers',
         ['demo-1', 'SUCCEEDED'],
       ]);
       expect(lines[3]).toMatch(
-        /demo-1\s+SUCCEEDED\s+2026-11-23 01:00:00 UTC\s+4m 10s\s+4\s+3\s+1\s+s3:\/\/nightshift-local\/datasets\/demo\//,
+        /demo-1\s+SUCCEEDED\s+2026-11-23 01:00:00 UTC\s+4m 10s\s+4\s+3\s+1\s+100\.0%\s+s3:\/\/nightshift-local\/datasets\/demo\//,
       );
     });
 

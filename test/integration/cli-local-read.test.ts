@@ -196,7 +196,9 @@ describe('read commands with --local against the local S3 and DynamoDB servers',
 
       expect(result.code).toBe(0);
       const lines = result.stdout.trim().split('\n');
-      expect(lines[0]).toMatch(/^RUN\s+STATUS\s+CREATED\s+DURATION\s+ITEMS\s+PREDICTED\s+REJECTED\s+ACCURACY\s+DATASET$/);
+      expect(lines[0]).toMatch(
+        /^RUN\s+STATUS\s+CREATED\s+DURATION\s+ITEMS\s+PREDICTED\s+REJECTED\s+ACCURACY\s+DATASET$/,
+      );
       expect(lines.slice(1).map((line) => line.split(/\s+/).slice(0, 2))).toEqual([
         ['demo-3', 'RUNNING'],
         ['demo-2', 'FAILED'],

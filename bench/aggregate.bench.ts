@@ -14,11 +14,13 @@
  *
  * Rounds are interleaved part by part (aggregate then raw on one part, raw then aggregate on the next), so the
  * machine's noise falls on both sides. Each side's figure is its total over all rounds: rows/s (images/s: one row
- * per image), ms per part (wall) and ms of CPU per part (user + system of this process, i.e. the client's work,
- * which is what a Lambda function is billed for; the servers are child processes and are not counted).
+ * per image), ms per part (wall), ms of CPU per part in this process (user + system: the client's work, which is what
+ * a Lambda function is billed for) and in the two local servers (child processes, read from /proc on Linux: the
+ * work each side asks of S3 and DynamoDB). On a machine whose cores are all busy, wall time follows CPU time.
  *
  * Options (environment): BENCH_PARTS (default 40), BENCH_ROWS (rows per part, default 50), BENCH_ROUNDS (default 5).
  */
+import { readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { BatchWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
@@ -42,8 +44,31 @@ const DATA = 'bench-data';
 interface Sample {
   wallMs: number;
   cpuMs: number;
+  serverCpuMs: number;
   parts: number;
   rows: number;
+}
+
+const emptySample = (): Sample => ({ wallMs: 0, cpuMs: 0, serverCpuMs: 0, parts: 0, rows: 0 });
+
+/** This process's children: the local S3 and DynamoDB servers (Linux; none elsewhere). */
+function serverPids(): number[] {
+  try {
+    const list = readFileSync(`/proc/${process.pid}/task/${process.pid}/children`, 'utf8');
+    return list.trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** User + system CPU of these processes so far, in ms (/proc/PID/stat fields 14 and 15, in 1/100 s). */
+function cpuOfMs(pids: readonly number[]): number {
+  let ticks = 0;
+  for (const pid of pids) {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    ticks += Number(fields[11] ?? 0) + Number(fields[12] ?? 0);
+  }
+  return ticks * 10;
 }
 
 /** One joined output line as the OCR model server and Batch Transform write it (two text lines with boxes). */
@@ -107,12 +132,19 @@ async function rawWrite(doc: DynamoDBDocumentClient, table: string, items: reado
   }
 }
 
-async function timed(sample: Sample, rows: number, work: () => Promise<unknown>): Promise<void> {
+async function timed(
+  sample: Sample,
+  rows: number,
+  servers: readonly number[],
+  work: () => Promise<unknown>,
+): Promise<void> {
+  const serverCpu = cpuOfMs(servers);
   const cpu = process.cpuUsage();
   const started = performance.now();
   await work();
   const wall = performance.now() - started;
   const used = process.cpuUsage(cpu);
+  sample.serverCpuMs += cpuOfMs(servers) - serverCpu;
   sample.wallMs += wall;
   sample.cpuMs += (used.user + used.system) / 1000;
   sample.parts += 1;
@@ -127,6 +159,7 @@ function median(values: readonly number[]): number {
 
 async function main(): Promise<void> {
   const aws = await startLocalAws();
+  const servers = serverPids();
   try {
     await aws.createBucket(PIPELINE);
     const { predictionsTable } = await aws.createTables();
@@ -174,16 +207,16 @@ async function main(): Promise<void> {
       `bench:aggregate: ${PARTS} parts x ${ROWS} rows, ${ROUNDS} rounds interleaved part by part; ` +
         `${cpus().length} cores (${cpus()[0]?.model ?? 'unknown CPU'}), load ${loadavg()[0]?.toFixed(1)}`,
     );
-    const ours: Sample = { wallMs: 0, cpuMs: 0, parts: 0, rows: 0 };
-    const raw: Sample = { wallMs: 0, cpuMs: 0, parts: 0, rows: 0 };
+    const ours = emptySample();
+    const raw = emptySample();
     const roundRatios: number[] = [];
     for (let round = 0; round < ROUNDS; round += 1) {
-      const oursRound: Sample = { wallMs: 0, cpuMs: 0, parts: 0, rows: 0 };
-      const rawRound: Sample = { wallMs: 0, cpuMs: 0, parts: 0, rows: 0 };
+      const oursRound = emptySample();
+      const rawRound = emptySample();
       for (const [n, event] of events.entries()) {
         const items = itemsOf[n] ?? [];
-        const aggregate = () => timed(oursRound, items.length, () => runAggregate(event, deps));
-        const loop = () => timed(rawRound, items.length, () => rawWrite(aws.doc, predictionsTable, items));
+        const aggregate = () => timed(oursRound, items.length, servers, () => runAggregate(event, deps));
+        const loop = () => timed(rawRound, items.length, servers, () => rawWrite(aws.doc, predictionsTable, items));
         if ((n + round) % 2 === 0) {
           await aggregate();
           await loop();
@@ -199,6 +232,7 @@ async function main(): Promise<void> {
       ] as const) {
         total.wallMs += part.wallMs;
         total.cpuMs += part.cpuMs;
+        total.serverCpuMs += part.serverCpuMs;
         total.parts += part.parts;
         total.rows += part.rows;
       }
@@ -208,7 +242,16 @@ async function main(): Promise<void> {
       ['', 'aggregate stage', 'raw BatchWriteItem loop'],
       ['rows/s (images/s)', rate(ours), rate(raw)],
       [`ms per ${ROWS}-row part (wall)`, perPart(ours, 'wallMs'), perPart(raw, 'wallMs')],
-      [`ms CPU per ${ROWS}-row part`, perPart(ours, 'cpuMs'), perPart(raw, 'cpuMs')],
+      [`ms CPU per ${ROWS}-row part (this process)`, perPart(ours, 'cpuMs'), perPart(raw, 'cpuMs')],
+      ...(servers.length === 0
+        ? []
+        : [
+            [
+              `ms CPU per ${ROWS}-row part (S3 + DynamoDB servers)`,
+              perPart(ours, 'serverCpuMs'),
+              perPart(raw, 'serverCpuMs'),
+            ] as [string, string, string],
+          ]),
     ];
     const width = Math.max(...table.map((row) => row[0].length));
     for (const [label, a, b] of table) console.log(`${label.padEnd(width)}  ${a.padStart(15)}  ${b.padStart(23)}`);
@@ -226,7 +269,7 @@ function rate(sample: Sample): string {
   return (sample.rows / (sample.wallMs / 1000)).toFixed(0);
 }
 
-function perPart(sample: Sample, field: 'wallMs' | 'cpuMs'): string {
+function perPart(sample: Sample, field: 'wallMs' | 'cpuMs' | 'serverCpuMs'): string {
   return (sample[field] / sample.parts).toFixed(1);
 }
 

@@ -3,7 +3,10 @@
  * Runtime's CPU provider runs with its u8 x s8 kernels: `Conv(x, W, B)` becomes
  * `DequantizeLinear(QLinearConv(QuantizeLinear(x), W8, B32))`, weights symmetric int8 per output channel,
  * activations asymmetric uint8 per tensor with ranges measured by {@link calibrationOutputs} on sample inputs.
- * The protobuf handling copies every field it does not touch.
+ * {@link foldConvolutionAffines} first folds the affine ops after each convolution into its weights (exact), so the
+ * quantised convolution covers them too. Findings and figures: docs/decisions.md, "int8 quantisation of the OCR
+ * models". The protobuf handling copies every field it does not touch; it repeats paddle-graph.ts's reader, which
+ * is to become one module if this moves into stages/.
  */
 
 const VARINT = 0;

@@ -17,7 +17,7 @@ same operations as the stage (sharp/libvips), in the same order, so both sides p
 
 WORKERS 1 runs in this process; more fork that many processes (multiprocessing, the files shared by the fork), the
 images handed out one at a time. Prints one JSON object: images, CPU seconds (this process and its workers) and wall
-seconds of the work, and the bytes of model input and thumbnails produced.
+seconds of the work, the bytes of model input and thumbnails produced, and (one worker only) each image's CPU seconds.
 """
 
 import io
@@ -132,8 +132,13 @@ def main():
     indexes = range(len(PHOTOS))
     cpu = cpu_seconds()
     wall = time.perf_counter()
+    per_image = []
     if workers == 1:
-        produced = sum(prepare(index) for index in indexes)
+        produced = 0
+        for index in indexes:
+            started = time.process_time()
+            produced += prepare(index)
+            per_image.append(time.process_time() - started)
         wall = time.perf_counter() - wall
     else:
         with multiprocessing.get_context("fork").Pool(workers) as pool:
@@ -146,6 +151,7 @@ def main():
         "cpuSeconds": cpu_seconds() - cpu,
         "wallSeconds": wall,
         "bytes": produced,
+        "cpuSecondsPerImage": per_image,
     }))
 
 

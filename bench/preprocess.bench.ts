@@ -48,18 +48,24 @@ interface Pass {
   readonly wallMs: number;
   /** Model input and thumbnail bytes produced: both sides should make about as many. */
   readonly bytes: number;
+  /** Each image's CPU ms, in photo order; one worker only (with more, images overlap). */
+  readonly perImageCpuMs: readonly number[];
 }
 
 async function nightshiftPass(photos: readonly Buffer[], workers: number): Promise<Pass> {
   const limit = pLimit(workers);
   const cpu = process.cpuUsage();
   const started = performance.now();
+  const perImageCpuMs: number[] = [];
   const produced = await Promise.all(
     photos.map((bytes) =>
       limit(async () => {
+        const before = process.cpuUsage();
         const prepared = await prepareModelInput(bytes, SETTINGS);
         if (!prepared.ok) throw new Error(`a benchmark photo was rejected: ${prepared.problem}`);
         const thumbnail = await makeThumbnail(bytes, SETTINGS.maxInputPixels, prepared);
+        const spent = process.cpuUsage(before);
+        if (workers === 1) perImageCpuMs.push((spent.user + spent.system) / 1000);
         return prepared.encoded.byteLength + thumbnail.byteLength;
       }),
     ),
@@ -67,7 +73,7 @@ async function nightshiftPass(photos: readonly Buffer[], workers: number): Promi
   const wallMs = performance.now() - started;
   const used = process.cpuUsage(cpu);
   const bytes = produced.reduce((sum, size) => sum + size, 0);
-  return { images: photos.length, cpuMs: (used.user + used.system) / 1000, wallMs, bytes };
+  return { images: photos.length, cpuMs: (used.user + used.system) / 1000, wallMs, bytes, perImageCpuMs };
 }
 
 function pilPass(paths: readonly string[], workers: number): Pass {
@@ -79,8 +85,20 @@ function pilPass(paths: readonly string[], workers: number): Pass {
     env: { ...process.env, OMP_NUM_THREADS: '1' },
   });
   if (result.status !== 0) throw new Error(`${PIL_SCRIPT} failed: ${result.stderr}`);
-  const pass = JSON.parse(result.stdout) as { images: number; cpuSeconds: number; wallSeconds: number; bytes: number };
-  return { images: pass.images, cpuMs: pass.cpuSeconds * 1000, wallMs: pass.wallSeconds * 1000, bytes: pass.bytes };
+  const pass = JSON.parse(result.stdout) as {
+    images: number;
+    cpuSeconds: number;
+    wallSeconds: number;
+    bytes: number;
+    cpuSecondsPerImage: number[];
+  };
+  return {
+    images: pass.images,
+    cpuMs: pass.cpuSeconds * 1000,
+    wallMs: pass.wallSeconds * 1000,
+    bytes: pass.bytes,
+    perImageCpuMs: pass.cpuSecondsPerImage.map((seconds) => seconds * 1000),
+  };
 }
 
 function pilVersion(): string | undefined {
@@ -172,6 +190,29 @@ async function main(): Promise<void> {
   const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]?.length ?? 0)));
   for (const row of [header, ...rows])
     console.log(row.map((cell, column) => cell.padStart(widths[column] ?? 0)).join('  '));
+  const ourSingles = ours.get(1) ?? [];
+  const pilSingles = theirs.get(1) ?? [];
+  if (ourSingles.length > 0 && pilSingles.length > 0) {
+    // Where the time goes: photos that must shrink to fit against photos already small enough, per image CPU
+    // medians over the rounds.
+    const shrunk = sizes.map((size) => size.width > SETTINGS.width || size.height > SETTINGS.height);
+    for (const [label, wanted] of [
+      ['shrunk to fit', true],
+      ['kept at their size', false],
+    ] as const) {
+      const picked = shrunk.flatMap((isShrunk, index) => (isShrunk === wanted ? [index] : []));
+      if (picked.length === 0) continue;
+      const cost = (passes: readonly Pass[]) =>
+        picked.reduce((sum, index) => sum + median(passes.map((pass) => pass.perImageCpuMs[index] ?? 0)), 0) /
+        picked.length;
+      const mine = cost(ourSingles);
+      const pils = cost(pilSingles);
+      console.log(
+        `1 worker, ${picked.length} photos ${label}: Nightshift ${mine.toFixed(1)} CPU ms/img, PIL ${pils.toFixed(1)}: ` +
+          `ratio ${(pils / mine).toFixed(2)}x`,
+      );
+    }
+  }
   const sample = ours.get(WORKERS[0] ?? 1)?.[0];
   const pilSample = theirs.get(WORKERS[0] ?? 1)?.[0];
   console.log(

@@ -4,9 +4,12 @@
  * checks each one's process and port and names the one that is gone, with its log file and what to do.
  */
 import { connect } from 'node:net';
+import { join } from 'node:path';
 import { connectionFailureOf } from '../../shared/aws/aws-errors.ts';
 import { ConnectionError, NightshiftError, type NightshiftErrorOptions } from '../../shared/errors.ts';
+import type { RunningEmulator } from './emulators.ts';
 import type { ExecutionResult } from './engine/index.ts';
+import type { LocalService } from './local-service.ts';
 
 /** One of the local servers a run uses: what a person calls it, where it listens, its process and its log. */
 export interface LocalServerProcess {
@@ -16,6 +19,40 @@ export interface LocalServerProcess {
   readonly pid: number;
   /** The file its output goes to. */
   readonly log: string;
+}
+
+const NAMES = { s3: 'S3', dynamodb: 'DynamoDB', model: 'model' } as const;
+
+/**
+ * The servers a run uses: those of `nightshift local up` (from its service file), or the run's own emulators and
+ * first model server, whose output goes to `logs/<server>.log` under the state folder `home`.
+ */
+export function runServers(
+  home: string,
+  servers: LocalService | { emulators: readonly RunningEmulator[]; model: { endpoint: string; pid?: number } },
+): LocalServerProcess[] {
+  if ('servers' in servers) {
+    return (['s3', 'dynamodb', 'model'] as const).map((name) => ({
+      name: NAMES[name],
+      endpoint: servers.servers[name].endpoint,
+      pid: servers.servers[name].process.pid,
+      log: servers.servers[name].log,
+    }));
+  }
+  return [
+    ...servers.emulators.map((server) => ({
+      name: NAMES[server.kind],
+      endpoint: server.endpoint,
+      pid: server.pid,
+      log: server.log ?? join(home, 'logs', `${server.kind}.log`),
+    })),
+    {
+      name: NAMES.model,
+      endpoint: servers.model.endpoint,
+      pid: servers.model.pid ?? -1,
+      log: join(home, 'logs', 'model.log'),
+    },
+  ];
 }
 
 /** A server found gone: its process exited, or it no longer accepts connections on its port. */
@@ -121,6 +158,8 @@ function capitalise(text: string): string {
 }
 
 function processAlive(pid: number): boolean {
+  // An unknown pid (-1) is left to the port check: kill(-1, ...) would address every process.
+  if (pid <= 0) return true;
   try {
     process.kill(pid, 0);
     return true;

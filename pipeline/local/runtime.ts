@@ -20,7 +20,7 @@ import {
   type ProgressEvent,
 } from './engine/index.ts';
 import { fileNotifier, s3ListIntegration, snsFileIntegration, transformJobIntegration } from './local-integrations.ts';
-import { explainServerFailure, type LocalServerProcess } from './local-server-health.ts';
+import { explainServerFailure, type LocalServerProcess, runServers } from './local-server-health.ts';
 import { createLocalClients } from './local-servers.ts';
 import { runningService } from './local-service.ts';
 import {
@@ -196,29 +196,7 @@ export class LocalRuntime {
       const first: ModelServerInstance = service
         ? { endpoint: service.servers.model.endpoint, stop: async () => undefined }
         : await startModelServer({ env: { ...options.modelServerEnv }, logFile: join(home, 'logs', 'model.log') });
-      localServers.push(
-        ...(service
-          ? (['s3', 'dynamodb', 'model'] as const).map((name) => ({
-              name: SERVER_NAMES[name],
-              endpoint: service.servers[name].endpoint,
-              pid: service.servers[name].process.pid,
-              log: service.servers[name].log,
-            }))
-          : [
-              ...servers.map((server) => ({
-                name: SERVER_NAMES[server.kind],
-                endpoint: server.endpoint,
-                pid: server.pid,
-                log: server.log ?? join(home, 'logs', `${server.kind}.log`),
-              })),
-              {
-                name: SERVER_NAMES.model,
-                endpoint: first.endpoint,
-                pid: (first as { pid?: number }).pid ?? -1,
-                log: join(home, 'logs', 'model.log'),
-              },
-            ]),
-      );
+      localServers.push(...runServers(home, service ?? { emulators: servers, model: first }));
       if (!service) {
         modelServers.push(first);
         step('model load');
@@ -349,8 +327,6 @@ export class LocalRuntime {
     await this.releaseLock();
   }
 }
-
-const SERVER_NAMES = { s3: 'S3', dynamodb: 'DynamoDB', model: 'model' } as const;
 
 function runIdOf(event: unknown): string | undefined {
   const runId = (event as { runId?: unknown } | null)?.runId;

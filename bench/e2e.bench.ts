@@ -142,6 +142,7 @@ function sampleTreeRss(child: ChildProcess): { stop(): { peakMb: number; perProc
     let total = 0;
     for (const pid of processTree(root)) {
       const kb = rssKb(pid);
+      if (kb === 0) continue; // gone, or a zombie
       total += kb;
       // Read each time: a child just forked still shows its parent's command line until it execs.
       const label = labelOf(pid, root);

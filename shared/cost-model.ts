@@ -123,17 +123,9 @@ export const COST_ASSUMPTIONS = Object.freeze({
   runDataRetentionDays: 30,
 });
 
-/** The AWS service a cost line belongs to. */
-export type CostService = 'SageMaker' | 'Lambda' | 'Step Functions' | 'DynamoDB' | 'S3' | 'CloudWatch';
-
-export const COST_SERVICES: readonly CostService[] = [
-  'SageMaker',
-  'Lambda',
-  'Step Functions',
-  'DynamoDB',
-  'S3',
-  'CloudWatch',
-];
+/** The AWS services a run's cost lines belong to, in the order they are shown. */
+export const COST_SERVICES = ['SageMaker', 'Lambda', 'Step Functions', 'DynamoDB', 'S3', 'CloudWatch'] as const;
+export type CostService = (typeof COST_SERVICES)[number];
 
 export interface CostLine {
   readonly service: CostService;
@@ -371,11 +363,7 @@ export function dynamoItemBytes(item: Readonly<Record<string, unknown>>): number
 function valueBytes(value: unknown): number {
   if (typeof value === 'string') return utf8Bytes(value);
   if (typeof value === 'number') {
-    const digits = String(Math.abs(value))
-      .replace(/e.*$/, '')
-      .replace('.', '')
-      .replace(/^0+/, '')
-      .replace(/0+$/, '');
+    const digits = String(Math.abs(value)).replace(/e.*$/, '').replace('.', '').replace(/^0+/, '').replace(/0+$/, '');
     return Math.ceil(Math.max(digits.length, 1) / 2) + 1;
   }
   if (typeof value === 'boolean' || value === null) return 1;
@@ -386,6 +374,14 @@ function valueBytes(value: unknown): number {
     return 3 + entries.reduce((sum, [name, element]) => sum + 1 + utf8Bytes(name) + valueBytes(element), 0);
   }
   return 0;
+}
+
+/** US dollars for people: cents, or four decimals (or `<$0.0001`) below a cent. */
+export function formatUsd(value: number): string {
+  if (value === 0) return '$0.00';
+  if (value < 0.0001) return '<$0.0001';
+  if (value < 0.01) return `$${value.toFixed(4)}`;
+  return `$${value.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`;
 }
 
 function lambdaUsd(sizing: LambdaSizing, seconds: number, requests: number): number {

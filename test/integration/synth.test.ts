@@ -39,9 +39,13 @@ describe('npm run synth', () => {
     const native = join(preprocess ?? '', 'node_modules', '@img');
     expect(readdirSync(native).sort()).toEqual(['colour', 'sharp-libvips-linux-arm64', 'sharp-linux-arm64']);
     const addon = join(native, 'sharp-linux-arm64', 'lib', 'sharp-linux-arm64-0.35.5.node');
-    const libvips = readdirSync(join(native, 'sharp-libvips-linux-arm64', 'lib')).find((name) => name.endsWith('.so.8.18.7'));
+    const libvips = readdirSync(join(native, 'sharp-libvips-linux-arm64', 'lib')).find((name) =>
+      name.endsWith('.so.8.18.7'),
+    );
     expect(elfMachine(addon)).toBe(ELF_MACHINE_AARCH64);
-    expect(elfMachine(join(native, 'sharp-libvips-linux-arm64', 'lib', libvips ?? 'missing'))).toBe(ELF_MACHINE_AARCH64);
+    expect(elfMachine(join(native, 'sharp-libvips-linux-arm64', 'lib', libvips ?? 'missing'))).toBe(
+      ELF_MACHINE_AARCH64,
+    );
     expect(bundles.some((path) => existsSync(join(path, 'chart.umd.js')))).toBe(true);
     expect(Object.keys(manifest.dockerImages ?? {})).toHaveLength(1);
     const modelArchive = readdirSync(out).find((name) => name.endsWith('.tar.gz'));

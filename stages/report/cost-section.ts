@@ -58,11 +58,13 @@ export function renderCostSection(cost: ReportCost | undefined): SafeHtml {
   return html`<section class="card" id="cost" aria-label="Estimated cost">
 <h2>Estimated cost</h2>
 <p class="hint">About ${formatUsd(cost.totalUsd)} on AWS at us-east-1 list prices, ${percentOf(cost.gpuShare)} of it GPU time (Batch Transform). An estimate from the run's counts and settings (docs/cost.md), not the bill.</p>
+<div class="table-scroll">
 <table class="table">
 <thead><tr><th scope="col">Service</th><th scope="col" class="num">Cost</th><th scope="col" class="num">Share</th><th scope="col">Lines</th></tr></thead>
 <tbody>
 ${rows}</tbody>
 </table>
+</div>
 ${cost.notes.map((note) => html`<p class="hint">${note}</p>`)}
 </section>`;
 }

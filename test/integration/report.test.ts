@@ -319,7 +319,7 @@ describe('report stage', () => {
     const cost = report.cost;
     expect(cost?.estimate).toBe(true);
     // Half an hour of one ml.g5.xlarge, and the rest priced from the 5 items by shared/cost-model.ts.
-    expect(cost?.gpuUsd).toBeCloseTo(0.5 * TRANSFORM_PRICE_PER_HOUR['ml.g5.xlarge'], 9);
+    expect(cost?.gpuUsd).toBeCloseTo(0.5 * (TRANSFORM_PRICE_PER_HOUR['ml.g5.xlarge'] ?? Number.NaN), 9);
     expect(cost?.byService.map((entry) => entry.service)).toEqual([...COST_SERVICES]);
     expect(cost?.byService.reduce((sum, entry) => sum + entry.usd, 0)).toBeCloseTo(cost?.totalUsd ?? Number.NaN, 9);
     expect(cost?.gpuShare).toBeGreaterThan(0.99);

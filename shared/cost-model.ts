@@ -75,16 +75,11 @@ export const PRICES = Object.freeze({
  */
 export const COST_ASSUMPTIONS = Object.freeze({
   /**
-   * CPU seconds to decode, resize and encode one image on one core: `npm run bench:preprocess`, 14.4 ms per image
-   * on the 111 photos of ../shared/datasets/photos (0.46 megapixels on average; 2-core AMD EPYC, load 13).
+   * CPU seconds of the stage's image work for one image on one core, model input and thumbnail: `npm run
+   * bench:preprocess`, 24 ms per image on the 111 photos of ../shared/datasets/photos (0.46 megapixels on average;
+   * 2-core AMD EPYC, load 24; docs/cost.md, "Preprocess time").
    */
-  preprocessCpuSecondsPerImage: 0.0144,
-  /**
-   * CPU seconds to make one image's thumbnail (`makeThumbnail`: a second decode, a resize to 160 px, WebP): 13.2 ms
-   * per image on the same photos, measured in the same process as 17.7 ms for the model input (load 13-18, so
-   * about 0.75 of the bench's model-input figure).
-   */
-  thumbnailCpuSecondsPerImage: 0.0107,
+  preprocessCpuSecondsPerImage: 0.024,
   /**
    * "At 1,769 MB, a function has the equivalent of one vCPU"
    * (https://docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html).
@@ -97,10 +92,12 @@ export const COST_ASSUMPTIONS = Object.freeze({
    */
   s3RequestSeconds: 0.05,
   /**
-   * ASSUMED seconds of one aggregate call on a part of {@link COST_ASSUMPTIONS.aggregateMeasuredPartRows} rows
-   * (two S3 GETs, the part's BatchWriteItem calls, parsing its lines); longer parts take proportionally longer.
+   * Seconds of one aggregate call on a part of {@link COST_ASSUMPTIONS.aggregateMeasuredPartRows} rows (two S3 GETs,
+   * two BatchWriteItem calls, parsing 50 lines): `npm run bench:aggregate`, 228 ms of wall time (26 ms of CPU) per
+   * 50-row part against the local servers on the loaded 2-core machine, mostly waiting for a core; longer parts take
+   * proportionally longer.
    */
-  aggregateSecondsPerPart: 0.5,
+  aggregateSecondsPerPart: 0.228,
   aggregateMeasuredPartRows: 50,
   /** ASSUMED seconds of the plan (listing) and report (reading every row) functions per 1,000 items. */
   planSecondsPer1000Items: 0.1,
@@ -340,7 +337,7 @@ export function preprocessBatchSeconds(
 ): { readonly cpu: number; readonly waits: number; readonly total: number } {
   const a = COST_ASSUMPTIONS;
   const vcpus = STAGE_SIZING.preprocess.memoryMb / a.lambdaMbPerVcpu;
-  const cpu = (images * (a.preprocessCpuSecondsPerImage + a.thumbnailCpuSecondsPerImage)) / vcpus;
+  const cpu = (images * a.preprocessCpuSecondsPerImage) / vcpus;
   const waves = Math.ceil(images / downloadConcurrency) + Math.ceil(images / THUMBNAIL_WRITE_CONCURRENCY) + 2;
   const waits = waves * a.s3RequestSeconds;
   return { cpu, waits, total: cpu + waits };

@@ -74,10 +74,7 @@ describe('the cost model (shared/cost-model.ts)', () => {
     const batch = preprocessBatchSeconds(200, 8);
     const vcpus = STAGE_SIZING.preprocess.memoryMb / COST_ASSUMPTIONS.lambdaMbPerVcpu;
 
-    expect(batch.cpu).toBeCloseTo(
-      (200 * (COST_ASSUMPTIONS.preprocessCpuSecondsPerImage + COST_ASSUMPTIONS.thumbnailCpuSecondsPerImage)) / vcpus,
-      9,
-    );
+    expect(batch.cpu).toBeCloseTo((200 * COST_ASSUMPTIONS.preprocessCpuSecondsPerImage) / vcpus, 9);
     // 25 download waves + 25 thumbnail-PUT waves + the index + the part.
     expect(batch.waits).toBeCloseTo(52 * COST_ASSUMPTIONS.s3RequestSeconds, 9);
     const preprocess = millionImages().lines.find((line) => line.item === 'Lambda preprocess');
@@ -96,7 +93,7 @@ describe('the cost model (shared/cost-model.ts)', () => {
     const express = estimate.lines.find((line) => line.item === 'Express children');
     const starts = estimate.lines.find((line) => line.item === 'Map Run child starts');
     const rounded = Math.ceil(preprocessBatchSeconds(200, 8).total * 10) / 10;
-    expect(express?.usd).toBeCloseTo(4 * 0.000001 + (2 * rounded + 2 * 2) * 0.0625 * 0.00001667, 12);
+    expect(express?.usd).toBeCloseTo(4 * 0.000001 + (2 * rounded + 2 * 1) * 0.0625 * 0.00001667, 12);
     expect(starts?.usd).toBeCloseTo(4 * 0.000025, 12);
   });
 

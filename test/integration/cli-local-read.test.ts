@@ -229,8 +229,11 @@ describe('read commands with --local against the local S3 and DynamoDB servers',
       expect(result.stdout).toMatch(/^rejected\s+1 \(NOT_AN_IMAGE 1\)$/m);
       expect(result.stdout).toMatch(/^stages\s+plan 2\.0s · transform 3m 00s · report 10s$/m);
       expect(result.stdout).toMatch(/^report\s+s3:\/\/nightshift-local\/reports\/demo-1\/report\.html$/m);
-      expect(result.stdout).toMatch(/^cost\s+~\$0\.07 \(estimate\)$/m);
-      expect(result.stdout).toMatch(/^ {2}Batch Transform\s+\$0\.07 {2}0\.05 h x 1 x ml\.g5\.xlarge at \$1\.408\/h$/m);
+      expect(result.stdout).toMatch(/^cost\s+~\$0\.07 \(estimate\), GPU 99%$/m);
+      expect(result.stdout).toMatch(
+        /^ {2}SageMaker\s+\$0\.07 {2}Batch Transform: 0\.05 h x 1 x ml\.g5\.xlarge at \$1\.408\/h$/m,
+      );
+      expect(result.stdout).toMatch(/^ {2}Lambda\s+\S+ {2}Lambda preprocess \S+ · Lambda aggregate \S+/m);
       expect(result.stdout).not.toContain('console');
     });
 

@@ -82,6 +82,10 @@ export function acknowledgeNagFindings(stack: NagScope): void {
     [`IAM5[Resource::${bucket}/${BUCKET_PREFIXES.mapResults}*]`]:
       'Distributed Map ResultWriter output (one folder per map run)',
     [`IAM5[Resource::${bucket}/${runLayout.report('*')}*]`]: 'Reports are written under reports/<runId>/',
+    'IAM5[Action::s3:DeleteObject*]':
+      "The report deletes a succeeded run's transform input, every version (grantDelete on runs/*/transform-input/ only)",
+    [`IAM5[Resource::${bucket}/${runLayout.transformInput('*')}*]`]:
+      'Transform input of any run (run ids are chosen at start)',
     ...statusIndex,
   });
   const transformJobs = `IAM5[Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:transform-job/${TRANSFORM_JOB_PREFIX}*]`;

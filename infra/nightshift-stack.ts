@@ -230,6 +230,11 @@ export class NightshiftStack extends Stack {
     bucket.grantRead(f.report, runObjects);
     bucket.grantRead(f.report, `${BUCKET_PREFIXES.mapResults}*`);
     bucket.grantPut(f.report, `${runLayout.report('*')}*`);
+    // The report deletes a succeeded run's transform input, every version of it (DeleteObjects needs
+    // s3:DeleteObject, and s3:DeleteObjectVersion for a VersionId, on each key; the ListObjectVersions it pages
+    // through needs s3:ListBucketVersions, in grantRead's s3:List*:
+    // https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteObjects.html).
+    bucket.grantDelete(f.report, `${runLayout.transformInput('*')}*`);
     // Report reads the run and its rows, writes NOT_PROCESSED rows for items that never got one, and updates the run;
     // it finds the previous run of the same dataset through the runs table's status index (Query).
     this.runsTable.grant(f.report, 'dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:Query');

@@ -6,7 +6,6 @@
  * {@link S3_REQUESTS}). Cost Explorer has the real figures.
  */
 import { type LambdaArchitecture, type LambdaSizing, STAGE_SIZING } from './stage-sizing.ts';
-import { THUMBNAIL_WRITE_CONCURRENCY } from './thumbnails.ts';
 
 /**
  * SageMaker Batch Transform, US$ per instance-hour: approximate us-east-1 on-demand list prices of common types.
@@ -109,9 +108,18 @@ export const COST_ASSUMPTIONS = Object.freeze({
    * eight text lines.
    */
   predictionRowBytes: 450,
-  /** Bytes per image kept in S3: its transform input line (base64 model input, 79 KB on the photos), its thumbnail
-   * (2.6 KB) and its transform output line (about 1 KB). */
-  storedBytesPerImage: 83_000,
+  /**
+   * Bytes per image kept in S3 for the run data's retention: its thumbnail in its batch's pack (2.6 KB of WebP on
+   * the photos, 3.5 KB as base64), its transform output line (about 1 KB) and its transform index entry (about
+   * 0.1 KB).
+   */
+  keptBytesPerImage: 4_600,
+  /**
+   * Bytes of one image's transform input line (base64 model input, 79 KB on the photos). The report deletes a
+   * run's transform input once the run has succeeded, so it is stored for the run's duration, which the model
+   * takes to be the transform's time (the other stages take minutes); a failed run keeps it for the retention.
+   */
+  transformInputBytesPerImage: 79_000,
   /** ASSUMED CloudWatch Logs bytes per Lambda call: the stage's JSON lines plus Lambda's START/END/REPORT lines. */
   logBytesPerInvocation: 1500,
   /** Images per part of the plan's item lists (one PUT each). */
@@ -167,15 +175,19 @@ export interface CostInput {
 
 /**
  * Every S3 request of a run, by who makes it. Per image: one GET (preprocess reads the object; a HEAD first only
- * when the listing gave no size, as in a manifest without sizes) and one PUT (its thumbnail). Per batch: two PUTs by
- * preprocess (the index, then the part), one GET and one PUT by Batch Transform (the part in, its `.out` out), two
- * GETs by aggregate (the index and the `.out`). Per run: LISTs of the dataset and of the transform output (1,000
- * keys per page), one PUT per item-list part of the plan, and the report's three files.
+ * when the listing gave no size, as in a manifest without sizes). Per batch: three PUTs by preprocess (the
+ * thumbnail pack, the index, then the part), one GET and one PUT by Batch Transform (the part in, its `.out` out),
+ * two GETs by aggregate (the index and the `.out`). Per run: LISTs of the dataset, of the transform output and of
+ * the transform input (1,000 keys per page), one DeleteObjects per 1,000 transform input parts (counted at the PUT
+ * price, as a POST), one PUT per item-list part of the plan, and the report's three files. Not counted: the
+ * report's GETs of the thumbnail packs of the rows its page shows (at most a few hundred, $0.0004 per 1,000).
  */
 export const S3_REQUESTS = Object.freeze({
   getsPerImage: 1,
-  putsPerAcceptedImage: 1,
-  putsPerBatch: 3,
+  /** The thumbnail pack, the index and the part, written one after the other. */
+  preprocessPutsPerBatch: 3,
+  /** Preprocess's three and Batch Transform's `.out`. */
+  putsPerBatch: 4,
   getsPerBatch: 3,
   keysPerList: 1000,
   putsPerRun: 3,
@@ -212,13 +224,13 @@ export function estimateCost(input: CostInput): CostEstimate {
   // The report reads every row once, eventually consistent: half a read unit per 4 KB read.
   const readUnits = Math.ceil((items * a.predictionRowBytes) / 4096) / 2;
   const gets = items * S3_REQUESTS.getsPerImage + batches * S3_REQUESTS.getsPerBatch;
-  const lists = Math.ceil(items / S3_REQUESTS.keysPerList) + Math.ceil(parts / S3_REQUESTS.keysPerList);
-  const puts =
-    accepted * S3_REQUESTS.putsPerAcceptedImage +
-    parts * S3_REQUESTS.putsPerBatch +
-    Math.ceil(items / a.itemsPerPlanPart) +
-    S3_REQUESTS.putsPerRun;
-  const storedGb = (accepted * a.storedBytesPerImage) / 1e9;
+  const partPages = Math.ceil(parts / S3_REQUESTS.keysPerList);
+  const lists = Math.ceil(items / S3_REQUESTS.keysPerList) + 2 * partPages;
+  const perRunPuts = Math.ceil(items / a.itemsPerPlanPart) + S3_REQUESTS.putsPerRun + partPages;
+  const puts = parts * S3_REQUESTS.putsPerBatch + perRunPuts;
+  const keptGb = (accepted * a.keptBytesPerImage) / 1e9;
+  const inputGb = (accepted * a.transformInputBytesPerImage) / 1e9;
+  const inputDays = transformSeconds / 86_400;
   const invocations = batches + parts + 2;
 
   const lines: CostLine[] = [
@@ -289,15 +301,17 @@ export function estimateCost(input: CostInput): CostEstimate {
       service: 'S3',
       item: 'S3 PUT and LIST requests',
       detail:
-        `${plural(accepted, 'thumbnail', 'thumbnails')} + ${S3_REQUESTS.putsPerBatch} per batch + ` +
-        `${(puts - accepted - parts * S3_REQUESTS.putsPerBatch + lists).toLocaleString('en-US')} per run`,
+        `${plural(parts, 'part', 'parts')} x ${S3_REQUESTS.putsPerBatch} + ` +
+        `${(perRunPuts + lists).toLocaleString('en-US')} per run`,
       usd: (puts + lists) * p.s3PerPut,
     },
     {
       service: 'S3',
       item: 'S3 storage',
-      detail: `${round(storedGb, 1)} GB for ${a.runDataRetentionDays} days`,
-      usd: storedGb * p.s3PerGbMonth * (a.runDataRetentionDays / 30),
+      detail:
+        `${round(keptGb, 1)} GB for ${a.runDataRetentionDays} days + ` +
+        `${round(inputGb, 1)} GB of transform input for ${round(inputDays * 24, 1)} h`,
+      usd: (keptGb * (a.runDataRetentionDays / 30) + inputGb * (inputDays / 30)) * p.s3PerGbMonth,
     },
     {
       service: 'CloudWatch',
@@ -328,8 +342,8 @@ export function estimateCost(input: CostInput): CostEstimate {
 
 /**
  * Billed seconds of one preprocess call: each image's CPU (model input and thumbnail) spread over the vCPUs the
- * function's memory buys, plus the S3 waits: downloads in waves of `downloadConcurrency`, thumbnail PUTs in waves
- * of {@link THUMBNAIL_WRITE_CONCURRENCY}, then the index and the part one after the other.
+ * function's memory buys, plus the S3 waits: downloads in waves of `downloadConcurrency`, then the thumbnail pack,
+ * the index and the part one after the other.
  */
 export function preprocessBatchSeconds(
   images: number,
@@ -338,7 +352,7 @@ export function preprocessBatchSeconds(
   const a = COST_ASSUMPTIONS;
   const vcpus = STAGE_SIZING.preprocess.memoryMb / a.lambdaMbPerVcpu;
   const cpu = (images * a.preprocessCpuSecondsPerImage) / vcpus;
-  const waves = Math.ceil(images / downloadConcurrency) + Math.ceil(images / THUMBNAIL_WRITE_CONCURRENCY) + 2;
+  const waves = Math.ceil(images / downloadConcurrency) + S3_REQUESTS.preprocessPutsPerBatch;
   const waits = waves * a.s3RequestSeconds;
   return { cpu, waits, total: cpu + waits };
 }

@@ -30,10 +30,14 @@ export const runLayout = {
   root: (runId: string) => `${BUCKET_PREFIXES.runs}${runId}/`,
   items: (runId: string) => `${BUCKET_PREFIXES.runs}${runId}/items/`,
   itemsManifest: (runId: string) => `${BUCKET_PREFIXES.runs}${runId}/items/manifest.json`,
+  /** Batch Transform's input; the report deletes it once the run has SUCCEEDED (a FAILED run keeps it to redrive). */
   transformInput: (runId: string) => `${BUCKET_PREFIXES.runs}${runId}/transform-input/`,
   transformIndex: (runId: string) => `${BUCKET_PREFIXES.runs}${runId}/transform-index/`,
   transformOutput: (runId: string) => `${BUCKET_PREFIXES.runs}${runId}/transform-output/`,
-  /** Small WebP images of the accepted inputs: preprocess writes them, the report embeds them (shared/thumbnails.ts). */
+  /**
+   * Small WebP images of the accepted inputs, one pack per preprocess batch (`<part>.json`): preprocess writes
+   * them, the report embeds those of the rows its page shows (shared/thumbnails.ts).
+   */
   thumbnails: (runId: string) => `${BUCKET_PREFIXES.runs}${runId}/thumbnails/`,
   report: (runId: string) => `${BUCKET_PREFIXES.reports}${runId}/`,
 } as const;

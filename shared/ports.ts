@@ -22,8 +22,12 @@ export interface ObjectStore {
   put(location: S3Location, body: string | Uint8Array, contentType: string): Promise<void>;
   /** Streams text chunks into one object (multipart where large), so the writer never holds the whole body. */
   putStream(location: S3Location, chunks: AsyncIterable<string>, contentType: string): Promise<void>;
-  /** Deletes every object under a key prefix; returns how many. */
-  deletePrefix(prefix: S3Location): Promise<number>;
+  /**
+   * Deletes every object under a key prefix; returns how many. In a versioned bucket a delete leaves the data as a
+   * noncurrent version until the lifecycle rule expires it; `allVersions` deletes every version (and delete
+   * marker) as well, so the storage is freed at once.
+   */
+  deletePrefix(prefix: S3Location, options?: { readonly allVersions?: boolean }): Promise<number>;
 }
 
 /** Outcome of creating a run record. */

@@ -4,12 +4,15 @@ import {
   DeleteObjectsCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  ListObjectVersionsCommand,
+  type ListObjectVersionsCommandOutput,
+  type ObjectIdentifier,
   PutObjectCommand,
   paginateListObjectsV2,
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { ObjectNotFoundError } from '../errors.ts';
+import { ObjectNotFoundError, ServiceError } from '../errors.ts';
 import type { ObjectStore, ObjectSummary } from '../ports.ts';
 import { formatS3Uri, type S3Location } from '../s3-location.ts';
 import { isNotFound, toNightshiftError } from './aws-errors.ts';
@@ -98,31 +101,85 @@ export class S3ObjectStore implements ObjectStore {
     }
   }
 
-  async deletePrefix(prefix: S3Location): Promise<number> {
+  async deletePrefix(prefix: S3Location, options: { readonly allVersions?: boolean } = {}): Promise<number> {
     let deleted = 0;
-    let batch: string[] = [];
+    let batch: ObjectIdentifier[] = [];
     const flush = async () => {
       if (batch.length === 0) return;
       const keys = batch;
       batch = [];
+      let errors: readonly { Key?: string; Code?: string; Message?: string }[];
       try {
-        await this.client.send(
+        const output = await this.client.send(
           new DeleteObjectsCommand({
             Bucket: prefix.bucket,
-            Delete: { Objects: keys.map((Key) => ({ Key })), Quiet: true },
+            Delete: { Objects: keys, Quiet: true },
           }),
         );
+        errors = output.Errors ?? [];
       } catch (error) {
         throw toNightshiftError(error, `deleting ${keys.length} objects under ${formatS3Uri(prefix)}`);
       }
+      // DeleteObjects answers 200 whatever happens to each key; in quiet mode its response lists only the keys it
+      // could not delete (https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteObjects.html).
+      const [first] = errors;
+      if (first !== undefined) {
+        throw new ServiceError(
+          `S3 did not delete ${errors.length} of ${keys.length} objects under ${formatS3Uri(prefix)}, ` +
+            `for example ${first.Key}: ${first.Code} (${first.Message})`,
+          { details: { failed: errors.length } },
+        );
+      }
       deleted += keys.length;
     };
-    for await (const object of this.list(prefix)) {
-      batch.push(object.key);
+    const objects = options.allVersions
+      ? this.versions(prefix)
+      : mapAsync(this.list(prefix), (object) => ({ Key: object.key }));
+    for await (const object of objects) {
+      batch.push(object);
       // DeleteObjects takes at most 1,000 keys per request.
       if (batch.length === 1000) await flush();
     }
     await flush();
     return deleted;
   }
+
+  /**
+   * Every version and delete marker under a prefix (ListObjectVersions, 1,000 per page,
+   * https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectVersions.html; the caller needs
+   * `s3:ListBucketVersions`, and deleting a version `s3:DeleteObjectVersion`). A server that does not implement it
+   * (s3rver, the local S3, answers `GET ?versions` with MethodNotAllowed and keeps no versions) gets the current
+   * keys instead, which there are all the data.
+   */
+  private async *versions(prefix: S3Location): AsyncIterable<ObjectIdentifier> {
+    let markers: { KeyMarker?: string; VersionIdMarker?: string } = {};
+    for (;;) {
+      let page: ListObjectVersionsCommandOutput;
+      try {
+        page = await this.client.send(
+          new ListObjectVersionsCommand({ Bucket: prefix.bucket, Prefix: prefix.key, ...markers }),
+        );
+      } catch (error) {
+        const name = (error as { name?: unknown } | null)?.name;
+        if ((name === 'NotImplemented' || name === 'MethodNotAllowed') && markers.KeyMarker === undefined) {
+          for await (const object of this.list(prefix)) yield { Key: object.key };
+          return;
+        }
+        throw toNightshiftError(error, `listing the versions under ${formatS3Uri(prefix)}`);
+      }
+      for (const version of [...(page.Versions ?? []), ...(page.DeleteMarkers ?? [])]) {
+        if (version.Key === undefined) continue;
+        yield { Key: version.Key, ...(version.VersionId === undefined ? {} : { VersionId: version.VersionId }) };
+      }
+      if (!page.IsTruncated) return;
+      markers = {
+        ...(page.NextKeyMarker === undefined ? {} : { KeyMarker: page.NextKeyMarker }),
+        ...(page.NextVersionIdMarker === undefined ? {} : { VersionIdMarker: page.NextVersionIdMarker }),
+      };
+    }
+  }
+}
+
+async function* mapAsync<T, U>(source: AsyncIterable<T>, map: (value: T) => U): AsyncIterable<U> {
+  for await (const value of source) yield map(value);
 }

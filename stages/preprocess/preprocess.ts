@@ -12,7 +12,7 @@ import {
 } from '../../shared/records.ts';
 import { formatS3Uri, type S3Location } from '../../shared/s3-location.ts';
 import type { PreprocessBatch, PreprocessResult } from '../../shared/stage-events.ts';
-import { THUMBNAIL_CONTENT_TYPE, THUMBNAIL_WRITE_CONCURRENCY, thumbnailKey } from '../../shared/thumbnails.ts';
+import { THUMBNAIL_PACK_CONTENT_TYPE, thumbnailPackBody, thumbnailPackKey } from '../../shared/thumbnails.ts';
 import { prepareModelInput } from './model-input.ts';
 import { makeThumbnail } from './thumbnail.ts';
 
@@ -95,12 +95,11 @@ export async function runPreprocess(batch: PreprocessBatch, deps: PreprocessDeps
     await withStageError(`writing ${rows.length} rejection rows of run "${runId}"`, () => deps.predictions.put(rows));
   }
 
-  await writeThumbnails(runId, pipelineBucket, accepted, deps);
-
   let part: string | null = null;
   if (accepted.length > 0) {
     const first = items[0]?.index ?? 0;
     const name = partFileName(first);
+    await writeThumbnailPack(runId, pipelineBucket, name, accepted, deps);
     const index: TransformIndexEntry[] = accepted.map(({ item }) => ({
       id: item.index,
       key: item.key,
@@ -202,27 +201,26 @@ async function preprocessItem(
 }
 
 /**
- * Writes each accepted item's thumbnail before the part exists, so the report finds one for every item the model
- * saw. A thumbnail is a convenience: one that could not be made is skipped (the report shows the row without it).
+ * Writes the batch's thumbnails as one pack before the part exists, so the report finds one for every item the
+ * model saw. A thumbnail is a convenience: one that could not be made is left out (the report shows the row
+ * without it), and a batch with none writes no pack.
  */
-async function writeThumbnails(
+async function writeThumbnailPack(
   runId: string,
   pipelineBucket: string,
+  part: string,
   accepted: readonly ItemOutcome[],
   deps: PreprocessDeps,
 ): Promise<void> {
-  const limit = pLimit(THUMBNAIL_WRITE_CONCURRENCY);
-  await Promise.all(
-    accepted.map((outcome) =>
-      limit(async () => {
-        if (!outcome.accepted || outcome.thumbnail === undefined) return;
-        const location = { bucket: pipelineBucket, key: thumbnailKey(runId, outcome.item.bucket, outcome.item.key) };
-        const body = outcome.thumbnail;
-        await withStageError(`writing ${formatS3Uri(location)}`, () =>
-          deps.objects.put(location, body, THUMBNAIL_CONTENT_TYPE),
-        );
-      }),
-    ),
+  const thumbnails = accepted.flatMap((outcome) =>
+    outcome.accepted && outcome.thumbnail !== undefined
+      ? [{ bucket: outcome.item.bucket, key: outcome.item.key, webp: outcome.thumbnail }]
+      : [],
+  );
+  if (thumbnails.length === 0) return;
+  const location = { bucket: pipelineBucket, key: thumbnailPackKey(runId, part) };
+  await withStageError(`writing ${formatS3Uri(location)}`, () =>
+    deps.objects.put(location, thumbnailPackBody(thumbnails), THUMBNAIL_PACK_CONTENT_TYPE),
   );
 }
 

@@ -53,6 +53,8 @@ export interface ExplorerRow {
   readonly image?: { readonly width: number; readonly height: number };
   readonly lines?: readonly ExplorerLine[];
   readonly why: readonly ExplorerReason[];
+  /** The transform input part the row came from (rejections have none): where its thumbnail is. */
+  readonly part?: string;
   /** A `data:image/webp;base64,...` URI, filled in after the selection from the run's thumbnails. */
   thumbnail?: string;
 }
@@ -188,6 +190,7 @@ function toExplorerRow(row: OutcomeRecord, why: ExplorerReason[]): ExplorerRow {
   const expected = clip(row.expected);
   const common = {
     ...base,
+    part: row.part,
     ...(expected === undefined ? {} : { expected }),
     ...(row.match === undefined ? {} : { match: row.match }),
     ...(row.image === undefined ? {} : { image: row.image }),

@@ -3,14 +3,14 @@
  * report.html under the run's report prefix, and finalises the run record.
  */
 import pLimit from 'p-limit';
-import { PipelineStateError } from '../../shared/errors.ts';
+import { describeError, PipelineStateError } from '../../shared/errors.ts';
 import { runLayout } from '../../shared/layout.ts';
 import type { Log } from '../../shared/logging.ts';
 import type { Clock, ObjectStore, PredictionStore, RunStore } from '../../shared/ports.ts';
 import type { PartStats, ReportFiles, RunCounts, RunRecord } from '../../shared/records.ts';
 import { formatS3Uri, type S3Location } from '../../shared/s3-location.ts';
 import type { ReportEvent, ReportResult } from '../../shared/stage-events.ts';
-import { thumbnailKey } from '../../shared/thumbnails.ts';
+import { ThumbnailPackSchema, thumbnailName, thumbnailPackKey } from '../../shared/thumbnails.ts';
 import { loadChartJsSource } from './chart-script.ts';
 import { type ExplorerData, type ExplorerRow, ExplorerSelection } from './explorer-selection.ts';
 import { OutcomeTally } from './outcome-tally.ts';
@@ -99,7 +99,7 @@ export async function runReport(input: ReportEvent, deps: ReportDeps): Promise<R
   }
 
   const explorer = selection.finish();
-  await attachThumbnails(deps.objects, pipelineBucket, runId, explorer.rows);
+  await attachThumbnails(deps, pipelineBucket, runId, explorer.rows);
   const comparison = await compareWithPreviousRun(deps, run);
 
   const finishedAt = deps.clock.now();
@@ -134,6 +134,7 @@ export async function runReport(input: ReportEvent, deps: ReportDeps): Promise<R
     timings: { ...(run.timings ?? {}), ...timings },
   });
   deps.log.info('report written', { ...counts, report: files.html });
+  await deleteTransformInput(deps, pipelineBucket, runId);
   return { runId, status: 'SUCCEEDED', counts, report: files };
 }
 
@@ -170,26 +171,82 @@ async function writePredictionsCsv(
   return { tally, selection };
 }
 
+/** Thumbnail packs the report reads at once: each is one batch's thumbnails, about 0.7 MB at 200 images. */
+const THUMBNAIL_PACK_READS = 8;
+
 /**
- * Embeds each shown row's thumbnail (written by preprocess) as a data URI, so the page needs no request. Rows that
- * never passed preprocess have none; a missing thumbnail leaves the row without a picture.
+ * Embeds each shown row's thumbnail (written by preprocess, one pack per part) as a data URI, so the page needs no
+ * request. The shown rows are grouped by part and each pack is read once. Rejections carry no part and get none;
+ * a missing or unreadable pack, or a thumbnail missing from it, leaves the row without a picture.
  */
 async function attachThumbnails(
-  objects: ObjectStore,
+  deps: Pick<ReportDeps, 'objects' | 'log'>,
   pipelineBucket: string,
   runId: string,
   rows: ExplorerRow[],
 ): Promise<void> {
-  const limit = pLimit(16);
+  const byPart = new Map<string, ExplorerRow[]>();
+  for (const row of rows) {
+    if (row.part === undefined || row.bucket === undefined) continue;
+    const partRows = byPart.get(row.part) ?? [];
+    partRows.push(row);
+    byPart.set(row.part, partRows);
+  }
+  const limit = pLimit(THUMBNAIL_PACK_READS);
   await Promise.all(
-    rows.map((row) =>
+    [...byPart].map(([part, partRows]) =>
       limit(async () => {
-        if (row.bucket === undefined || row.stage === 'plan' || row.stage === 'preprocess') return;
-        const bytes = await objects.get({ bucket: pipelineBucket, key: thumbnailKey(runId, row.bucket, row.key) });
-        if (bytes !== undefined) row.thumbnail = `data:image/webp;base64,${Buffer.from(bytes).toString('base64')}`;
+        const location = { bucket: pipelineBucket, key: thumbnailPackKey(runId, part) };
+        const bytes = await deps.objects.get(location);
+        if (bytes === undefined) return;
+        const pack = ThumbnailPackSchema.safeParse(parseJson(bytes));
+        if (!pack.success) {
+          deps.log.warn('a thumbnail pack is not a JSON object of base64 strings; its rows show no picture', {
+            pack: formatS3Uri(location),
+          });
+          return;
+        }
+        for (const row of partRows) {
+          const webp = pack.data[thumbnailName(row.bucket ?? '', row.key)];
+          if (webp !== undefined) row.thumbnail = `data:image/webp;base64,${webp}`;
+        }
       }),
     ),
   );
+}
+
+function parseJson(bytes: Uint8Array): unknown {
+  try {
+    return JSON.parse(Buffer.from(bytes).toString('utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Deletes the run's transform input parts (the base64 model inputs, about 79 KB per image) once the run has
+ * SUCCEEDED: only Batch Transform reads them, and a succeeded run is never redriven, so keeping them for the run
+ * data's retention would only cost storage ($1.82 per million images over 30 days, docs/cost.md). A failed run
+ * keeps them, for its redrive. Every version goes: the pipeline bucket is versioned, and a plain delete would keep
+ * the data as a noncurrent version for the `old-versions` lifecycle rule's 7 days. The index, the output, the
+ * thumbnails and the report stay. A failed delete leaves
+ * the run SUCCEEDED (the bucket's lifecycle rule removes the parts with the rest of the run data): it is logged.
+ */
+async function deleteTransformInput(
+  deps: Pick<ReportDeps, 'objects' | 'log'>,
+  pipelineBucket: string,
+  runId: string,
+): Promise<void> {
+  const prefix = { bucket: pipelineBucket, key: runLayout.transformInput(runId) };
+  try {
+    const deleted = await deps.objects.deletePrefix(prefix, { allVersions: true });
+    deps.log.info('deleted the transform input of the succeeded run', { parts: deleted });
+  } catch (error) {
+    deps.log.warn('could not delete the transform input of the succeeded run; the lifecycle rule will', {
+      prefix: formatS3Uri(prefix),
+      error: describeError(error),
+    });
+  }
 }
 
 /** The run compared with the previous SUCCEEDED run of the same dataset, when there is one. */

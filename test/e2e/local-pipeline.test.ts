@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -10,6 +10,7 @@ import { createLocalRunBackend } from '../../pipeline/local/local-run-backend.ts
 import type { CliIo } from '../../pipeline/run-backend/run-backend.ts';
 import { DynamoPredictionStore } from '../../shared/aws/dynamo-prediction-store.ts';
 import { parseExecutionInput } from '../../shared/execution-input.ts';
+import { runLayout } from '../../shared/layout.ts';
 import { systemClock } from '../../shared/ports.ts';
 import type { OutcomeRecord } from '../../shared/records.ts';
 
@@ -59,6 +60,22 @@ describe('a local run of the synthesized pipeline on generated images', () => {
     expect(csv).toHaveLength((first.run?.counts?.items ?? 0) + 1);
     expect(readFileSync(join(reportDir, 'report.html'), 'utf8')).toContain('<canvas');
     expect(Object.keys(report.stageTimes).sort()).toEqual(['aggregate', 'plan', 'preprocess', 'report', 'transform']);
+  });
+
+  it("deletes the succeeded run's transform input and keeps its index, output and thumbnail packs (the local S3's files)", () => {
+    const names = JSON.parse(readFileSync(join(home, 'local-names.json'), 'utf8'));
+    const objectsUnder = (prefix: string) => {
+      const folder = join(home, 's3', names.pipelineBucket, prefix);
+      if (!existsSync(folder)) return [];
+      return readdirSync(folder, { recursive: true, encoding: 'utf8' }).filter((name) =>
+        name.endsWith('._S3rver_object'),
+      );
+    };
+
+    expect(objectsUnder(runLayout.transformInput(runId))).toEqual([]);
+    expect(objectsUnder(runLayout.transformIndex(runId)).length).toBeGreaterThan(0);
+    expect(objectsUnder(runLayout.transformOutput(runId)).length).toBeGreaterThan(0);
+    expect(objectsUnder(runLayout.thumbnails(runId)).length).toBe(objectsUnder(runLayout.transformIndex(runId)).length);
   });
 
   it('ends every input as one prediction or one rejection, and the counts reconcile', () => {

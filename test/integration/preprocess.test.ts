@@ -20,7 +20,7 @@ import {
 } from '../../shared/records.ts';
 import type { S3Location } from '../../shared/s3-location.ts';
 import { type PreprocessBatch, type PreprocessResult, PreprocessResultSchema } from '../../shared/stage-events.ts';
-import { THUMBNAIL_MAX_SIDE, thumbnailKey } from '../../shared/thumbnails.ts';
+import { THUMBNAIL_MAX_SIDE, ThumbnailPackSchema, thumbnailName, thumbnailPackKey } from '../../shared/thumbnails.ts';
 import { createHandler } from '../../stages/preprocess/handler.ts';
 import { type PreprocessDeps, runPreprocess } from '../../stages/preprocess/preprocess.ts';
 import {
@@ -334,6 +334,18 @@ describe('preprocess stage over the local S3 and DynamoDB servers', () => {
       expect(index).toEqual(records.map(({ id, key, bucket }) => ({ id, key, bucket })));
     });
 
+    it("writes the batch's thumbnails as one pack holding one WebP per accepted object, and no object per image", async () => {
+      const pack = ThumbnailPackSchema.parse(await readJson(thumbnailPackKey(runId, 'part-000000000')));
+
+      expect(await keysUnder(runLayout.thumbnails(runId))).toEqual([thumbnailPackKey(runId, 'part-000000000')]);
+      expect(Object.keys(pack).sort()).toEqual(
+        records.map((record) => thumbnailName(record.bucket, record.key)).sort(),
+      );
+      for (const encoded of Object.values(pack)) {
+        expect((await sharp(Buffer.from(encoded, 'base64')).metadata()).format).toBe('webp');
+      }
+    });
+
     it('logs one warning per rejection and one summary', () => {
       const warnings = log.lines.filter((line) => line.level === 'warn');
       const summaries = log.lines.filter((line) => line.level === 'info');
@@ -419,11 +431,12 @@ describe('preprocess stage over the local S3 and DynamoDB servers', () => {
       const settings = testPreprocessSettings({ fit, width, height: width });
 
       await runPreprocess(batchOf(runId, items, settings), depsWith());
-      const bytes = await objects.get({
-        bucket: PIPELINE_BUCKET,
-        key: thumbnailKey(runId, DATASET_BUCKET, 'marked/thumb.png'),
-      });
-      if (!bytes) throw new Error('no thumbnail');
+      const packed = await objects.get({ bucket: PIPELINE_BUCKET, key: thumbnailPackKey(runId, 'part-000000003') });
+      if (!packed) throw new Error('no thumbnail pack');
+      const pack = ThumbnailPackSchema.parse(JSON.parse(Buffer.from(packed).toString('utf8')));
+      const encoded = pack[thumbnailName(DATASET_BUCKET, 'marked/thumb.png')];
+      if (!encoded) throw new Error('no thumbnail in the pack');
+      const bytes = Buffer.from(encoded, 'base64');
       const { data, info } = await sharp(bytes).removeAlpha().raw().toBuffer({ resolveWithObject: true });
       let sumX = 0;
       let sumY = 0;

@@ -11,7 +11,7 @@ import { PreprocessSettingsSchema, TransformSettingsSchema } from '../../shared/
 import { runLayout } from '../../shared/layout.ts';
 import type { Clock } from '../../shared/ports.ts';
 import type { OutcomeRecord, RejectionReason } from '../../shared/records.ts';
-import { thumbnailKey } from '../../shared/thumbnails.ts';
+import { thumbnailPackBody, thumbnailPackKey } from '../../shared/thumbnails.ts';
 import { makeThumbnail } from '../../stages/preprocess/thumbnail.ts';
 import { type ReportDeps, runReport } from '../../stages/report/report.ts';
 import { REPORT_CHART_IDS } from '../../stages/report/report-html.ts';
@@ -97,9 +97,9 @@ describeWithChromium('report.html in a browser', () => {
       updatedAt: '2025-03-01T03:00:00.000Z',
     }));
     await deps.objects.put(
-      { bucket: BUCKET, key: thumbnailKey(RUN_ID, 'datasets', BOXED_KEY) },
-      await makeThumbnail(image.bytes, 10_000_000),
-      'image/webp',
+      { bucket: BUCKET, key: thumbnailPackKey(RUN_ID, 'part-00000') },
+      thumbnailPackBody([{ bucket: 'datasets', key: BOXED_KEY, webp: await makeThumbnail(image.bytes, 10_000_000) }]),
+      'application/json',
     );
     for (const key of [`scans/blank-1.jpg`, `scans/blank-2.jpg`]) {
       rows.push({

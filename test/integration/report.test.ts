@@ -19,8 +19,9 @@ import type {
   RejectionRecord,
   RunRecord,
 } from '../../shared/records.ts';
+import type { S3Location } from '../../shared/s3-location.ts';
 import type { ReportEvent } from '../../shared/stage-events.ts';
-import { thumbnailKey } from '../../shared/thumbnails.ts';
+import { thumbnailPackBody, thumbnailPackKey } from '../../shared/thumbnails.ts';
 import { createHandler } from '../../stages/report/handler.ts';
 import { PREDICTIONS_CSV_COLUMNS } from '../../stages/report/predictions-csv.ts';
 import { type ReportDeps, runReport } from '../../stages/report/report.ts';
@@ -142,6 +143,12 @@ async function seedRun(
     'application/json',
   );
   if (plan.rows.length > 0) await deps.predictions.put(plan.rows);
+}
+
+async function keysUnder(prefix: string): Promise<string[]> {
+  const keys: string[] = [];
+  for await (const object of deps.objects.list({ bucket: BUCKET, key: prefix })) keys.push(object.key);
+  return keys;
 }
 
 async function readText(key: string): Promise<string> {
@@ -680,9 +687,9 @@ describe('report stage: NO_TEXT, the explorer and the previous run', () => {
     });
     const webp = new Uint8Array([0x52, 0x49, 0x46, 0x46, 1, 2, 3, 4]);
     await deps.objects.put(
-      { bucket: BUCKET, key: thumbnailKey(runId, 'datasets', 'photos/a.jpg') },
-      webp,
-      'image/webp',
+      { bucket: BUCKET, key: thumbnailPackKey(runId, 'part-00000') },
+      thumbnailPackBody([{ bucket: 'datasets', key: 'photos/a.jpg', webp }]),
+      'application/json',
     );
 
     await runReport(event(runId), deps);
@@ -691,6 +698,104 @@ describe('report stage: NO_TEXT, the explorer and the previous run', () => {
     expect(report.explorer).toMatchObject({ shown: 1, of: 1 });
     const page = await readText(`${runLayout.report(runId)}report.html`);
     expect(page).toContain(`data:image/webp;base64,${Buffer.from(webp).toString('base64')}`);
+  });
+
+  it("reads each shown part's thumbnail pack once; a row whose pack or thumbnail is missing, and a rejection, show no picture", async () => {
+    const runId = 'run-thumbnail-packs';
+    const first = 'part-000000000.jsonl';
+    const second = 'part-000000200.jsonl';
+    const keys = ['a.jpg', 'b.jpg', 'c.jpg', 'd.jpg', 'e.jpg'];
+    const partOf: Record<string, string> = {
+      'a.jpg': first,
+      'b.jpg': first,
+      'c.jpg': second,
+      'd.jpg': 'part-000000400.jsonl',
+      'e.jpg': second,
+    };
+    await seedRun(runId, {
+      items: 6,
+      accepted: keys.map((key, index) => item(index, key)),
+      rows: [
+        ...keys.map((key) => predicted(runId, key, { part: partOf[key] ?? '' })),
+        rejected(runId, 'r.jpg', 'MALFORMED_OUTPUT', 'aggregate'),
+      ],
+    });
+    const webp = (n: number) => new Uint8Array([0x52, 0x49, 0x46, 0x46, n]);
+    const pack = (entries: [string, number][]) =>
+      thumbnailPackBody(entries.map(([key, n]) => ({ bucket: 'datasets', key, webp: webp(n) })));
+    await deps.objects.put(
+      { bucket: BUCKET, key: thumbnailPackKey(runId, first) },
+      pack([
+        ['a.jpg', 1],
+        ['b.jpg', 2],
+      ]),
+      'application/json',
+    );
+    // The pack of the part that held c.jpg and e.jpg, without e.jpg (its thumbnail could not be made).
+    await deps.objects.put(
+      { bucket: BUCKET, key: thumbnailPackKey(runId, second) },
+      pack([['c.jpg', 3]]),
+      'application/json',
+    );
+    const objects = new GetCountingObjectStore(aws.s3);
+
+    await runReport(event(runId), { ...deps, objects });
+
+    const page = await readText(`${runLayout.report(runId)}report.html`);
+    const data = JSON.parse(
+      /<script type="application\/json" id="explorer-data">(.*?)<\/script>/s.exec(page)?.[1] ?? '{}',
+    );
+    const pictures = Object.fromEntries(
+      (data.rows as { key: string; thumbnail?: string }[]).map((row) => [row.key, row.thumbnail]),
+    );
+    const uri = (n: number) => `data:image/webp;base64,${Buffer.from(webp(n)).toString('base64')}`;
+    expect(pictures).toEqual({
+      'a.jpg': uri(1),
+      'b.jpg': uri(2),
+      'c.jpg': uri(3),
+      'd.jpg': undefined,
+      'e.jpg': undefined,
+      'r.jpg': undefined,
+    });
+    const packReads = objects.keys.filter((key) => key.startsWith(runLayout.thumbnails(runId)));
+    expect(packReads.sort()).toEqual(
+      [first, second, 'part-000000400.jsonl'].map((part) => thumbnailPackKey(runId, part)).sort(),
+    );
+  });
+
+  it("deletes the transform input of a run it marks SUCCEEDED, and keeps the run's index, output and thumbnails", async () => {
+    const runId = 'run-input-cleanup';
+    await seedRun(runId, { items: 1, accepted: [item(0, 'a.jpg')], rows: [predicted(runId, 'a.jpg')] });
+    const put = (key: string) => deps.objects.put({ bucket: BUCKET, key }, '{}\n', 'application/json');
+    await put(`${runLayout.transformInput(runId)}part-000000000.jsonl`);
+    await put(`${runLayout.transformInput(runId)}part-000000200.jsonl`);
+    const kept = [
+      `${runLayout.transformIndex(runId)}part-000000000.json`,
+      `${runLayout.transformOutput(runId)}part-000000000.jsonl.out`,
+      thumbnailPackKey(runId, 'part-000000000'),
+    ];
+    for (const key of kept) await put(key);
+
+    await runReport(event(runId), deps);
+
+    expect(await keysUnder(runLayout.transformInput(runId))).toEqual([]);
+    for (const key of kept) expect(await keysUnder(key)).toEqual([key]);
+  });
+
+  it('keeps the transform input of a run whose report fails, for its redrive', async () => {
+    const runId = 'run-input-kept';
+    // Two rows for one planned item: the report refuses to reconcile the run.
+    await seedRun(runId, {
+      items: 1,
+      accepted: [item(0, 'a.jpg')],
+      rows: [predicted(runId, 'a.jpg'), predicted(runId, 'b.jpg')],
+    });
+    const input = `${runLayout.transformInput(runId)}part-000000000.jsonl`;
+    await deps.objects.put({ bucket: BUCKET, key: input }, '{}\n', 'application/jsonlines');
+
+    await expect(runReport(event(runId), deps)).rejects.toThrow(PipelineStateError);
+
+    expect(await keysUnder(runLayout.transformInput(runId))).toEqual([input]);
   });
 
   it('compares with the previous SUCCEEDED run of the same dataset: counts side by side and the changed objects', async () => {
@@ -739,3 +844,13 @@ describe('report stage: NO_TEXT, the explorer and the previous run', () => {
     expect(page).toContain('Compared with the previous run');
   });
 });
+
+/** The real S3 store, recording the key of every GET. */
+class GetCountingObjectStore extends S3ObjectStore {
+  readonly keys: string[] = [];
+
+  override async get(location: S3Location): Promise<Uint8Array | undefined> {
+    this.keys.push(location.key);
+    return super.get(location);
+  }
+}

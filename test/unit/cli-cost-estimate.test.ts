@@ -40,7 +40,7 @@ describe('the cost estimate of a recorded run (nightshift status)', () => {
     });
     expect(estimate.lines).toEqual(model.lines);
     expect(line(estimate, 'Batch Transform')?.usd).toBeCloseTo(14 * 1.408, 6);
-    expect(line(estimate, 'S3 PUT and LIST requests')?.detail).toMatch(/^990,000 thumbnails/);
+    expect(line(estimate, 'S3 PUT and LIST requests')?.detail).toMatch(/^4,950 parts x 4 /);
     expect(estimate.notes).toEqual([]);
   });
 

@@ -303,7 +303,7 @@ describe('the Nightshift stack', () => {
     expect(JSON.stringify(assetReads[0]?.Resource)).toMatch(/[0-9a-f]{64}\.tar\.gz/);
   });
 
-  it('grants finalize-failure and report only what they do, and lets finalize-failure stop ns- transform jobs', () => {
+  it('grants finalize-failure and report only what they do (report deletes only transform input), and lets finalize-failure stop ns- transform jobs', () => {
     const of = (stage: string) => statements(template).filter((s) => s.policy.startsWith(`Stages${stage}role`));
     const dynamoActions = (stage: string) =>
       new Set(of(stage).flatMap((s) => actionsOf(s).filter((a) => a.startsWith('dynamodb:'))));
@@ -314,6 +314,10 @@ describe('the Nightshift stack', () => {
     const report = dynamoActions('report');
     expect(report).not.toContain('dynamodb:DeleteItem');
     expect(report).toContain('dynamodb:Query');
+    const deletes = of('report').filter((s) => actionsOf(s).some((a) => a.startsWith('s3:Delete')));
+    expect(deletes.map((s) => JSON.stringify(s.Resource))).toEqual([
+      expect.stringContaining('/runs/*/transform-input/*'),
+    ]);
     for (const writer of ['preprocess', 'aggregate']) {
       expect(dynamoActions(writer), writer).toContain('dynamodb:GetItem');
       expect(dynamoActions(writer), writer).not.toContain('dynamodb:Query');

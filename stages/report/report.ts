@@ -229,8 +229,8 @@ function parseJson(bytes: Uint8Array): unknown {
  * data's retention would only cost storage ($1.82 per million images over 30 days, docs/cost.md). A failed run
  * keeps them, for its redrive. Every version goes: the pipeline bucket is versioned, and a plain delete would keep
  * the data as a noncurrent version for the `old-versions` lifecycle rule's 7 days. The index, the output, the
- * thumbnails and the report stay. A failed delete leaves
- * the run SUCCEEDED (the bucket's lifecycle rule removes the parts with the rest of the run data): it is logged.
+ * thumbnails and the report stay. A failed delete leaves the run SUCCEEDED (the bucket's lifecycle rule removes the
+ * parts with the rest of the run data): it is logged.
  */
 async function deleteTransformInput(
   deps: Pick<ReportDeps, 'objects' | 'log'>,

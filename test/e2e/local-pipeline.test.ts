@@ -76,6 +76,10 @@ describe('a local run of the synthesized pipeline on generated images', () => {
     expect(objectsUnder(runLayout.transformIndex(runId)).length).toBeGreaterThan(0);
     expect(objectsUnder(runLayout.transformOutput(runId)).length).toBeGreaterThan(0);
     expect(objectsUnder(runLayout.thumbnails(runId)).length).toBe(objectsUnder(runLayout.transformIndex(runId)).length);
+    // The report found the shown rows' thumbnails in those packs.
+    expect(readFileSync(join(home, 'reports', runId, 'report.html'), 'utf8')).toMatch(
+      /"thumbnail":"data:image\/webp;base64,/,
+    );
   });
 
   it('ends every input as one prediction or one rejection, and the counts reconcile', () => {

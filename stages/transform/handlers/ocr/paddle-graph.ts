@@ -168,6 +168,18 @@ function rewriteGraph(graph: Uint8Array): Uint8Array | undefined {
   );
 }
 
+/** How many nodes of each operator the model's graph holds, by op type: what a rewrite removed, for tests and benches. */
+export function countOperators(model: Uint8Array): Map<string, number> {
+  const counts = new Map<string, number>();
+  const graph = [...readFields(model)].find((field) => field.number === MODEL_GRAPH && field.wire === BYTES);
+  for (const field of graph === undefined ? [] : readFields(graph.value)) {
+    if (field.number !== GRAPH_NODE || field.wire !== BYTES) continue;
+    const opType = stringField(field.value, NODE_OP_TYPE) ?? '';
+    counts.set(opType, (counts.get(opType) ?? 0) + 1);
+  }
+  return counts;
+}
+
 interface FloatTensor {
   readonly dims: readonly number[];
   readonly data: Float32Array;

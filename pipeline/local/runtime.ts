@@ -62,7 +62,10 @@ export interface LocalRuntimeOptions {
   readonly onProgress?: (event: ProgressEvent | TransformProgress) => void;
   /** Environment for the model-server processes. */
   readonly modelServerEnv?: Record<string, string>;
-  /** Each start-up step as it finishes (`synth`, `S3`, `DynamoDB`, `model load`), with its seconds since start-up began: the steps run together. */
+  /**
+   * Each start-up step as it finishes (`synth`, `S3`, `DynamoDB`, `model load`), with its seconds since start-up
+   * began: the steps run together, and the model load may end while a stage works.
+   */
   readonly onStartupStep?: (step: string, seconds: number) => void;
 }
 
@@ -225,7 +228,8 @@ export class LocalRuntime {
         log,
         region: LOCAL_REGION,
         account: LOCAL_ACCOUNT,
-        // Instance 0 is the server started (and /ping-ed) up front; more instances start per job and stop after it.
+        // Instance 0 is the server started with the runtime (awaited until /ping answers); more instances start per
+        // job and stop after it.
         launchInstance: async (index) => {
           if (index === 0) {
             const first = await modelReady;

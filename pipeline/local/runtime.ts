@@ -21,6 +21,7 @@ import {
   type ProgressEvent,
 } from './engine/index.ts';
 import { fileNotifier, s3ListIntegration, snsFileIntegration, transformJobIntegration } from './local-integrations.ts';
+import { explainServerFailure, type LocalServerProcess, runServers } from './local-server-health.ts';
 import { createLocalClients } from './local-servers.ts';
 import { runningService } from './local-service.ts';
 import {
@@ -114,6 +115,8 @@ export class LocalRuntime {
     /** Aborts the model server's start when the runtime stops before it loaded. */
     private readonly modelLoad: AbortController,
     private readonly modelReady: Promise<unknown>,
+    /** The S3, DynamoDB and model servers the run uses, for naming the one that died. */
+    readonly localServers: readonly LocalServerProcess[],
   ) {}
 
   static async start(options: LocalRuntimeOptions): Promise<LocalRuntime> {
@@ -134,6 +137,7 @@ export class LocalRuntime {
     const servers: RunningEmulator[] = [];
     const modelServers: ModelServerInstance[] = [];
     const modelLoad = new AbortController();
+    const localServers: LocalServerProcess[] = [];
     // Start-up steps run together (issue 14): the servers are child processes, spawned before the synth takes this
     // process's CPU. Each step's line gives its seconds since start-up began. The model loads in the background: the
     // plan and preprocess stages never call it, and the transform job waits for it (launchInstance below).
@@ -144,10 +148,10 @@ export class LocalRuntime {
     const ownServers = service
       ? []
       : [
-          startS3Server({ directory: join(home, 's3') })
+          startS3Server({ directory: join(home, 's3'), logFile: join(home, 'logs', 's3.log') })
             .then(own)
             .then(step('S3')),
-          startDynamoServer({ directory: join(home, 'dynamodb') })
+          startDynamoServer({ directory: join(home, 'dynamodb'), logFile: join(home, 'logs', 'dynamodb.log') })
             .then(own)
             .then(step('DynamoDB')),
         ];
@@ -159,8 +163,13 @@ export class LocalRuntime {
         }));
     const modelReady: Promise<ModelServerInstance> = service
       ? Promise.resolve({ endpoint: service.servers.model.endpoint, stop: async () => undefined })
-      : startModelServer({ env: { ...options.modelServerEnv }, signal: modelLoad.signal }).then((server) => {
+      : startModelServer({
+          env: { ...options.modelServerEnv },
+          logFile: join(home, 'logs', 'model.log'),
+          signal: modelLoad.signal,
+        }).then((server) => {
           modelServers.push(server);
+          localServers.push(...runServers(home, { emulators: [], model: server }));
           return step<ModelServerInstance>('model load')(server);
         });
     // Settled by whoever awaits it: the transform job, or stop() (a run that ended before its transform).
@@ -170,6 +179,12 @@ export class LocalRuntime {
       const { stack, cached } = await loadLocalStack(home);
       step(cached ? 'synth (cached)' : 'synth')(undefined);
       const serverEndpoints = await serversReady;
+      // Our own servers are named once they answer, the model once it loaded (a shared service's, all at once).
+      localServers.push(
+        ...(service
+          ? runServers(home, service)
+          : runServers(home, { emulators: servers, model: { endpoint: '' } }).slice(0, servers.length)),
+      );
       const { s3, dynamo, doc } = createLocalClients(serverEndpoints);
       const stores: LocalStores = {
         objects: new S3ObjectStore(s3),
@@ -212,7 +227,10 @@ export class LocalRuntime {
           const logger = StageLogFile.forStage(logFile, stage, config.logLevel);
           return { ...stores, config, clock: systemClock, notifier, starter, transformJobs, logger };
         };
-      const handlers = await createStageHandlers(stack, wireFor);
+      // A stage that lost a server fails at once naming it, instead of retrying against a dead port.
+      const handlers = await createStageHandlers(stack, wireFor, (error, event) =>
+        explainServerFailure(error, localServers, { runId: runIdOf(event), shared: service !== undefined }),
+      );
       const lambdaFunctions = Object.fromEntries(
         stack.functions.map((fn) => [
           fn.name,
@@ -235,7 +253,7 @@ export class LocalRuntime {
             const first = await modelReady;
             return { endpoint: first.endpoint, stop: async () => undefined };
           }
-          return startModelServer({ env: { ...options.modelServerEnv } });
+          return startModelServer({ env: { ...options.modelServerEnv }, logFile: join(home, 'logs', 'model.log') });
         },
         onProgress: (event) => options.onProgress?.({ type: 'TransformProgress', ...event }),
       });
@@ -279,6 +297,7 @@ export class LocalRuntime {
         releaseLock,
         modelLoad,
         modelReady,
+        localServers,
       );
       // While this runtime lives, `nightshift --local` (status, watch, predictions) in another terminal uses its
       // servers (the shared servers of `local up` are published already).
@@ -348,6 +367,11 @@ export class LocalRuntime {
     await this.finalizeFailure(event);
   }
 
+  /** `error` naming the local server that died, when a connection failure (or any error) finds one gone. */
+  explainFailure(error: unknown, runId?: string): Promise<unknown> {
+    return explainServerFailure(error, this.localServers, { ...(runId ? { runId } : {}), shared: this.shared }, true);
+  }
+
   /** Writes `local-endpoints.json`, so `nightshift --local` and the AWS CLI can use the servers left running. */
   async publishEndpoints(): Promise<void> {
     await writeFile(join(this.home, 'local-endpoints.json'), `${JSON.stringify(this.endpoints, null, 2)}\n`);
@@ -365,20 +389,35 @@ export class LocalRuntime {
   }
 }
 
+function runIdOf(event: unknown): string | undefined {
+  const runId = (event as { runId?: unknown } | null)?.runId;
+  return typeof runId === 'string' ? runId : undefined;
+}
+
 /**
  * Every stage function of the template as a handler in this process, keyed by the function name: the stage's
- * `createHandler` (stages/<stage>/handler.ts) with the local wiring of that function.
+ * `createHandler` (stages/<stage>/handler.ts) with the local wiring of that function. A handler's error passes
+ * through `explain` (the local runtime names a dead server).
  */
 async function createStageHandlers(
   stack: LocalStack,
   wireFor: (fn: LocalFunction) => Wire,
+  explain: (error: unknown, event: unknown) => Promise<unknown>,
 ): Promise<Record<string, StageHandler<unknown>>> {
   const entries = await Promise.all(
     stack.functions.map(async (fn) => {
       const module = (await import(`../../stages/${fn.stage}/handler.ts`)) as {
         createHandler: (wire: Wire) => StageHandler<unknown>;
       };
-      return [fn.name, module.createHandler(wireFor(fn))] as const;
+      const handler = module.createHandler(wireFor(fn));
+      const explained: StageHandler<unknown> = async (event) => {
+        try {
+          return await handler(event);
+        } catch (error) {
+          throw await explain(error, event);
+        }
+      };
+      return [fn.name, explained] as const;
     }),
   );
   return Object.fromEntries(entries);

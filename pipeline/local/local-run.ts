@@ -228,11 +228,12 @@ async function putDataset(
   runtime: LocalRuntime,
   source: string | undefined,
   stamp: string,
-  sample: Promise<SampleFile[]> = startSample(),
+  sample: Promise<SampleFile[]> | undefined,
 ): Promise<{ dataset: string; label: string; keyPrefix: string }> {
   const bucket = runtime.stack.pipelineBucket;
   if (source === undefined) {
-    const files = await sample;
+    // Rendered only for the demo (no source): a default parameter here rendered it for every folder run too.
+    const files = await (sample ?? startSample());
     const prefix = `${BUCKET_PREFIXES.datasets}demo/`;
     await runtime.upload(prefix, files);
     const manifest = files

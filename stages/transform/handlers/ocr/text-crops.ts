@@ -53,12 +53,24 @@ export function rotateHalfTurn(cv: OpenCv, crop: Mat): Mat {
 /** Height of the line images the recogniser and the direction classifier read. */
 export const LINE_HEIGHT = 48;
 
+/** A crop's width once scaled to {@link LINE_HEIGHT} rows, times `widthScale` (at least 1 column). */
+export function lineWidth(crop: { readonly cols: number; readonly rows: number }, widthScale = 1): number {
+  return Math.max(1, Math.ceil((LINE_HEIGHT * crop.cols * widthScale) / crop.rows));
+}
+
 /**
  * Writes one crop into an NCHW line tensor as PaddleOCR's `resize_norm_img`: scaled to {@link LINE_HEIGHT} rows
  * keeping its aspect ratio (capped at `tensorWidth` columns), normalised to [-1, 1], padded on the right with 0.
  */
-export function writeLineImage(cv: OpenCv, crop: Mat, tensor: Float32Array, offset: number, tensorWidth: number): void {
-  const width = Math.min(tensorWidth, Math.max(1, Math.ceil((LINE_HEIGHT * crop.cols) / crop.rows)));
+export function writeLineImage(
+  cv: OpenCv,
+  crop: Mat,
+  tensor: Float32Array,
+  offset: number,
+  tensorWidth: number,
+  widthScale = 1,
+): void {
+  const width = Math.min(tensorWidth, lineWidth(crop, widthScale));
   const resized = new cv.Mat();
   try {
     cv.resize(crop, resized, new cv.Size(width, LINE_HEIGHT), 0, 0, cv.INTER_LINEAR);

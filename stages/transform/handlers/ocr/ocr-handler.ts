@@ -74,11 +74,10 @@ export const OcrModelConfigSchema = z.strictObject({
        */
       sideMargin: z.number().min(0).max(1).default(0.15),
       /**
-       * A line image's width relative to its crop's aspect ratio at 48 rows. Below 1 the line is
-       * squeezed horizontally: the recogniser's work is proportional to the width, and PP-OCRv4 reads squeezed
-       * print better (it was trained on crops whose text fills more of the height than our margin leaves). 0.85
-       * took the small-print page (10 pt sans, 150 dpi) from CER 0.030 to 0.014 and the recogniser's time down
-       * by about 15%; 0.75 merged repeated digits ("555" read as "55"). README, "Line width".
+       * A line image's width relative to its crop's aspect ratio at 48 rows, for crops at least 48 rows tall (small
+       * print keeps its aspect ratio). The recogniser's work is proportional to the width; 0.85 read the bench's 48
+       * documents and the dense pages as 1 did for about 6% less CPU per image, 0.75 merged repeated digits ("555"
+       * read as "55"), and squeezing small print too merged its words. README, "Line width".
        */
       widthScale: z.number().min(0.5).max(2).default(0.85),
       /**

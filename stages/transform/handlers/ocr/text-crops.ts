@@ -53,9 +53,14 @@ export function rotateHalfTurn(cv: OpenCv, crop: Mat): Mat {
 /** Height of the line images the recogniser and the direction classifier read. */
 export const LINE_HEIGHT = 48;
 
-/** A crop's width once scaled to {@link LINE_HEIGHT} rows, times `widthScale` (at least 1 column). */
+/**
+ * A crop's width once scaled to {@link LINE_HEIGHT} rows (at least 1 column), times `widthScale` when the crop is
+ * at least that tall: small print, enlarged to 48 rows, keeps its aspect ratio, because squeezing it merged the
+ * words of 10 pt print at 150 dpi (stages/transform/README.md, "Line width").
+ */
 export function lineWidth(crop: { readonly cols: number; readonly rows: number }, widthScale = 1): number {
-  return Math.max(1, Math.ceil((LINE_HEIGHT * crop.cols * widthScale) / crop.rows));
+  const scale = crop.rows >= LINE_HEIGHT ? widthScale : 1;
+  return Math.max(1, Math.ceil((LINE_HEIGHT * crop.cols * scale) / crop.rows));
 }
 
 /**

@@ -1,50 +1,157 @@
 """bench:preprocess's comparison column: PIL (Debian's python3-pil) doing what stages/preprocess does by default.
 
-Reads image paths, one a line, on stdin, and the target size and JPEG quality as arguments; for each image: decode
-the first frame, apply the EXIF orientation, flatten transparency onto white, convert to 8-bit RGB, resize to fit
-inside width x height keeping the aspect ratio and never enlarging (Lanczos, as sharp's default lanczos3), encode JPEG at the quality.
-Prints one JSON object: images, CPU seconds of this process (time.process_time) and wall seconds.
+Usage: preprocess-pil.py WIDTH HEIGHT QUALITY THUMB_SIDE THUMB_QUALITY WORKERS, image paths one a line on stdin.
+
+The files are read into memory first (the stage gets its bytes from S3, not from disk). Then, for each image, the
+same operations as the stage (sharp/libvips), in the same order, so both sides produce the same outputs:
+- decode the first frame; a JPEG shrinks on load (PIL's draft, libjpeg's DCT scaling) by the factor sharp picks
+  (largest of 8, 4, 2 the shrink allows, halved when the shrink is exactly that factor);
+- convert an embedded ICC profile to sRGB (perceptual intent), as sharp does with any embedded profile;
+- flatten transparency onto white;
+- resize to fit inside WIDTH x HEIGHT keeping the aspect ratio and never enlarging: Lanczos with a reducing gap of 2,
+  as libvips' resize (lanczos3, gap 2.0);
+- apply the EXIF orientation (after the resize, as sharp does: fewer pixels to turn), convert to 8-bit RGB;
+- encode JPEG at QUALITY with optimised Huffman tables and 4:2:0 chroma, as sharp's defaults;
+- the thumbnail from the resized pixels: fit inside THUMB_SIDE, never enlarging, WebP at THUMB_QUALITY (method 4,
+  libwebp's default effort, as sharp's).
+
+WORKERS 1 runs in this process; more fork that many processes (multiprocessing, the files shared by the fork), the
+images handed out one at a time. Prints one JSON object: images, CPU seconds (this process and its workers) and wall
+seconds of the work, the bytes of model input and thumbnails produced, and (one worker only) each image's CPU seconds.
 """
 
 import io
 import json
+import math
+import multiprocessing
+import resource
 import sys
 import time
 
-from PIL import Image, ImageOps
+from PIL import Image, ImageCms
+
+SRGB = ImageCms.createProfile("sRGB")
+TRANSPOSE = {
+    2: [Image.Transpose.FLIP_LEFT_RIGHT],
+    3: [Image.Transpose.ROTATE_180],
+    4: [Image.Transpose.FLIP_TOP_BOTTOM],
+    5: [Image.Transpose.TRANSPOSE],
+    6: [Image.Transpose.ROTATE_270],
+    7: [Image.Transpose.TRANSVERSE],
+    8: [Image.Transpose.ROTATE_90],
+}
+SETTINGS = {}
+PHOTOS = []
 
 
-def prepare(path, width, height, quality):
-    with Image.open(path) as opened:
-        opened.seek(0)
-        image = ImageOps.exif_transpose(opened)
-        if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-            rgba = image.convert("RGBA")
-            flat = Image.new("RGB", rgba.size, (255, 255, 255))
-            flat.paste(rgba, mask=rgba.getchannel("A"))
-            image = flat
-        else:
-            image = image.convert("RGB")
-        # Like the stage's default fit, `inside`: never enlarges.
-        scale = min(1, width / image.width, height / image.height)
-        size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-        if size != image.size:
-            image = image.resize(size, Image.Resampling.LANCZOS)
-        out = io.BytesIO()
-        image.save(out, format="JPEG", quality=quality)
-        return out.tell()
+def fit_inside(width, height, max_width, max_height):
+    scale = min(1, max_width / width, max_height / height)
+    return (
+        min(max_width, max(1, round(width * scale))),
+        min(max_height, max(1, round(height * scale))),
+    )
+
+
+def jpeg_shrink_on_load(shrink):
+    """sharp's pipeline.cc rule with fastShrinkOnLoad (its default)."""
+    factor = 8 if shrink >= 8 else 4 if shrink >= 4 else 2 if shrink >= 2 else 1
+    if factor > 1 and int(shrink) == factor:
+        factor //= 2
+    return factor
+
+
+def prepare(index):
+    s = SETTINGS
+    image = Image.open(io.BytesIO(PHOTOS[index]))
+    image.seek(0)
+    orientation = image.getexif().get(0x0112, 1)
+    turned = orientation in (5, 6, 7, 8)
+    stored_w, stored_h = image.size
+    upright_w, upright_h = (stored_h, stored_w) if turned else (stored_w, stored_h)
+    content_w, content_h = fit_inside(upright_w, upright_h, s["width"], s["height"])
+    # The resize target in stored orientation: the turn comes after the resize.
+    target = (content_h, content_w) if turned else (content_w, content_h)
+    if image.format == "JPEG":
+        factor = jpeg_shrink_on_load(min(stored_w / target[0], stored_h / target[1]))
+        if factor > 1:
+            image.draft(image.mode, (math.ceil(stored_w / factor), math.ceil(stored_h / factor)))
+    image.load()
+
+    icc = image.info.get("icc_profile")
+    if image.mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    if icc and image.mode in ("RGB", "RGBA", "L", "LA"):
+        alpha = image.getchannel("A") if image.mode in ("RGBA", "LA") else None
+        image = ImageCms.profileToProfile(
+            image.convert("RGB" if image.mode in ("RGB", "RGBA") else "L"),
+            ImageCms.ImageCmsProfile(io.BytesIO(icc)),
+            SRGB,
+            renderingIntent=ImageCms.Intent.PERCEPTUAL,
+            outputMode="RGB",
+        )
+        if alpha is not None:
+            image.putalpha(alpha)
+    if image.mode in ("RGBA", "LA"):
+        flat = Image.new(image.mode[:-1], image.size, 255 if image.mode == "LA" else (255, 255, 255))
+        flat.paste(image, mask=image.getchannel("A"))
+        image = flat
+    elif image.mode not in ("RGB", "L"):
+        image = image.convert("RGB")
+
+    if image.size != target:
+        image = image.resize(target, Image.Resampling.LANCZOS, reducing_gap=2.0)
+    for method in TRANSPOSE.get(orientation, []):
+        image = image.transpose(method)
+    if image.mode != "RGB":
+        image = image.convert("RGB")
+
+    model_input = io.BytesIO()
+    image.save(model_input, format="JPEG", quality=s["quality"], optimize=True, subsampling="4:2:0")
+    thumbnail_size = fit_inside(image.width, image.height, s["thumb_side"], s["thumb_side"])
+    thumbnail = image if thumbnail_size == image.size else image.resize(
+        thumbnail_size, Image.Resampling.LANCZOS, reducing_gap=2.0
+    )
+    thumbnail_bytes = io.BytesIO()
+    thumbnail.save(thumbnail_bytes, format="WEBP", quality=s["thumb_quality"], method=4)
+    return model_input.tell() + thumbnail_bytes.tell()
+
+
+def cpu_seconds():
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def main():
-    width, height, quality = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
-    paths = [line.strip() for line in sys.stdin if line.strip()]
-    cpu, wall = time.process_time(), time.perf_counter()
-    encoded = sum(prepare(path, width, height, quality) for path in paths)
+    width, height, quality, thumb_side, thumb_quality, workers = (int(arg) for arg in sys.argv[1:7])
+    SETTINGS.update(width=width, height=height, quality=quality, thumb_side=thumb_side, thumb_quality=thumb_quality)
+    for line in sys.stdin:
+        if line.strip():
+            with open(line.strip(), "rb") as file:
+                PHOTOS.append(file.read())
+    indexes = range(len(PHOTOS))
+    cpu = cpu_seconds()
+    wall = time.perf_counter()
+    per_image = []
+    if workers == 1:
+        produced = 0
+        for index in indexes:
+            started = time.process_time()
+            produced += prepare(index)
+            per_image.append(time.process_time() - started)
+        wall = time.perf_counter() - wall
+    else:
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            produced = sum(pool.imap_unordered(prepare, indexes, chunksize=1))
+            wall = time.perf_counter() - wall
+            pool.close()
+            pool.join()
     print(json.dumps({
-        "images": len(paths),
-        "cpuSeconds": time.process_time() - cpu,
-        "wallSeconds": time.perf_counter() - wall,
-        "bytes": encoded,
+        "images": len(PHOTOS),
+        "cpuSeconds": cpu_seconds() - cpu,
+        "wallSeconds": wall,
+        "bytes": produced,
+        "cpuSecondsPerImage": per_image,
     }))
 
 

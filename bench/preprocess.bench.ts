@@ -1,18 +1,22 @@
 /**
- * `npm run bench:preprocess`: the preprocess stage's own decode/resize/encode (`prepareModelInput` with the default
- * settings: EXIF orientation, flatten onto white, sRGB, fit inside 960 x 960, JPEG quality 90) against PIL doing the
- * same operations, on the same real photos, in the same run, interleaved round by round.
+ * `npm run bench:preprocess`: the preprocess stage's own image work (`prepareModelInput` with the default settings:
+ * EXIF orientation, flatten onto white, sRGB, fit inside 960 x 960, JPEG quality 90; then `makeThumbnail`, the
+ * report's 160 px WebP) against PIL doing the same operations (bench/preprocess-pil.py lists them), on the same real
+ * photos, at 1 and 2 workers, in the same run, interleaved round by round.
  *
- * - Nightshift: sharp with `sharp.concurrency(1)` and one image at a time, so its CPU time is one core's work.
- * - PIL: bench/preprocess-pil.py under Debian's Python (`apt-get install python3-pil`); without it its column is
- *   skipped, saying so.
+ * - Nightshift: the libvips settings the stage's handler applies (`configureImageProcessing`: one libvips thread per
+ *   image, no operation cache) and N images in flight in one process, as the stage's batch loop runs them.
+ * - PIL: Debian's python3-pil under /usr/bin/python3 (`apt-get install python3-pil`), N processes; without it its
+ *   columns are skipped, saying so. The photos are read into memory first on both sides.
  *
- * "ms per image per core" is CPU time (user + system of the process doing the work) over images: on a machine shared
- * with other work the wall time also counts the waits for a core, the CPU time does not. Wall time is printed too.
- * This figure goes into docs/cost.md's Lambda arithmetic (a Lambda function's CPU share grows with its memory).
+ * Printed per worker count, as the median of the rounds: images/s (wall) and CPU ms per image (user + system of the
+ * processes doing the work, over images), and the ratios Nightshift over PIL (images/s, and PIL's CPU per image over
+ * ours). On a machine shared with other work the wall figures also count the waits for a core; the CPU figures do
+ * not. The CPU ms per image goes into docs/cost.md's Lambda arithmetic (a Lambda function's CPU share grows with
+ * its memory).
  *
  * Photos: BENCH_PHOTOS (default ../shared/datasets/photos, i.e. /work/shared/datasets/photos here); without them
- * the bench says so and exits 0. Options: BENCH_ROUNDS (default 3).
+ * the bench says so and exits 0. Options: BENCH_ROUNDS (default 5), BENCH_WORKERS (default "1,2").
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -20,50 +24,81 @@ import { readdir, readFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
 import { dirname, extname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import pLimit from 'p-limit';
 import sharp from 'sharp';
 import { PreprocessSettingsSchema } from '../shared/execution-input.ts';
+import { THUMBNAIL_MAX_SIDE, THUMBNAIL_WEBP_QUALITY } from '../shared/thumbnails.ts';
+import { configureImageProcessing } from '../stages/preprocess/image-processing.ts';
 import { prepareModelInput } from '../stages/preprocess/model-input.ts';
+import { makeThumbnail } from '../stages/preprocess/thumbnail.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const PHOTOS = resolve(ROOT, process.env.BENCH_PHOTOS ?? '../shared/datasets/photos');
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const WORKERS = (process.env.BENCH_WORKERS ?? '1,2').split(',').map(Number);
 const PIL_SCRIPT = join(ROOT, 'bench', 'preprocess-pil.py');
 /** Debian's interpreter, where python3-pil installs; another python3 on the PATH may lack PIL. */
 const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp', '.gif', '.tif', '.tiff']);
+const SETTINGS = PreprocessSettingsSchema.parse({});
 
 interface Pass {
   readonly images: number;
   readonly cpuMs: number;
   readonly wallMs: number;
+  /** Model input and thumbnail bytes produced: both sides should make about as many. */
+  readonly bytes: number;
+  /** Each image's CPU ms, in photo order; one worker only (with more, images overlap). */
+  readonly perImageCpuMs: readonly number[];
 }
 
-async function nightshiftPass(photos: readonly Buffer[]): Promise<Pass> {
-  const settings = PreprocessSettingsSchema.parse({});
+async function nightshiftPass(photos: readonly Buffer[], workers: number): Promise<Pass> {
+  const limit = pLimit(workers);
   const cpu = process.cpuUsage();
   const started = performance.now();
-  for (const bytes of photos) {
-    const prepared = await prepareModelInput(bytes, settings);
-    if (!prepared.ok) throw new Error(`a benchmark photo was rejected: ${prepared.problem}`);
-  }
+  const perImageCpuMs: number[] = [];
+  const produced = await Promise.all(
+    photos.map((bytes) =>
+      limit(async () => {
+        const before = process.cpuUsage();
+        const prepared = await prepareModelInput(bytes, SETTINGS);
+        if (!prepared.ok) throw new Error(`a benchmark photo was rejected: ${prepared.problem}`);
+        const thumbnail = await makeThumbnail(bytes, SETTINGS.maxInputPixels, prepared);
+        const spent = process.cpuUsage(before);
+        if (workers === 1) perImageCpuMs.push((spent.user + spent.system) / 1000);
+        return prepared.encoded.byteLength + thumbnail.byteLength;
+      }),
+    ),
+  );
+  const wallMs = performance.now() - started;
   const used = process.cpuUsage(cpu);
-  return { images: photos.length, cpuMs: (used.user + used.system) / 1000, wallMs: performance.now() - started };
+  const bytes = produced.reduce((sum, size) => sum + size, 0);
+  return { images: photos.length, cpuMs: (used.user + used.system) / 1000, wallMs, bytes, perImageCpuMs };
 }
 
-function pilPass(paths: readonly string[]): Pass {
-  const settings = PreprocessSettingsSchema.parse({});
-  const result = spawnSync(
-    PYTHON,
-    [PIL_SCRIPT, String(settings.width), String(settings.height), String(settings.jpegQuality)],
-    { input: paths.join('\n'), encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: '1' } },
-  );
+function pilPass(paths: readonly string[], workers: number): Pass {
+  const { width, height, jpegQuality } = SETTINGS;
+  const args = [width, height, jpegQuality, THUMBNAIL_MAX_SIDE, THUMBNAIL_WEBP_QUALITY, workers].map(String);
+  const result = spawnSync(PYTHON, [PIL_SCRIPT, ...args], {
+    input: paths.join('\n'),
+    encoding: 'utf8',
+    env: { ...process.env, OMP_NUM_THREADS: '1' },
+  });
   if (result.status !== 0) throw new Error(`${PIL_SCRIPT} failed: ${result.stderr}`);
-  const { images, cpuSeconds, wallSeconds } = JSON.parse(result.stdout) as {
+  const pass = JSON.parse(result.stdout) as {
     images: number;
     cpuSeconds: number;
     wallSeconds: number;
+    bytes: number;
+    cpuSecondsPerImage: number[];
   };
-  return { images, cpuMs: cpuSeconds * 1000, wallMs: wallSeconds * 1000 };
+  return {
+    images: pass.images,
+    cpuMs: pass.cpuSeconds * 1000,
+    wallMs: pass.wallSeconds * 1000,
+    bytes: pass.bytes,
+    perImageCpuMs: pass.cpuSecondsPerImage.map((seconds) => seconds * 1000),
+  };
 }
 
 function pilVersion(): string | undefined {
@@ -71,14 +106,15 @@ function pilVersion(): string | undefined {
   return probe.status === 0 ? probe.stdout.trim() : undefined;
 }
 
-/** The fastest round: on a shared machine the slower rounds measure the neighbours, not the code. */
-function best(passes: readonly Pass[]): Pass {
-  return passes.reduce((a, b) => (b.cpuMs < a.cpuMs ? b : a));
+/** The median: on a shared machine single rounds swing with the neighbours' load. */
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? (sorted[middle] ?? 0) : ((sorted[middle - 1] ?? 0) + (sorted[middle] ?? 0)) / 2;
 }
 
-function perImage(pass: Pass, field: 'cpuMs' | 'wallMs'): string {
-  return (pass[field] / pass.images).toFixed(1);
-}
+const imagesPerSecond = (pass: Pass) => (pass.images * 1000) / pass.wallMs;
+const cpuMsPerImage = (pass: Pass) => pass.cpuMs / pass.images;
 
 async function main(): Promise<void> {
   if (!existsSync(PHOTOS)) {
@@ -96,33 +132,93 @@ async function main(): Promise<void> {
   const photos = await Promise.all(paths.map((path) => readFile(path)));
   const sizes = await Promise.all(photos.map(async (bytes) => (await sharp(bytes).metadata()).autoOrient));
   const meanMegapixels = sizes.reduce((sum, size) => sum + size.width * size.height, 0) / sizes.length / 1e6;
-  sharp.concurrency(1);
+  configureImageProcessing();
   const pil = pilVersion();
   console.log(
     `bench:preprocess: ${photos.length} photos from ${PHOTOS} (${(photos.reduce((sum, b) => sum + b.length, 0) / 1e6).toFixed(1)} MB, ` +
-      `${meanMegapixels.toFixed(2)} megapixels on average), ` +
-      `${ROUNDS} rounds; ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown CPU'}), load ${loadavg()[0]?.toFixed(1)}`,
+      `${meanMegapixels.toFixed(2)} megapixels on average), ${ROUNDS} rounds, ${WORKERS.join(' and ')} workers; ` +
+      `${cpus().length} cores (${cpus()[0]?.model ?? 'unknown CPU'}), load ${loadavg()[0]?.toFixed(1)}`,
   );
-  console.log(`Nightshift: sharp ${sharp.versions.sharp} (libvips ${sharp.versions.vips}), sharp.concurrency(1)`);
+  console.log(
+    `Nightshift: sharp ${sharp.versions.sharp} (libvips ${sharp.versions.vips}), one libvips thread per image`,
+  );
   if (pil === undefined)
-    console.log(`PIL: not found for ${PYTHON}, its column is skipped (apt-get install python3-pil)`);
-  else console.log(`PIL: ${pil} (${PYTHON})`);
+    console.log(`PIL: not found for ${PYTHON}, its columns are skipped (apt-get install python3-pil)`);
+  else console.log(`PIL: ${pil} (${PYTHON}), one process per worker`);
 
-  await nightshiftPass(photos.slice(0, 4));
-  const ours: Pass[] = [];
-  const theirs: Pass[] = [];
+  await nightshiftPass(photos.slice(0, 8), 1);
+  const ours = new Map<number, Pass[]>(WORKERS.map((workers) => [workers, []]));
+  const theirs = new Map<number, Pass[]>(WORKERS.map((workers) => [workers, []]));
   for (let round = 0; round < ROUNDS; round += 1) {
-    ours.push(await nightshiftPass(photos));
-    if (pil !== undefined) theirs.push(pilPass(paths));
+    for (const workers of WORKERS) {
+      // Alternate who goes first, so neither side always meets the same neighbour load.
+      const oursFirst = round % 2 === 0;
+      if (oursFirst) ours.get(workers)?.push(await nightshiftPass(photos, workers));
+      if (pil !== undefined) theirs.get(workers)?.push(pilPass(paths, workers));
+      if (!oursFirst) ours.get(workers)?.push(await nightshiftPass(photos, workers));
+    }
   }
-  const mine = best(ours);
-  const rows: [string, string, string][] = [
-    ['', 'Nightshift (sharp)', 'PIL'],
-    ['ms per image per core (CPU)', perImage(mine, 'cpuMs'), theirs.length > 0 ? perImage(best(theirs), 'cpuMs') : '-'],
-    ['ms per image (wall)', perImage(mine, 'wallMs'), theirs.length > 0 ? perImage(best(theirs), 'wallMs') : '-'],
+
+  const header = [
+    'workers',
+    'Nightshift img/s',
+    'PIL img/s',
+    'ratio',
+    'Nightshift CPU ms/img',
+    'PIL CPU ms/img',
+    'ratio',
   ];
-  const width = Math.max(...rows.map((row) => row[0].length));
-  for (const [label, a, b] of rows) console.log(`${label.padEnd(width)}  ${a.padStart(18)}  ${b.padStart(8)}`);
+  const rows = WORKERS.map((workers) => {
+    const mine = ours.get(workers) ?? [];
+    const pils = theirs.get(workers) ?? [];
+    const ourRate = median(mine.map(imagesPerSecond));
+    const ourCpu = median(mine.map(cpuMsPerImage));
+    if (pils.length === 0) return [String(workers), ourRate.toFixed(1), '-', '-', ourCpu.toFixed(1), '-', '-'];
+    const pilRate = median(pils.map(imagesPerSecond));
+    const pilCpu = median(pils.map(cpuMsPerImage));
+    // Ratios of the medians of interleaved rounds.
+    return [
+      String(workers),
+      ourRate.toFixed(1),
+      pilRate.toFixed(1),
+      `${(ourRate / pilRate).toFixed(2)}x`,
+      ourCpu.toFixed(1),
+      pilCpu.toFixed(1),
+      `${(pilCpu / ourCpu).toFixed(2)}x`,
+    ];
+  });
+  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]?.length ?? 0)));
+  for (const row of [header, ...rows])
+    console.log(row.map((cell, column) => cell.padStart(widths[column] ?? 0)).join('  '));
+  const ourSingles = ours.get(1) ?? [];
+  const pilSingles = theirs.get(1) ?? [];
+  if (ourSingles.length > 0 && pilSingles.length > 0) {
+    // Where the time goes: photos that must shrink to fit against photos already small enough, per image CPU
+    // medians over the rounds.
+    const shrunk = sizes.map((size) => size.width > SETTINGS.width || size.height > SETTINGS.height);
+    for (const [label, wanted] of [
+      ['shrunk to fit', true],
+      ['kept at their size', false],
+    ] as const) {
+      const picked = shrunk.flatMap((isShrunk, index) => (isShrunk === wanted ? [index] : []));
+      if (picked.length === 0) continue;
+      const cost = (passes: readonly Pass[]) =>
+        picked.reduce((sum, index) => sum + median(passes.map((pass) => pass.perImageCpuMs[index] ?? 0)), 0) /
+        picked.length;
+      const mine = cost(ourSingles);
+      const pils = cost(pilSingles);
+      console.log(
+        `1 worker, ${picked.length} photos ${label}: Nightshift ${mine.toFixed(1)} CPU ms/img, PIL ${pils.toFixed(1)}: ` +
+          `ratio ${(pils / mine).toFixed(2)}x`,
+      );
+    }
+  }
+  const sample = ours.get(WORKERS[0] ?? 1)?.[0];
+  const pilSample = theirs.get(WORKERS[0] ?? 1)?.[0];
+  console.log(
+    `output per image (model input + thumbnail): Nightshift ${((sample?.bytes ?? 0) / photos.length / 1024).toFixed(1)} KiB` +
+      (pilSample === undefined ? '' : `, PIL ${(pilSample.bytes / photos.length / 1024).toFixed(1)} KiB`),
+  );
 }
 
 await main();

@@ -86,6 +86,16 @@ export class PartialWriteError extends RetryableError {
   override readonly code = 'PARTIAL_WRITE';
 }
 
+/**
+ * A connection to a service failed or broke (refused, reset, unreachable): retried like any transient fault. The
+ * message names the call and the endpoint; `details` carries Node's code and the `endpoint`, so an entry point that
+ * knows its servers (the local runtime) can name the one that is down.
+ */
+export class ConnectionError extends RetryableError {
+  override readonly name = 'ConnectionError';
+  override readonly code = 'CONNECTION';
+}
+
 /** An AWS call failed in a way that repeating it will not fix (missing table, validation error): a deployment bug. */
 export class ServiceError extends NightshiftError {
   override readonly name = 'ServiceError';
@@ -103,7 +113,7 @@ export class PipelineStateError extends NightshiftError {
 }
 
 /** Error names the state machine retries with backoff. */
-export const RETRYABLE_ERROR_NAMES = ['RetryableError', 'PartialWriteError'] as const;
+export const RETRYABLE_ERROR_NAMES = ['RetryableError', 'PartialWriteError', 'ConnectionError'] as const;
 /** Error names that mean the caller must change something; never retried. */
 export const CALLER_ERROR_NAMES = [
   'InvalidInputError',

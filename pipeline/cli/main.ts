@@ -9,6 +9,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { connectionFailureOf, toNightshiftError } from '../../shared/aws/aws-errors.ts';
 import { NightshiftError } from '../../shared/errors.ts';
 import { systemClock } from '../../shared/ports.ts';
 import { exitCodeOf, UsageError } from '../run-backend/failures.ts';
@@ -124,7 +125,13 @@ export async function main(argv: readonly string[], io: CliIo, overrides: Partia
         : { ...deps, createAwsClients: (await import('./aws-clients.ts')).createAwsClients };
     ctx = new CommandContext(io, global, awsDeps);
     return await command.run(ctx, args);
-  } catch (error) {
+  } catch (thrown) {
+    // Node's bare `connect ECONNREFUSED 127.0.0.1:PORT` never reaches the user: a connection failure that no layer
+    // named is said in words, with the command.
+    const error =
+      typedError(thrown) === undefined && connectionFailureOf(thrown)
+        ? toNightshiftError(thrown, `nightshift ${command?.name ?? ''}`.trim())
+        : thrown;
     reportError(io, error, { verbose, json, command });
     return exitCodeOf(error);
   } finally {

@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -10,6 +11,8 @@ export interface RunningEmulator {
   /** `http://127.0.0.1:PORT` */
   readonly endpoint: string;
   readonly pid: number;
+  /** The file its output goes to, when {@link EmulatorOptions.logFile} named one. */
+  readonly log?: string;
   stop(): Promise<void>;
 }
 
@@ -20,6 +23,8 @@ export interface EmulatorOptions {
   readonly port?: number;
   /** @default 30 s */
   readonly startTimeoutMs?: number;
+  /** Appends the server's output here, so a server that dies leaves its last words. @default - kept in memory only */
+  readonly logFile?: string;
 }
 
 const MAIN = fileURLToPath(new URL('./emulator-main.ts', import.meta.url));
@@ -61,8 +66,15 @@ function startEmulator(
     },
   );
   let stderr = '';
+  const log = options.logFile ? createWriteStream(options.logFile, { flags: 'a' }) : undefined;
+  log?.on('error', () => undefined);
+  log?.write(`${new Date().toISOString()} local ${kind} server started, pid ${child.pid}\n`);
+  child.once('exit', (code, signal) => {
+    log?.end(`${new Date().toISOString()} local ${kind} server exited (${signal ?? `code ${code}`})\n`);
+  });
   child.stderr?.on('data', (chunk: Buffer) => {
     stderr = (stderr + chunk.toString()).slice(-4000);
+    log?.write(chunk);
   });
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -80,10 +92,12 @@ function startEmulator(
       clearTimeout(timer);
       lines.close();
       const { port } = JSON.parse(line) as { port: number };
+      if (log) child.stdout?.pipe(log, { end: false });
       resolve({
         kind,
         endpoint: `http://127.0.0.1:${port}`,
         pid: child.pid ?? -1,
+        ...(options.logFile ? { log: options.logFile } : {}),
         stop: () => stopChild(child),
       });
     });

@@ -245,9 +245,9 @@ class LocalBackend implements LocalRunBackend {
       const clients = createLocalClients(servers.endpoints);
       this.closers.push(() => clients.destroy());
       // A RUNNING run whose process is gone (Ctrl-C, SIGKILL, a crash) would otherwise stay RUNNING forever.
-      for (const runId of await failOrphanedRuns(clients.doc, servers.names.runsTable)) {
+      for (const runId of await failOrphanedRuns(clients.doc, servers.names.runsTable, this.stateDir)) {
         this.options.io.stderr(
-          `note: run ${runId} was RUNNING but its process is gone; marked FAILED (interrupted): finish it with \`nightshift redrive --local ${runId}\`\n`,
+          `note: run ${runId} was RUNNING but its process is gone; marked FAILED (\`nightshift status ${runId} --local\` says why): finish it with \`nightshift redrive --local ${runId}\`\n`,
         );
       }
       return new StoredRuns(

@@ -8,9 +8,10 @@ import { parseS3Uri } from '../../shared/s3-location.ts';
 import { describeCause } from '../run-backend/failure-cause.ts';
 import { CliFailure } from '../run-backend/failures.ts';
 import { checkLocalSource } from '../run-backend/local-source.ts';
+import { explainFailedRun, LocalServerDiedError } from './local-server-health.ts';
 import { runningService } from './local-service.ts';
 import { ProgressDisplay } from './progress-display.ts';
-import { failOrphanedRuns, RunHeartbeat } from './run-owner.ts';
+import { failOrphanedRuns, keepUnrecordedFailure, RunHeartbeat } from './run-owner.ts';
 import { LocalRuntime } from './runtime.ts';
 import { generateSampleDataset } from './sample-dataset.ts';
 
@@ -76,6 +77,7 @@ export async function runLocalPipeline(options: LocalRunOptions): Promise<LocalR
   });
   let handle: ReturnType<LocalRuntime['startRun']> | undefined;
   let heartbeat: RunHeartbeat | undefined;
+  let runId: string | undefined;
   const onInterrupt = options.interrupted?.then(async () => {
     io.err('\nInterrupted: stopping the run and every server...\n');
     await handle?.stop({ error: 'Interrupted', cause: 'stopped with Ctrl-C' });
@@ -83,8 +85,10 @@ export async function runLocalPipeline(options: LocalRunOptions): Promise<LocalR
   void onInterrupt;
   try {
     // Runs left RUNNING by a process that is gone are failed first, so they can be redriven (and listed right).
-    for (const runId of await failOrphanedRuns(runtime.doc, runtime.stack.runsTable)) {
-      io.err(`note: run ${runId} was RUNNING but its process is gone; marked FAILED (interrupted)\n`);
+    for (const orphan of await failOrphanedRuns(runtime.doc, runtime.stack.runsTable, options.home)) {
+      io.err(
+        `note: run ${orphan} was RUNNING but its process is gone; marked FAILED (\`nightshift status ${orphan} --local\` says why)\n`,
+      );
     }
     const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-');
     const previous = options.redriveRunId ? await runtime.stores.runs.get(options.redriveRunId) : undefined;
@@ -104,7 +108,7 @@ export async function runLocalPipeline(options: LocalRunOptions): Promise<LocalR
       : options.dataset
         ? { dataset: options.dataset, label: 'run', keyPrefix: undefined }
         : await putDataset(runtime, options.source, stamp);
-    const runId = previous?.runId ?? options.runId ?? `${label}-${stamp}`;
+    runId = previous?.runId ?? options.runId ?? `${label}-${stamp}`;
     if (keyPrefix !== undefined) {
       await recordRunSource(options.home, runId, {
         source: options.source ?? 'the generated sample dataset',
@@ -129,7 +133,11 @@ export async function runLocalPipeline(options: LocalRunOptions): Promise<LocalR
     handle = runtime.startRun(executionName, input);
     heartbeat = new RunHeartbeat(runtime.doc, runtime.stack.runsTable, runId);
     heartbeat.start();
-    const result = await handle.result();
+    // A run that failed because a server died says which one, in the summary and on the run record.
+    const result = await explainFailedRun(await handle.result(), runtime.localServers, {
+      runId,
+      shared: runtime.shared,
+    });
     display.finish();
     await runtime.finalizeEnded(handle, result, input);
     const stores = runtime.stores;
@@ -157,6 +165,17 @@ export async function runLocalPipeline(options: LocalRunOptions): Promise<LocalR
       }
     }
     return { ...summary, accuracy, reportHtml: resolve(reportDir, 'report.html') };
+  } catch (error) {
+    const explained = await runtime.explainFailure(error, runId);
+    if (
+      explained instanceof LocalServerDiedError &&
+      runId !== undefined &&
+      explained.servers.some((server) => server.name === 'DynamoDB')
+    ) {
+      // The run record may be unwritable (its DynamoDB server is the one gone): the next local command records this.
+      await keepUnrecordedFailure(options.home, runId, { error: explained.name, cause: explained.message });
+    }
+    throw explained;
   } finally {
     heartbeat?.stop();
     await runtime.stop();

@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { ModelServerInstance } from './batch-transform.ts';
@@ -15,6 +16,8 @@ export interface ModelServerProcessOptions {
   readonly startTimeoutMs?: number;
   /** Receives the server's log lines (JSON). */
   readonly onLog?: (line: string) => void;
+  /** Appends the server's output here, so a server that dies leaves its last words. @default - none */
+  readonly logFile?: string;
 }
 
 /**
@@ -23,7 +26,7 @@ export interface ModelServerProcessOptions {
  */
 export async function startModelServer(
   options: ModelServerProcessOptions = {},
-): Promise<ModelServerInstance & { pid: number }> {
+): Promise<ModelServerInstance & { pid: number; log?: string }> {
   const child = spawn(
     process.execPath,
     ['--import', 'tsx', SERVE, '--port', '0', '--host', '127.0.0.1', '--exit-with-stdin'],
@@ -37,8 +40,15 @@ export async function startModelServer(
     },
   );
   let stderr = '';
+  const log = options.logFile ? createWriteStream(options.logFile, { flags: 'a' }) : undefined;
+  log?.on('error', () => undefined);
+  log?.write(`${new Date().toISOString()} model server started, pid ${child.pid}\n`);
+  child.once('exit', (code, signal) => {
+    log?.end(`${new Date().toISOString()} model server exited (${signal ?? `code ${code}`})\n`);
+  });
   child.stderr?.on('data', (chunk: Buffer) => {
     stderr = (stderr + chunk.toString()).slice(-4000);
+    log?.write(chunk);
     for (const line of chunk.toString().split('\n')) if (line.trim()) options.onLog?.(line);
   });
   const stop = () => stopChild(child);
@@ -66,13 +76,16 @@ export async function startModelServer(
         } catch {
           // not the port line
         }
+        log?.write(`${line}\n`);
         options.onLog?.(line);
       });
     });
     const endpoint = `http://127.0.0.1:${port}`;
     while (Date.now() < deadline) {
       const ping = await fetch(`${endpoint}/ping`).catch(() => undefined);
-      if (ping?.status === 200) return { endpoint, pid: child.pid ?? -1, stop };
+      if (ping?.status === 200) {
+        return { endpoint, pid: child.pid ?? -1, stop, ...(options.logFile ? { log: options.logFile } : {}) };
+      }
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
     throw new Error(`the model server on ${endpoint} did not answer /ping with 200 within ${timeoutMs} ms: ${stderr}`);

@@ -3,7 +3,11 @@
  * crash after its DynamoDB server died) would stay RUNNING forever. The owning process writes itself onto the run
  * record with a heartbeat ({@link RunHeartbeat}); every later local command calls {@link failOrphanedRuns}, which
  * marks a RUNNING run whose owner is gone FAILED with cause "interrupted", so `redrive --local` can finish it.
+ * An owner that knew why it failed but could not write it (its DynamoDB server died) leaves the cause in the state
+ * folder ({@link keepUnrecordedFailure}), and the sweep records that cause instead.
  */
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { type DynamoDBDocumentClient, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { type RunRecord, RunRecordSchema } from '../../shared/records.ts';
 import { RUNS_TABLE } from '../../shared/tables.ts';
@@ -75,12 +79,60 @@ export class RunHeartbeat {
   }
 }
 
+/** A failure its owner could not record on the run (the run record's server was gone). */
+export interface UnrecordedFailure {
+  readonly error: string;
+  readonly cause: string;
+}
+
+const UNRECORDED_DIR = 'unrecorded-failures';
+
+function unrecordedFile(stateDir: string, runId: string): string | undefined {
+  // Run ids are safe file names (RUN_ID); anything else is never written or read.
+  return /^[A-Za-z0-9][A-Za-z0-9_-]*$/.test(runId) ? join(stateDir, UNRECORDED_DIR, `${runId}.json`) : undefined;
+}
+
+/** Keeps why a run failed for the next {@link failOrphanedRuns} on this state folder, which records it. */
+export async function keepUnrecordedFailure(
+  stateDir: string,
+  runId: string,
+  failure: UnrecordedFailure,
+): Promise<void> {
+  const file = unrecordedFile(stateDir, runId);
+  if (!file) return;
+  await mkdir(join(stateDir, UNRECORDED_DIR), { recursive: true });
+  await writeFile(file, `${JSON.stringify(failure)}\n`);
+}
+
+async function takeUnrecordedFailure(
+  stateDir: string | undefined,
+  runId: string,
+): Promise<UnrecordedFailure | undefined> {
+  const file = stateDir === undefined ? undefined : unrecordedFile(stateDir, runId);
+  if (!file) return undefined;
+  const text = await readFile(file, 'utf8').catch(() => undefined);
+  if (text === undefined) return undefined;
+  try {
+    const parsed = JSON.parse(text) as Partial<UnrecordedFailure>;
+    return typeof parsed.error === 'string' && typeof parsed.cause === 'string'
+      ? { error: parsed.error, cause: parsed.cause }
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Marks FAILED ("interrupted") every RUNNING run whose recorded owner is no longer running, conditionally on the
  * record still naming that owner, so a run that a live process finishes meanwhile is left alone. Runs without an
- * owner (written before owners were recorded, or on AWS) are not touched. Returns the run ids it marked.
+ * owner (written before owners were recorded, or on AWS) are not touched. With `stateDir`, a cause the owner kept
+ * there ({@link keepUnrecordedFailure}) is recorded instead of "interrupted". Returns the run ids it marked.
  */
-export async function failOrphanedRuns(doc: DynamoDBDocumentClient, runsTable: string): Promise<string[]> {
+export async function failOrphanedRuns(
+  doc: DynamoDBDocumentClient,
+  runsTable: string,
+  stateDir?: string,
+): Promise<string[]> {
   const orphaned: RunRecord[] = [];
   let startKey: Record<string, unknown> | undefined;
   do {
@@ -104,6 +156,7 @@ export async function failOrphanedRuns(doc: DynamoDBDocumentClient, runsTable: s
   for (const run of orphaned) {
     const owner = run.owner as ProcessIdentity;
     const now = new Date().toISOString();
+    const kept = await takeUnrecordedFailure(stateDir, run.runId);
     try {
       await doc.send(
         new UpdateCommand({
@@ -117,7 +170,7 @@ export async function failOrphanedRuns(doc: DynamoDBDocumentClient, runsTable: s
             ':running': 'RUNNING',
             ':pid': owner.pid,
             ':now': now,
-            ':error': {
+            ':error': kept ?? {
               error: INTERRUPTED_ERROR,
               cause:
                 `interrupted: process ${owner.pid}, which ran it, ended before recording the end ` +
@@ -127,6 +180,7 @@ export async function failOrphanedRuns(doc: DynamoDBDocumentClient, runsTable: s
         }),
       );
       marked.push(run.runId);
+      if (kept && stateDir !== undefined) await rm(unrecordedFile(stateDir, run.runId) as string, { force: true });
     } catch (error) {
       if ((error as Error).name !== 'ConditionalCheckFailedException') throw error;
     }

@@ -20,6 +20,7 @@ import {
   type ProgressEvent,
 } from './engine/index.ts';
 import { fileNotifier, s3ListIntegration, snsFileIntegration, transformJobIntegration } from './local-integrations.ts';
+import { explainServerFailure, type LocalServerProcess, runServers } from './local-server-health.ts';
 import { createLocalClients } from './local-servers.ts';
 import { runningService } from './local-service.ts';
 import {
@@ -101,6 +102,8 @@ export class LocalRuntime {
     /** Whether the servers are `nightshift local up`'s (shared, left running) rather than this runtime's own. */
     readonly shared: boolean,
     private readonly releaseLock: () => Promise<void>,
+    /** The S3, DynamoDB and model servers the run uses, for naming the one that died. */
+    readonly localServers: readonly LocalServerProcess[],
   ) {}
 
   static async start(options: LocalRuntimeOptions): Promise<LocalRuntime> {
@@ -124,9 +127,11 @@ export class LocalRuntime {
       // Any free ports for servers of our own: the clients below are the only ones the handlers use, and the
       // endpoints of a running runtime are published in local-endpoints.json.
       if (!service) {
-        servers.push(await startS3Server({ directory: join(home, 's3') }));
+        servers.push(await startS3Server({ directory: join(home, 's3'), logFile: join(home, 'logs', 's3.log') }));
         step('S3');
-        servers.push(await startDynamoServer({ directory: join(home, 'dynamodb') }));
+        servers.push(
+          await startDynamoServer({ directory: join(home, 'dynamodb'), logFile: join(home, 'logs', 'dynamodb.log') }),
+        );
         step('DynamoDB');
       }
       const serverEndpoints = service
@@ -174,7 +179,11 @@ export class LocalRuntime {
           const logger = StageLogFile.forStage(logFile, stage, config.logLevel);
           return { ...stores, config, clock: systemClock, notifier, starter, transformJobs, logger };
         };
-      const handlers = await createStageHandlers(stack, wireFor);
+      const localServers: LocalServerProcess[] = [];
+      // A stage that lost a server fails at once naming it, instead of retrying against a dead port.
+      const handlers = await createStageHandlers(stack, wireFor, (error, event) =>
+        explainServerFailure(error, localServers, { runId: runIdOf(event), shared: service !== undefined }),
+      );
       const lambdaFunctions = Object.fromEntries(
         stack.functions.map((fn) => [
           fn.name,
@@ -186,7 +195,8 @@ export class LocalRuntime {
 
       const first: ModelServerInstance = service
         ? { endpoint: service.servers.model.endpoint, stop: async () => undefined }
-        : await startModelServer({ env: { ...options.modelServerEnv } });
+        : await startModelServer({ env: { ...options.modelServerEnv }, logFile: join(home, 'logs', 'model.log') });
+      localServers.push(...runServers(home, service ?? { emulators: servers, model: first }));
       if (!service) {
         modelServers.push(first);
         step('model load');
@@ -200,7 +210,7 @@ export class LocalRuntime {
         // Instance 0 is the server started (and /ping-ed) up front; more instances start per job and stop after it.
         launchInstance: async (index) => {
           if (index === 0) return { endpoint: first.endpoint, stop: async () => undefined };
-          return startModelServer({ env: { ...options.modelServerEnv } });
+          return startModelServer({ env: { ...options.modelServerEnv }, logFile: join(home, 'logs', 'model.log') });
         },
         onProgress: (event) => options.onProgress?.({ type: 'TransformProgress', ...event }),
       });
@@ -242,6 +252,7 @@ export class LocalRuntime {
         home,
         service !== undefined,
         releaseLock,
+        localServers,
       );
       // While this runtime lives, `nightshift --local` (status, watch, predictions) in another terminal uses its
       // servers (the shared servers of `local up` are published already).
@@ -297,6 +308,11 @@ export class LocalRuntime {
     await this.finalizeFailure(event);
   }
 
+  /** `error` naming the local server that died, when a connection failure (or any error) finds one gone. */
+  explainFailure(error: unknown, runId?: string): Promise<unknown> {
+    return explainServerFailure(error, this.localServers, { ...(runId ? { runId } : {}), shared: this.shared }, true);
+  }
+
   /** Writes `local-endpoints.json`, so `nightshift --local` and the AWS CLI can use the servers left running. */
   async publishEndpoints(): Promise<void> {
     await writeFile(join(this.home, 'local-endpoints.json'), `${JSON.stringify(this.endpoints, null, 2)}\n`);
@@ -312,20 +328,35 @@ export class LocalRuntime {
   }
 }
 
+function runIdOf(event: unknown): string | undefined {
+  const runId = (event as { runId?: unknown } | null)?.runId;
+  return typeof runId === 'string' ? runId : undefined;
+}
+
 /**
  * Every stage function of the template as a handler in this process, keyed by the function name: the stage's
- * `createHandler` (stages/<stage>/handler.ts) with the local wiring of that function.
+ * `createHandler` (stages/<stage>/handler.ts) with the local wiring of that function. A handler's error passes
+ * through `explain` (the local runtime names a dead server).
  */
 async function createStageHandlers(
   stack: LocalStack,
   wireFor: (fn: LocalFunction) => Wire,
+  explain: (error: unknown, event: unknown) => Promise<unknown>,
 ): Promise<Record<string, StageHandler<unknown>>> {
   const entries = await Promise.all(
     stack.functions.map(async (fn) => {
       const module = (await import(`../../stages/${fn.stage}/handler.ts`)) as {
         createHandler: (wire: Wire) => StageHandler<unknown>;
       };
-      return [fn.name, module.createHandler(wireFor(fn))] as const;
+      const handler = module.createHandler(wireFor(fn));
+      const explained: StageHandler<unknown> = async (event) => {
+        try {
+          return await handler(event);
+        } catch (error) {
+          throw await explain(error, event);
+        }
+      };
+      return [fn.name, explained] as const;
     }),
   );
   return Object.fromEntries(entries);

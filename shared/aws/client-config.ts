@@ -6,12 +6,16 @@ import type { S3ClientConfig } from '@aws-sdk/client-s3';
  *
  * Checksums only when required: newer SDKs otherwise send streamed bodies aws-chunked with trailing checksums,
  * which S3-compatible servers such as s3rver store verbatim.
+ *
+ * `cacheMiddleware` resolves each command's middleware stack once instead of on every request (measured 0.5-0.8 ms
+ * of CPU per S3 request in bench:aggregate); nothing in the project edits a middleware stack after creating a client.
  */
 export function s3ClientConfig(env: Readonly<Record<string, string | undefined>> = {}): S3ClientConfig {
   const local = env.AWS_ENDPOINT_URL_S3 !== undefined || env.AWS_ENDPOINT_URL !== undefined;
   return {
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
+    cacheMiddleware: true,
     // Local servers answer on one host name; virtual-hosted buckets would need DNS.
     forcePathStyle: local,
   };

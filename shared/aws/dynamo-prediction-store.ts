@@ -50,6 +50,8 @@ export class DynamoPredictionStore implements PredictionStore {
   private readonly shards: number;
   /** Shard counts of runs already known (only positive answers are kept: a run may get its first row later). */
   private readonly layouts = new Map<string, number>();
+  /** Layout writes under way, by run id. */
+  private readonly layoutWrites = new Map<string, Promise<number>>();
 
   constructor(
     private readonly client: DynamoDBDocumentClient,
@@ -64,11 +66,20 @@ export class DynamoPredictionStore implements PredictionStore {
 
   /**
    * The run's shard count for a writer: records this store's count unless the run has one already (a conditional
-   * put, so concurrent first writers agree on whichever landed first).
+   * put, so concurrent first writers agree on whichever landed first). Puts in flight at once share one request.
    */
-  private async writeLayout(runId: string): Promise<number> {
+  private writeLayout(runId: string): Promise<number> {
     const known = this.layouts.get(runId);
-    if (known !== undefined) return known;
+    if (known !== undefined) return Promise.resolve(known);
+    let pending = this.layoutWrites.get(runId);
+    if (pending === undefined) {
+      pending = this.recordLayout(runId).finally(() => this.layoutWrites.delete(runId));
+      this.layoutWrites.set(runId, pending);
+    }
+    return pending;
+  }
+
+  private async recordLayout(runId: string): Promise<number> {
     try {
       await this.client.send(
         new PutCommand({

@@ -11,10 +11,12 @@ import {
   type PredictionRecord,
   type RejectionReason,
   rejectionRecord,
+  type TransformIndexEntry,
   TransformIndexSchema,
   TransformOutputLineSchema,
 } from '../../shared/records.ts';
 import type { AggregateEvent } from '../../shared/stage-events.ts';
+import { BATCH_WRITE_LIMIT } from '../../shared/tables.ts';
 import { confidenceOf, mapLines, normaliseText } from './join-output.ts';
 
 export interface AggregateDeps {
@@ -22,8 +24,8 @@ export interface AggregateDeps {
   readonly predictions: PredictionStore;
   readonly clock: Clock;
   readonly log: Log;
-  /** Rows buffered before a write. @default 250 */
-  readonly writeBatchSize?: number;
+  /** Row writes (one BatchWriteItem of up to 25 rows each) in flight while the output is still being read. @default 4 */
+  readonly writeConcurrency?: number;
 }
 
 /**
@@ -33,6 +35,10 @@ export interface AggregateDeps {
  * AssembleWith Line), and with `JoinSource: Input` each line carries the input's `id`/`key` beside
  * `SageMakerOutput`. The preprocess stage's index sidecar says which items the part held, so a malformed or
  * missing line still becomes a rejection for the right item: every item ends as exactly one row.
+ *
+ * The index and the output are requested at once, and rows go out 25 at a time (one BatchWriteItem call) while the
+ * rest of the output is still being read and joined, so neither S3 nor DynamoDB waits for the other
+ * (`npm run bench:aggregate`). Nothing is written before the index is in: it decides which item each line is.
  */
 export async function runAggregate(event: AggregateEvent, deps: AggregateDeps): Promise<PartStats> {
   const { runId, pipelineBucket, key } = event;
@@ -42,89 +48,120 @@ export async function runAggregate(event: AggregateEvent, deps: AggregateDeps): 
   }
   const part = key.slice(outputPrefix.length, -'.out'.length);
   const indexKey = `${runLayout.transformIndex(runId)}${part.replace(/\.jsonl$/, '')}.json`;
-  const index = await loadIndex(deps.objects, pipelineBucket, indexKey);
+  const output = deps.objects.lines({ bucket: pipelineBucket, key })[Symbol.asyncIterator]();
+  const writer = new RowWriter(deps.predictions, deps.writeConcurrency ?? 4);
+  try {
+    const [index, firstLine] = await readBoth(loadIndex(deps.objects, pipelineBucket, indexKey), output.next());
+    const stats = emptyStats(part);
+    const now = () => deps.clock.now().toISOString();
+    const store = async (row: OutcomeRecord) => {
+      count(stats, row);
+      if (row.outcome === 'REJECTED')
+        deps.log.warn('rejected', { key: row.key, reason: row.reason, detail: row.message });
+      await writer.add(row);
+    };
 
-  const stats = emptyStats(part);
-  const writer = new RowWriter(deps, deps.writeBatchSize ?? 250);
-  const now = () => deps.clock.now().toISOString();
-  const reject = async (item: { key: string; bucket: string }, reason: RejectionReason, message: string) => {
-    stats.rejected += 1;
-    stats.rejectedByReason[reason] = (stats.rejectedByReason[reason] ?? 0) + 1;
-    deps.log.warn('rejected', { key: item.key, reason, detail: message });
-    await writer.add(
-      rejectionRecord(runId, { key: item.key, bucket: item.bucket, reason, message, stage: 'aggregate' }, now()),
-    );
-  };
+    let lineNumber = 0;
+    for (let next = firstLine; !next.done; next = await output.next()) {
+      lineNumber += 1;
+      const item = index[lineNumber - 1];
+      if (item === undefined) {
+        deps.log.warn('output has more lines than its input part', { key, line: lineNumber });
+        continue;
+      }
+      stats.lines += 1;
+      const where = `line ${lineNumber} of s3://${pipelineBucket}/${key}`;
+      await store(joinLine(runId, part, item, next.value, where, now()));
+    }
+    for (const item of index.slice(lineNumber)) {
+      const message = `s3://${pipelineBucket}/${key} has ${lineNumber} lines for ${index.length} inputs; no output for this item`;
+      await store(rejection(runId, item, 'MISSING_OUTPUT', message, now()));
+    }
+    await writer.finish();
+    deps.log.info('aggregated', { part, lines: stats.lines, predicted: stats.predicted, rejected: stats.rejected });
+    return stats;
+  } finally {
+    // On an early exit: close the output stream, and let writes already sent end before the invocation does.
+    await output.return?.(undefined);
+    await writer.settled();
+  }
+}
 
-  let lineNumber = 0;
-  for await (const text of deps.objects.lines({ bucket: pipelineBucket, key })) {
-    lineNumber += 1;
-    const item = index[lineNumber - 1];
-    if (item === undefined) {
-      deps.log.warn('output has more lines than its input part', { key, line: lineNumber });
-      continue;
-    }
-    stats.lines += 1;
-    const where = `line ${lineNumber} of s3://${pipelineBucket}/${key}`;
-    let raw: unknown;
-    try {
-      raw = JSON.parse(text);
-    } catch {
-      await reject(item, 'MALFORMED_OUTPUT', `${where} is not JSON: ${text.slice(0, 120)}`);
-      continue;
-    }
-    const line = TransformOutputLineSchema.safeParse(raw);
-    if (!line.success) {
-      await reject(
-        item,
-        'MALFORMED_OUTPUT',
-        `${where} is not a joined prediction: ${line.error.issues[0]?.message ?? ''}`,
-      );
-      continue;
-    }
-    if (line.data.id !== item.id || line.data.key !== item.key) {
-      await reject(
-        item,
-        'MALFORMED_OUTPUT',
-        `${where} belongs to item ${line.data.key}, not ${item.key}: output out of order`,
-      );
-      continue;
-    }
-    const output = line.data.SageMakerOutput;
-    if (output.error) {
-      await reject(
-        item,
-        'MODEL_ERROR',
-        `the model could not read s3://${item.bucket}/${item.key}: ${output.error.code}: ${output.error.message}`,
-      );
-      continue;
-    }
-    const prediction = toPrediction(runId, part, item, line.data, now());
-    if (prediction.outcome === 'NO_TEXT') {
+/**
+ * Waits for the index and the first output line, requested together. A missing or unreadable index is reported
+ * first (it is the stage's state error, whatever happened to the output); then the output's own error.
+ */
+async function readBoth<A, B>(index: Promise<A>, first: Promise<B>): Promise<[A, B]> {
+  const [a, b] = await Promise.allSettled([index, first]);
+  if (a.status === 'rejected') throw a.reason;
+  if (b.status === 'rejected') throw b.reason;
+  return [a.value, b.value];
+}
+
+/** The row for one output line: its prediction, or the rejection that says what is wrong with the line. */
+function joinLine(
+  runId: string,
+  part: string,
+  item: TransformIndexEntry,
+  text: string,
+  where: string,
+  updatedAt: string,
+): OutcomeRecord {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    return rejection(runId, item, 'MALFORMED_OUTPUT', `${where} is not JSON: ${text.slice(0, 120)}`, updatedAt);
+  }
+  const line = TransformOutputLineSchema.safeParse(raw);
+  if (!line.success) {
+    const problem = line.error.issues[0]?.message ?? '';
+    return rejection(runId, item, 'MALFORMED_OUTPUT', `${where} is not a joined prediction: ${problem}`, updatedAt);
+  }
+  if (line.data.id !== item.id || line.data.key !== item.key) {
+    const message = `${where} belongs to item ${line.data.key}, not ${item.key}: output out of order`;
+    return rejection(runId, item, 'MALFORMED_OUTPUT', message, updatedAt);
+  }
+  const output = line.data.SageMakerOutput;
+  if (output.error) {
+    const message = `the model could not read s3://${item.bucket}/${item.key}: ${output.error.code}: ${output.error.message}`;
+    return rejection(runId, item, 'MODEL_ERROR', message, updatedAt);
+  }
+  return toPrediction(runId, part, item, line.data, updatedAt);
+}
+
+function rejection(
+  runId: string,
+  item: TransformIndexEntry,
+  reason: RejectionReason,
+  message: string,
+  updatedAt: string,
+): OutcomeRecord {
+  return rejectionRecord(runId, { key: item.key, bucket: item.bucket, reason, message, stage: 'aggregate' }, updatedAt);
+}
+
+/** Adds one row to the part's figures. */
+function count(stats: PartStats, row: OutcomeRecord): void {
+  switch (row.outcome) {
+    case 'REJECTED':
+      stats.rejected += 1;
+      stats.rejectedByReason[row.reason] = (stats.rejectedByReason[row.reason] ?? 0) + 1;
+      return;
+    case 'NO_TEXT':
       stats.noText += 1;
-      countMatch(stats, prediction.match);
-      await writer.add(prediction);
-      continue;
+      countMatch(stats, row.match);
+      return;
+    case 'PREDICTED': {
+      stats.predicted += 1;
+      const bucket = bucketOf(row.confidence);
+      stats.confidenceHistogram[bucket] = (stats.confidenceHistogram[bucket] ?? 0) + 1;
+      stats.confidenceSum += row.confidence;
+      const model = `${row.modelName}@${row.modelVersion}`;
+      if (!stats.models.includes(model)) stats.models.push(model);
+      countMatch(stats, row.match);
+      return;
     }
-    stats.predicted += 1;
-    stats.confidenceHistogram[bucketOf(prediction.confidence)] =
-      (stats.confidenceHistogram[bucketOf(prediction.confidence)] ?? 0) + 1;
-    stats.confidenceSum += prediction.confidence;
-    const model = `${prediction.modelName}@${prediction.modelVersion}`;
-    if (!stats.models.includes(model)) stats.models.push(model);
-    countMatch(stats, prediction.match);
-    await writer.add(prediction);
   }
-  for (const item of index.slice(lineNumber)) {
-    await reject(
-      item,
-      'MISSING_OUTPUT',
-      `s3://${pipelineBucket}/${key} has ${lineNumber} lines for ${index.length} inputs; no output for this item`,
-    );
-  }
-  await writer.flush();
-  deps.log.info('aggregated', { part, lines: stats.lines, predicted: stats.predicted, rejected: stats.rejected });
-  return stats;
 }
 
 async function loadIndex(objects: ObjectStore, bucket: string, key: string) {
@@ -216,23 +253,64 @@ function emptyStats(part: string): PartStats {
   };
 }
 
+/**
+ * Sends rows to the prediction store in BatchWriteItem-sized puts as soon as each is full, with up to `concurrency`
+ * puts in flight, so the reader never waits for a write unless that many are already out. The first failed put
+ * stops the part: later adds and {@link RowWriter.finish} throw its error. A row whose key is still being written
+ * by an earlier put waits for it, so the later row wins as it would with one put after another.
+ */
 class RowWriter {
   private rows: OutcomeRecord[] = [];
+  private readonly inFlight = new Set<Promise<void>>();
+  private readonly keysInFlight = new Map<string, Promise<void>>();
+  private failure: { readonly error: unknown } | undefined;
 
   constructor(
-    private readonly deps: AggregateDeps,
-    private readonly batchSize: number,
+    private readonly predictions: PredictionStore,
+    private readonly concurrency: number,
   ) {}
 
   async add(row: OutcomeRecord): Promise<void> {
+    this.throwIfFailed();
     this.rows.push(row);
-    if (this.rows.length >= this.batchSize) await this.flush();
+    if (this.rows.length >= BATCH_WRITE_LIMIT) await this.send();
   }
 
-  async flush(): Promise<void> {
-    if (this.rows.length === 0) return;
+  /** Sends what is buffered and waits for every put; throws the first put's error. */
+  async finish(): Promise<void> {
+    this.throwIfFailed();
+    if (this.rows.length > 0) await this.send();
+    await this.settled();
+    this.throwIfFailed();
+  }
+
+  /** Resolves once no put is in flight (never rejects: failures are kept for {@link RowWriter.finish}). */
+  async settled(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.all(this.inFlight);
+  }
+
+  private async send(): Promise<void> {
     const rows = this.rows;
     this.rows = [];
-    await this.deps.predictions.put(rows);
+    const earlier = new Set(rows.flatMap((row) => this.keysInFlight.get(row.key) ?? []));
+    while (this.inFlight.size >= this.concurrency) await Promise.race(this.inFlight);
+    if (earlier.size > 0) await Promise.all(earlier);
+    this.throwIfFailed();
+    const put = this.predictions.put(rows).then(
+      () => undefined,
+      (error: unknown) => {
+        this.failure ??= { error };
+      },
+    );
+    const tracked = put.finally(() => {
+      this.inFlight.delete(tracked);
+      for (const row of rows) if (this.keysInFlight.get(row.key) === tracked) this.keysInFlight.delete(row.key);
+    });
+    this.inFlight.add(tracked);
+    for (const row of rows) this.keysInFlight.set(row.key, tracked);
+  }
+
+  private throwIfFailed(): void {
+    if (this.failure !== undefined) throw this.failure.error;
   }
 }

@@ -21,6 +21,8 @@ export interface PreparedImage {
   readonly ok: true;
   readonly input: ModelInput;
   readonly geometry: Geometry;
+  /** The model input's encoded bytes (`input.image` before base64), for the thumbnail to start from. */
+  readonly encoded: Buffer;
 }
 
 /** The formats decoded, by sharp's `metadata().format` name, as users know them. AVIF comes through `heif`. */
@@ -118,6 +120,7 @@ export async function prepareModelInput(
   return {
     ok: true,
     geometry,
+    encoded,
     input: {
       image: encoded.toString('base64'),
       format: settings.encoding,

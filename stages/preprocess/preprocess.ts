@@ -1,4 +1,4 @@
-import pLimit from 'p-limit';
+import pLimit, { type LimitFunction } from 'p-limit';
 import { DatasetAccessError, describeError, NightshiftError, RetryableError } from '../../shared/errors.ts';
 import { runLayout } from '../../shared/layout.ts';
 import type { Log } from '../../shared/logging.ts';
@@ -22,6 +22,14 @@ export interface PreprocessDeps {
   readonly predictions: PredictionStore;
   readonly clock: Clock;
   readonly log: Log;
+  /**
+   * Images decoded at once (the CPU part of an item: decode, resize, encode, thumbnail), apart from the downloads
+   * (`downloadConcurrency`), which wait on the network. One per vCPU: with `sharp.concurrency(1)` each image keeps
+   * one core busy, so more only queue in libuv's pool while holding their pixels. The handler passes the cores it
+   * has (`configureImageProcessing`).
+   * @default 1
+   */
+  readonly imageConcurrency?: number;
 }
 
 type ItemOutcome =
@@ -53,12 +61,16 @@ export async function runPreprocess(batch: PreprocessBatch, deps: PreprocessDeps
   const { runId, pipelineBucket, settings } = input;
 
   const limit = pLimit(settings.downloadConcurrency);
+  const decode = pLimit(deps.imageConcurrency ?? 1);
   let outcomes: ItemOutcome[];
   try {
-    outcomes = await Promise.all(items.map((item) => limit(() => preprocessItem(item, settings, deps.objects))));
+    outcomes = await Promise.all(
+      items.map((item) => limit(() => preprocessItem(item, settings, deps.objects, decode))),
+    );
   } catch (error) {
     // The batch is failing: start no more downloads.
     limit.clearQueue();
+    decode.clearQueue();
     throw error;
   }
 
@@ -118,6 +130,7 @@ async function preprocessItem(
   item: DatasetItem,
   settings: PreprocessBatch['BatchInput']['settings'],
   objects: ObjectStore,
+  decode: LimitFunction,
 ): Promise<ItemOutcome> {
   const location: S3Location = { bucket: item.bucket, key: item.key };
   const uri = formatS3Uri(location);
@@ -167,7 +180,15 @@ async function preprocessItem(
   // The object may have been replaced since it was listed.
   if (bytes.byteLength > settings.maxObjectBytes) return tooLarge(bytes.byteLength);
 
-  const prepared = await prepareModelInput(bytes, settings);
+  const image = bytes;
+  const { prepared, thumbnail } = await decode(async () => {
+    const made = await prepareModelInput(image, settings);
+    if (!made.ok) return { prepared: made, thumbnail: undefined };
+    return {
+      prepared: made,
+      thumbnail: await makeThumbnail(image, settings.maxInputPixels, made).catch(() => undefined),
+    };
+  });
   if (!prepared.ok) return reject(prepared.reason, `${uri} ${prepared.problem}`);
   const record: TransformRecord = {
     id: item.index,
@@ -177,7 +198,6 @@ async function preprocessItem(
     geometry: prepared.geometry,
     input: prepared.input,
   };
-  const thumbnail = await makeThumbnail(bytes, settings.maxInputPixels).catch(() => undefined);
   return { accepted: true, item, line: JSON.stringify(record), ...(thumbnail ? { thumbnail } : {}) };
 }
 

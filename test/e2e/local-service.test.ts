@@ -88,9 +88,26 @@ function processesWith(text: string): number[] {
     .map((line) => Number(line.trim().split(/\s+/)[0]));
 }
 
-async function status(home: string, runId: string): Promise<{ status: string; error?: { error: string } }> {
+interface RecordedRun {
+  status: string;
+  error?: { error: string; cause?: string };
+}
+
+async function status(home: string, runId: string): Promise<RecordedRun> {
   const result = await run(['status', runId, '--local', '--state-dir', home, '--json']);
-  return (JSON.parse(result.stdout) as { run: { status: string; error?: { error: string } } }).run;
+  return (JSON.parse(result.stdout) as { run: RecordedRun }).run;
+}
+
+/** The pid a local server's log file names on its first line (`... started, pid N`). */
+function pidInLog(log: string): number {
+  return Number(/started, pid (\d+)/.exec(readFileSync(log, 'utf8'))?.[1]);
+}
+
+/** Whatever a person reads about a failed run names the dead server and its log, in words. */
+function expectNamesDeadServer(text: string, server: string, log: string): void {
+  expect(text).toContain(`local ${server} server (http://127.0.0.1:`);
+  expect(text).toContain(log);
+  expect(text).not.toMatch(/ECONNREFUSED|ECONNRESET|throttl|unprocessed/i);
 }
 
 /** Every item of the run once: the listed keys are distinct and as many as the run's items. */
@@ -178,11 +195,12 @@ describe('no local run is left RUNNING', () => {
     await expectEveryItemOnce(home, 'ctrl-c');
   }, 600_000);
 
-  it('a DynamoDB server killed mid-run leaves the run FAILED (interrupted), not RUNNING, and redrive finishes it', async () => {
+  it('a DynamoDB server killed mid-run leaves the run FAILED naming the server and its log, not RUNNING, and redrive finishes it', async () => {
     const home = freshHome();
     const demo = cli(['demo', '--state-dir', home, '--run-id', 'dynamo-dies']);
     await demo.waitFor(/transform +\d/);
     const [dynamo] = processesWith(`emulator-main.ts dynamodb ${join(home, 'dynamodb')}`);
+    const log = join(home, 'logs', 'dynamodb.log');
 
     process.kill(dynamo as number, 'SIGKILL');
     const code = await demo.exit;
@@ -190,10 +208,60 @@ describe('no local run is left RUNNING', () => {
     const redrive = await run(['redrive', 'dynamo-dies', '--local', '--state-dir', home]);
 
     expect(dynamo).toBeGreaterThan(0);
+    expect(pidInLog(log)).toBe(dynamo);
     expect(code).not.toBe(0);
+    // Aggregate's writes meet the dead server: the CLI's error names it, its log and the redrive.
+    expectNamesDeadServer(demo.stderr(), 'DynamoDB', log);
+    expect(demo.stderr()).toContain('`nightshift redrive dynamo-dies --local`');
     expect(recorded.status).toBe('FAILED');
+    expect(recorded.error?.error).toBe('LocalServerDiedError');
+    expectNamesDeadServer(recorded.error?.cause ?? '', 'DynamoDB', log);
     expect(redrive.code).toBe(0);
     expect((await status(home, 'dynamo-dies')).status).toBe('SUCCEEDED');
     await expectEveryItemOnce(home, 'dynamo-dies');
+  }, 600_000);
+
+  it('an S3 server killed mid-transform fails the run with a cause naming the S3 server and its log', async () => {
+    const home = freshHome();
+    const demo = cli(['demo', '--state-dir', home, '--run-id', 's3-dies', '--batch-size', '1']);
+    await demo.waitFor(/transform +\d/);
+    const [s3] = processesWith(`emulator-main.ts s3 ${join(home, 's3')}`);
+    const log = join(home, 'logs', 's3.log');
+
+    process.kill(s3 as number, 'SIGKILL');
+    const code = await demo.exit;
+    const recorded = await status(home, 's3-dies');
+
+    expect(s3).toBeGreaterThan(0);
+    expect(pidInLog(log)).toBe(s3);
+    expect(code).toBe(1);
+    expect(demo.stdout()).toContain('Run s3-dies: FAILED (LocalServerDiedError)');
+    expectNamesDeadServer(demo.stdout() + demo.stderr(), 'S3', log);
+    expect(demo.stdout()).toContain('`nightshift redrive s3-dies --local`');
+    expect(recorded.status).toBe('FAILED');
+    expect(recorded.error?.error).toBe('LocalServerDiedError');
+    expectNamesDeadServer(recorded.error?.cause ?? '', 'S3', log);
+  }, 600_000);
+
+  it('a model server killed mid-transform fails the run with a cause naming the model server and its log', async () => {
+    const home = freshHome();
+    // One image per batch: 50 transform parts, so the kill lands while the transform job runs.
+    const demo = cli(['demo', '--state-dir', home, '--run-id', 'model-dies', '--batch-size', '1']);
+    await demo.waitFor(/transform +\d/);
+    const log = join(home, 'logs', 'model.log');
+    const model = pidInLog(log);
+
+    process.kill(model, 'SIGKILL');
+    const code = await demo.exit;
+    const recorded = await status(home, 'model-dies');
+
+    expect(model).toBeGreaterThan(0);
+    expect(code).toBe(1);
+    expect(demo.stdout()).toContain('Run model-dies: FAILED (LocalServerDiedError)');
+    expectNamesDeadServer(demo.stdout() + demo.stderr(), 'model', log);
+    expect(recorded.status).toBe('FAILED');
+    expect(recorded.error?.error).toBe('LocalServerDiedError');
+    expectNamesDeadServer(recorded.error?.cause ?? '', 'model', log);
+    expect(recorded.error?.cause).toContain('States.TaskFailed');
   }, 600_000);
 });

@@ -2,9 +2,10 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoPredictionStore } from '../../shared/aws/dynamo-prediction-store.ts';
 import { S3ObjectStore } from '../../shared/aws/s3-object-store.ts';
-import { PipelineStateError } from '../../shared/errors.ts';
+import { PipelineStateError, ServiceError } from '../../shared/errors.ts';
 import { runLayout } from '../../shared/layout.ts';
 import { silentLog } from '../../shared/logging.ts';
+import type { ObjectStore, PredictionStore } from '../../shared/ports.ts';
 import { type OutcomeRecord, PartStatsSchema } from '../../shared/records.ts';
 import { type AggregateDeps, runAggregate } from '../../stages/aggregate/aggregate.ts';
 import { type LocalAws, startLocalAws } from '../helpers/local-aws.ts';
@@ -22,6 +23,45 @@ const geometry = {
   offsetY: 0,
 };
 const model = { name: 'paddleocr-ppocrv4', version: '4.0.0' };
+
+/**
+ * The real stores, noting in `events` when the stage asks for an object, gets it, reads an output line and starts a
+ * put, so a test can assert the order of reads and writes without timing anything.
+ */
+function recording(objects: ObjectStore, predictions: PredictionStore, events: string[]) {
+  const recordingObjects: ObjectStore = {
+    list: (prefix) => objects.list(prefix),
+    head: (location) => objects.head(location),
+    async get(location) {
+      events.push(`get ${location.key}`);
+      const body = await objects.get(location);
+      events.push(`got ${location.key}`);
+      return body;
+    },
+    async *lines(location) {
+      events.push(`lines ${location.key}`);
+      let n = 0;
+      for await (const line of objects.lines(location)) {
+        n += 1;
+        events.push(`line ${n}`);
+        yield line;
+      }
+    },
+    put: (location, body, type) => objects.put(location, body, type),
+    putStream: (location, chunks, type) => objects.putStream(location, chunks, type),
+    deletePrefix: (prefix) => objects.deletePrefix(prefix),
+  };
+  const recordingPredictions: PredictionStore = {
+    async put(records) {
+      events.push(`put ${records.length} rows`);
+      await predictions.put(records);
+    },
+    list: (runId, options) => predictions.list(runId, options),
+    existing: (runId, keys) => predictions.existing(runId, keys),
+    deleteRun: (runId) => predictions.deleteRun(runId),
+  };
+  return { objects: recordingObjects, predictions: recordingPredictions };
+}
 
 function outputLine(id: number, key: string, output: Record<string, unknown>, expected?: string): string {
   return JSON.stringify({
@@ -210,6 +250,58 @@ describe('aggregate stage against the local S3 and DynamoDB servers', () => {
 
     await expect(attempt).rejects.toThrow(PipelineStateError);
     await expect(attempt).rejects.toThrow(/transform-index\/part-000000000\.json written by preprocess is not JSON/);
+  });
+
+  it('asks for the index and the output at once, and starts writing before the output is read to its end', async () => {
+    const keys = Array.from({ length: 60 }, (_, i) => `flow-${i}.jpg`);
+    const event = await seedPart(
+      'run-flow',
+      'part-000000000',
+      keys,
+      keys.map((key, i) => outputLine(i + 10, key, { model, text: 'T', confidence: 0.5 })),
+    );
+    const events: string[] = [];
+
+    const stats = await runAggregate(event, { ...deps, ...recording(deps.objects, predictions, events) });
+
+    const indexKey = `${runLayout.transformIndex('run-flow')}part-000000000.json`;
+    expect(events.slice(0, 2)).toEqual([`get ${indexKey}`, `lines ${event.key}`]);
+    expect(events.filter((e) => e.startsWith('put'))).toEqual(['put 25 rows', 'put 25 rows', 'put 10 rows']);
+    expect(events.indexOf('put 25 rows')).toBeLessThan(events.indexOf('line 26'));
+    expect(stats.predicted).toBe(60);
+    expect((await rowsOf('run-flow')).size).toBe(60);
+  });
+
+  it('keeps the later row when a damaged index names one key twice in different writes', async () => {
+    const keys = Array.from({ length: 30 }, (_, i) => (i === 0 || i === 29 ? 'twice.jpg' : `once-${i}.jpg`));
+    const event = await seedPart(
+      'run-twice-in-index',
+      'part-000000000',
+      keys,
+      keys.map((key, i) => outputLine(i + 10, key, { model, text: i === 0 ? 'FIRST' : 'LAST', confidence: 0.5 })),
+    );
+
+    await runAggregate(event, { ...deps, writeConcurrency: 4 });
+
+    const rows = await rowsOf('run-twice-in-index');
+    expect(rows.size).toBe(29);
+    expect(rows.get('twice.jpg')).toMatchObject({ text: 'LAST' });
+  });
+
+  it('fails the part with the store error when a write fails while the output is still being read', async () => {
+    const keys = Array.from({ length: 60 }, (_, i) => `lost-${i}.jpg`);
+    const event = await seedPart(
+      'run-no-table',
+      'part-000000000',
+      keys,
+      keys.map((key, i) => outputLine(i + 10, key, { model, text: 'T', confidence: 0.5 })),
+    );
+    const missingTable = new DynamoPredictionStore(aws.doc, 'no-such-predictions-table');
+
+    const attempt = runAggregate(event, { ...deps, predictions: missingTable });
+
+    await expect(attempt).rejects.toThrow(ServiceError);
+    await expect(attempt).rejects.toThrow(/no-such-predictions-table/);
   });
 
   it('returns statistics whose size does not depend on the number of lines', async () => {

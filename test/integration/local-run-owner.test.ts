@@ -1,8 +1,11 @@
 import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isRunning, processIdentity } from '../../pipeline/local/process-identity.ts';
-import { failOrphanedRuns, RunHeartbeat } from '../../pipeline/local/run-owner.ts';
+import { failOrphanedRuns, keepUnrecordedFailure, RunHeartbeat } from '../../pipeline/local/run-owner.ts';
 import { parseExecutionInput } from '../../shared/execution-input.ts';
 import { type RunRecord, RunRecordSchema } from '../../shared/records.ts';
 import { type LocalAws, startLocalAws } from '../helpers/local-aws.ts';
@@ -69,6 +72,23 @@ describe('local run owners on the real DynamoDB server', () => {
     expect(orphan.error?.cause).toMatch(/^interrupted: .*nightshift redrive --local orphan/);
     expect((await read('alive')).status).toBe('RUNNING');
     expect((await read('no-owner')).status).toBe('RUNNING');
+  });
+
+  it('records the cause an owner kept when it could not write it (its DynamoDB server died), instead of "interrupted"', async () => {
+    const stateDir = mkdtempSync(join(tmpdir(), 'nightshift-owner-'));
+    const host = processIdentity()?.host ?? '';
+    await aws.doc.send(
+      new PutCommand({ TableName: runsTable, Item: runningRecord('kept', { pid: endedPid(), host }) }),
+    );
+    const cause = 'The local DynamoDB server (http://127.0.0.1:1, pid 1) has exited; its log is /x/logs/dynamodb.log.';
+    await keepUnrecordedFailure(stateDir, 'kept', { error: 'LocalServerDiedError', cause });
+
+    const marked = await failOrphanedRuns(aws.doc, runsTable, stateDir);
+
+    expect(marked).toContain('kept');
+    expect((await read('kept')).error).toEqual({ error: 'LocalServerDiedError', cause });
+    expect(existsSync(join(stateDir, 'unrecorded-failures', 'kept.json'))).toBe(false);
+    rmSync(stateDir, { recursive: true, force: true });
   });
 
   it('writes its owner and heartbeat onto a RUNNING record, and creates no record that does not exist', async () => {

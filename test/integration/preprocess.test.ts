@@ -401,44 +401,55 @@ describe('preprocess stage over the local S3 and DynamoDB servers', () => {
     expect((centre.y - offsetY) / scaleY).toBeCloseTo(120, 0);
   });
 
-  it('writes a small WebP thumbnail of each accepted original, aspect kept, so boxes in original pixels map onto it by one scale', async () => {
-    const runId = 'run-thumbnail';
-    // A red square centred on (320, 120) in a 400 x 200 image.
-    const body = await markedImage(400, 200, { left: 300, top: 100, size: 40 });
-    await objects.put({ bucket: DATASET_BUCKET, key: 'marked/thumb.png' }, body, 'image/png');
-    const items: DatasetItem[] = [{ index: 3, bucket: DATASET_BUCKET, key: 'marked/thumb.png' }];
+  // 'inside' and 'contain' (the picture cut out of the padding) make the thumbnail from the model input; 'fill'
+  // stretches the picture, and a 64 px input is smaller than the thumbnail, so those come from the original.
+  it.each([
+    { fit: 'inside', width: 256 },
+    { fit: 'contain', width: 256 },
+    { fit: 'fill', width: 256 },
+    { fit: 'inside', width: 64 },
+  ] as const)(
+    'writes a small WebP thumbnail of each accepted original, aspect kept, so boxes in original pixels map onto it by one scale (fit $fit, $width px input)',
+    async ({ fit, width }) => {
+      const runId = `run-thumbnail-${fit}-${width}`;
+      // A red square centred on (320, 120) in a 400 x 200 image.
+      const body = await markedImage(400, 200, { left: 300, top: 100, size: 40 });
+      await objects.put({ bucket: DATASET_BUCKET, key: 'marked/thumb.png' }, body, 'image/png');
+      const items: DatasetItem[] = [{ index: 3, bucket: DATASET_BUCKET, key: 'marked/thumb.png' }];
+      const settings = testPreprocessSettings({ fit, width, height: width });
 
-    await runPreprocess(batchOf(runId, items), depsWith());
-    const bytes = await objects.get({
-      bucket: PIPELINE_BUCKET,
-      key: thumbnailKey(runId, DATASET_BUCKET, 'marked/thumb.png'),
-    });
-    if (!bytes) throw new Error('no thumbnail');
-    const { data, info } = await sharp(bytes).removeAlpha().raw().toBuffer({ resolveWithObject: true });
-    let sumX = 0;
-    let sumY = 0;
-    let red = 0;
-    for (let y = 0; y < info.height; y++) {
-      for (let x = 0; x < info.width; x++) {
-        const at = (y * info.width + x) * 3;
-        if (isNear({ r: data[at] ?? 0, g: data[at + 1] ?? 0, b: data[at + 2] ?? 0 }, RED)) {
-          sumX += x + 0.5;
-          sumY += y + 0.5;
-          red += 1;
+      await runPreprocess(batchOf(runId, items, settings), depsWith());
+      const bytes = await objects.get({
+        bucket: PIPELINE_BUCKET,
+        key: thumbnailKey(runId, DATASET_BUCKET, 'marked/thumb.png'),
+      });
+      if (!bytes) throw new Error('no thumbnail');
+      const { data, info } = await sharp(bytes).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+      let sumX = 0;
+      let sumY = 0;
+      let red = 0;
+      for (let y = 0; y < info.height; y++) {
+        for (let x = 0; x < info.width; x++) {
+          const at = (y * info.width + x) * 3;
+          if (isNear({ r: data[at] ?? 0, g: data[at + 1] ?? 0, b: data[at + 2] ?? 0 }, RED)) {
+            sumX += x + 0.5;
+            sumY += y + 0.5;
+            red += 1;
+          }
         }
       }
-    }
 
-    expect((await sharp(bytes).metadata()).format).toBe('webp');
-    expect({ width: info.width, height: info.height }).toEqual({
-      width: THUMBNAIL_MAX_SIDE,
-      height: THUMBNAIL_MAX_SIDE / 2,
-    });
-    expect(bytes.byteLength).toBeLessThan(6 * 1024);
-    const scale = THUMBNAIL_MAX_SIDE / 400;
-    expect(sumX / red).toBeCloseTo(320 * scale, 0);
-    expect(sumY / red).toBeCloseTo(120 * scale, 0);
-  });
+      expect((await sharp(bytes).metadata()).format).toBe('webp');
+      expect({ width: info.width, height: info.height }).toEqual({
+        width: THUMBNAIL_MAX_SIDE,
+        height: THUMBNAIL_MAX_SIDE / 2,
+      });
+      expect(bytes.byteLength).toBeLessThan(6 * 1024);
+      const scale = THUMBNAIL_MAX_SIDE / 400;
+      expect(sumX / red).toBeCloseTo(320 * scale, 0);
+      expect(sumY / red).toBeCloseTo(120 * scale, 0);
+    },
+  );
 
   it('rejects an item whose listed size is over the limit without downloading it', async () => {
     const counting = new CountingObjectStore(objects);

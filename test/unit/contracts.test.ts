@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parseStageConfig } from '../../shared/config.ts';
 import {
   CALLER_ERROR_NAMES,
+  ConnectionError,
   DatasetAccessError,
   InvalidInputError,
   ManifestError,
@@ -86,7 +87,7 @@ describe('error family', () => {
       new RunConflictError('x'),
       new ObjectNotFoundError('x'),
     ];
-    const retryables = [new RetryableError('x'), new PartialWriteError('x')];
+    const retryables = [new RetryableError('x'), new PartialWriteError('x'), new ConnectionError('x')];
 
     expect(callers.map((e) => e.name)).toEqual([...CALLER_ERROR_NAMES]);
     expect(callers.every((e) => e.kind === 'caller' && !e.retryable)).toBe(true);

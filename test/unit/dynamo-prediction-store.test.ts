@@ -1,5 +1,5 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { BatchWriteCommand, DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { BatchWriteCommand, DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-vitest/extend';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -130,6 +130,23 @@ describe('DynamoPredictionStore retries (aws-sdk-client-mock: the local server n
     await expect(attempt).rejects.toThrow(ServiceError);
     await expect(attempt).rejects.toThrow(/writing 1 rows to table predictions failed \(ResourceNotFoundException/);
     expect(ddb).toReceiveCommandTimes(BatchWriteCommand, 1);
+  });
+
+  it("records a run's shard layout with one conditional put when several puts start at once", async () => {
+    ddb.on(PutCommand).resolves({});
+    ddb.on(BatchWriteCommand).resolves({ UnprocessedItems: {} });
+    const store = new DynamoPredictionStore(doc, TABLE);
+    const input = rows(75);
+
+    await Promise.all([store.put(input.slice(0, 25)), store.put(input.slice(25, 50)), store.put(input.slice(50))]);
+
+    expect(ddb).toReceiveCommandTimes(PutCommand, 1);
+    expect(ddb).toReceiveCommandWith(PutCommand, {
+      TableName: TABLE,
+      Item: { partition: 'run-1', key: PREDICTIONS_TABLE.layoutKey, runId: 'run-1', shards: PREDICTIONS_TABLE.shards },
+      ConditionExpression: 'attribute_not_exists(#pk)',
+    });
+    expect(ddb).toReceiveCommandTimes(BatchWriteCommand, 3);
   });
 
   it('sends a key once per call when the same row is written twice in one batch', async () => {

@@ -8,6 +8,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import type { z } from 'zod';
 import type { StageEnvSchema } from '../shared/config.ts';
+import { type LambdaArchitecture, type LambdaSizing, STAGE_SIZING } from '../shared/stage-sizing.ts';
 
 /** The environment every stage parses with `parseStageConfig` (typed by the same schema). */
 export type StageEnvironment = Partial<Record<keyof z.input<typeof StageEnvSchema>, string>>;
@@ -18,48 +19,55 @@ export type StageFunctionName = (typeof STAGE_NAMES)[number];
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
-interface StageSizing {
-  readonly memoryMb: number;
-  readonly timeout: Duration;
-  readonly architecture: lambda.Architecture;
-}
+/** Lambda's architecture for the sizes of shared/stage-sizing.ts. */
+const ARCHITECTURES: Record<LambdaArchitecture, lambda.Architecture> = {
+  arm64: lambda.Architecture.ARM_64,
+  x86_64: lambda.Architecture.X86_64,
+};
+
+/** The sizes infra deploys and the cost model prices (shared/stage-sizing.ts says why each). */
+const SIZING: Record<StageFunctionName, LambdaSizing> = STAGE_SIZING;
 
 /**
- * Sizes per stage. Preprocess runs on x86_64: sharp's native binaries come from the lockfile install of the
- * machine that synthesizes (Linux x64 here and in CI), copied into the bundle, so synth stays offline and needs no
- * Docker (docs/decisions.md). The others are plain JavaScript on arm64 (cheaper per GB-second).
+ * Where sharp's native packages for a Lambda architecture are installed, so synth copies them without a download
+ * or Docker. x64: the root install on a Linux x64 machine. arm64: cdk.json's `app` first runs
+ * `infra/sharp-linux-arm64/ensure.mjs` (`npm run install:sharp-linux-arm64`), which installs infra/sharp-linux-arm64's lockfile with `--os=linux --cpu=arm64 --libc=glibc`:
+ * npm skips optional packages whose os/cpu/libc do not match the machine, and the override is one platform for the
+ * whole install, so the arm64 packages need an install of their own (docs/decisions.md, "sharp for linux-arm64").
  */
-const SIZING: Record<StageFunctionName, StageSizing> = {
-  plan: { memoryMb: 1024, timeout: Duration.minutes(15), architecture: lambda.Architecture.ARM_64 },
-  // Inside an EXPRESS child (5-minute cap) that may retry: keep one attempt to two minutes.
-  preprocess: { memoryMb: 3008, timeout: Duration.seconds(120), architecture: lambda.Architecture.X86_64 },
-  aggregate: { memoryMb: 1024, timeout: Duration.seconds(90), architecture: lambda.Architecture.ARM_64 },
-  report: { memoryMb: 1769, timeout: Duration.minutes(15), architecture: lambda.Architecture.ARM_64 },
-  'finalize-failure': { memoryMb: 256, timeout: Duration.seconds(30), architecture: lambda.Architecture.ARM_64 },
-  trigger: { memoryMb: 256, timeout: Duration.seconds(30), architecture: lambda.Architecture.ARM_64 },
+const SHARP_PLATFORMS: Record<LambdaArchitecture, { readonly platform: string; readonly root: string }> = {
+  x86_64: { platform: 'linux-x64', root: `${ROOT}node_modules` },
+  arm64: { platform: 'linux-arm64', root: `${ROOT}infra/sharp-linux-arm64/node_modules` },
 };
+
+/**
+ * The folders to copy into the preprocess bundle: sharp's JavaScript and its runtime dependencies from the root
+ * install, and the native addon and libvips for the function's architecture.
+ */
+export function sharpBundlePackages(architecture: LambdaArchitecture): readonly { name: string; from: string }[] {
+  const { platform, root } = SHARP_PLATFORMS[architecture];
+  return [
+    ...['sharp', '@img/colour', 'detect-libc', 'semver'].map((name) => ({ name, from: `${ROOT}node_modules/${name}` })),
+    ...[`@img/sharp-${platform}`, `@img/sharp-libvips-${platform}`].map((name) => ({ name, from: `${root}/${name}` })),
+  ];
+}
 
 /** Copies files the bundle cannot inline (sharp's native addon, Chart.js's browser build) after esbuild runs. */
 function afterBundling(stage: StageFunctionName, outputDir: string): string[] {
   if (stage === 'preprocess') {
-    const packages = [
-      'sharp',
-      '@img/colour',
-      '@img/sharp-linux-x64',
-      '@img/sharp-libvips-linux-x64',
-      'detect-libc',
-      'semver',
-    ];
-    for (const name of packages) {
-      if (!existsSync(`${ROOT}/node_modules/${name}`)) {
+    const architecture = SIZING.preprocess.architecture;
+    const packages = sharpBundlePackages(architecture);
+    for (const { name, from } of packages) {
+      if (!existsSync(from)) {
         throw new Error(
-          `bundling preprocess needs node_modules/${name} (sharp's Linux x64 build); run \`npm ci\` on Linux x64`,
+          `bundling preprocess (${architecture}) needs ${name} at ${from}; run ` +
+            '`npm run install:sharp-linux-arm64` (cdk.json runs it before every synth)',
         );
       }
     }
     return [
       `mkdir -p "${outputDir}/node_modules/@img"`,
-      ...packages.map((name) => `cp -R "${ROOT}/node_modules/${name}" "${outputDir}/node_modules/${name}"`),
+      ...packages.map(({ name, from }) => `cp -R "${from}" "${outputDir}/node_modules/${name}"`),
     ];
   }
   if (stage === 'report') return [`cp "${ROOT}/node_modules/chart.js/dist/chart.umd.js" "${outputDir}/chart.umd.js"`];
@@ -108,9 +116,9 @@ export class StageFunctions extends Construct {
       projectRoot: ROOT,
       depsLockFilePath: `${ROOT}package-lock.json`,
       runtime: lambda.Runtime.NODEJS_24_X,
-      architecture: sizing.architecture,
+      architecture: ARCHITECTURES[sizing.architecture],
       memorySize: sizing.memoryMb,
-      timeout: sizing.timeout,
+      timeout: Duration.seconds(sizing.timeoutSeconds),
       ...(props.reservedConcurrency?.[stage] === undefined
         ? {}
         : { reservedConcurrentExecutions: props.reservedConcurrency[stage] }),

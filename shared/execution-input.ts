@@ -59,14 +59,17 @@ export const PreprocessSettingsSchema = z.strictObject({
     .default(50 * 1024 * 1024)
     .meta({ flag: 'max-object-bytes', placeholder: 'N', description: 'larger objects are rejected unread' }),
   /**
-   * Items per Distributed Map batch (ItemBatcher MaxItemsPerBatch). At most 200: one preprocess Lambda (3 GB,
-   * 120 s, inside an Express child's 5 minutes with its retries) must finish a batch of large photos.
+   * Items per Distributed Map batch (ItemBatcher MaxItemsPerBatch). At most 200: one preprocess Lambda (1 GB,
+   * 120 s, inside an Express child's 5 minutes with its retries) must finish a batch of large photos. The default is
+   * the largest: every batch costs two Map Run child starts (one Standard transition each), two Express requests,
+   * three S3 PUTs and three GETs, so 200 images a batch cost $0.25 per million images in child starts where 50 cost
+   * $1.00 (docs/cost.md).
    */
   batchSize: z
     .int()
     .min(1)
     .max(200)
-    .default(50)
+    .default(200)
     .meta({ flag: 'batch-size', placeholder: 'N', description: 'images per Distributed Map batch' }),
   /** Child workflows at once (Distributed Map MaxConcurrency). */
   maxConcurrency: z

@@ -14,6 +14,9 @@ export const THUMBNAIL_WEBP_QUALITY = 50;
 
 export const THUMBNAIL_CONTENT_TYPE = 'image/webp';
 
+/** Thumbnail PUTs preprocess keeps in flight (the cost model counts its S3 waits in waves of this many). */
+export const THUMBNAIL_WRITE_CONCURRENCY = 8;
+
 /** The thumbnail's key in the pipeline bucket for one input object of a run. */
 export function thumbnailKey(runId: string, bucket: string, key: string): string {
   const name = createHash('sha256').update(`${bucket}\u0000${key}`, 'utf8').digest('hex').slice(0, 32);

@@ -125,13 +125,7 @@ export function formatCount(value: number): string {
   return value.toLocaleString('en-US');
 }
 
-/** Dollars with cents, or four significant decimals for amounts under a cent. */
-export function formatUsd(value: number): string {
-  if (value === 0) return '$0.00';
-  if (value < 0.0001) return '<$0.0001';
-  if (value < 0.01) return `$${value.toFixed(4)}`;
-  return `$${value.toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 })}`;
-}
+export { formatUsd } from '../../shared/cost-model.ts';
 
 /** `2026-11-23 02:00:04 UTC`, or the input unchanged when it is not a timestamp. */
 export function formatTimestamp(iso: string | Date | undefined): string {

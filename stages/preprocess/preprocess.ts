@@ -12,7 +12,7 @@ import {
 } from '../../shared/records.ts';
 import { formatS3Uri, type S3Location } from '../../shared/s3-location.ts';
 import type { PreprocessBatch, PreprocessResult } from '../../shared/stage-events.ts';
-import { THUMBNAIL_CONTENT_TYPE, thumbnailKey } from '../../shared/thumbnails.ts';
+import { THUMBNAIL_CONTENT_TYPE, THUMBNAIL_WRITE_CONCURRENCY, thumbnailKey } from '../../shared/thumbnails.ts';
 import { prepareModelInput } from './model-input.ts';
 import { makeThumbnail } from './thumbnail.ts';
 
@@ -211,7 +211,7 @@ async function writeThumbnails(
   accepted: readonly ItemOutcome[],
   deps: PreprocessDeps,
 ): Promise<void> {
-  const limit = pLimit(8);
+  const limit = pLimit(THUMBNAIL_WRITE_CONCURRENCY);
   await Promise.all(
     accepted.map((outcome) =>
       limit(async () => {

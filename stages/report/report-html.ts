@@ -6,6 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { formatDuration } from '../../shared/format-duration.ts';
+import { renderCostSection } from './cost-section.ts';
 import { EXPLORER_CAPS, type ExplorerData } from './explorer-selection.ts';
 import { html, type SafeHtml, trustedHtml } from './html-template.ts';
 import { REPORT_PAGE_SCRIPT } from './report-page-script.ts';
@@ -87,6 +88,7 @@ ${renderCounts(report)}
 ${renderTimings(report)}
 </section>
 ${renderRejections(report)}
+${renderCostSection(report.cost)}
 <section class="grid two">
 ${renderModels(report)}
 ${renderSettings(report)}

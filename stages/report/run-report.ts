@@ -12,6 +12,7 @@ import {
   RunRecordSchema,
   StageTimingSchema,
 } from '../../shared/records.ts';
+import { ReportCostSchema, reportCost } from './cost-section.ts';
 import { MAX_SAMPLE_REJECTIONS, type SampleRejection } from './outcome-tally.ts';
 import type { RunStatistics } from './part-statistics.ts';
 import type { MapRunResults } from './result-writer.ts';
@@ -100,6 +101,8 @@ export const RunReportSchema = z.strictObject({
     caps: z.record(z.string(), z.int().min(0)),
   }),
   files: ReportFilesSchema,
+  /** The run's estimated AWS cost by service (cost-section.ts); absent in reports written before it existed. */
+  cost: ReportCostSchema.optional(),
 });
 export type RunReport = z.infer<typeof RunReportSchema>;
 
@@ -166,6 +169,7 @@ export function buildRunReport(input: RunReportInput): RunReport {
       : {}),
     explorer: input.explorer,
     files: input.files,
+    cost: reportCost(run, input.counts, input.stageTimes),
   };
 }
 

@@ -197,7 +197,7 @@ describe('read commands with --local against the local S3 and DynamoDB servers',
       expect(result.code).toBe(0);
       const lines = result.stdout.trim().split('\n');
       expect(lines[0]).toMatch(
-        /^RUN\s+STATUS\s+CREATED\s+DURATION\s+ITEMS\s+PREDICTED\s+REJECTED\s+ACCURACY\s+DATASET$/,
+        /^RUN\s+STATUS\s+CREATED\s+DURATION\s+ITEMS\s+PREDICTED\s+NO TEXT\s+REJECTED\s+ACCURACY\s+DATASET$/,
       );
       expect(lines.slice(1).map((line) => line.split(/\s+/).slice(0, 2))).toEqual([
         ['demo-3', 'RUNNING'],
@@ -205,7 +205,7 @@ describe('read commands with --local against the local S3 and DynamoDB servers',
         ['demo-1', 'SUCCEEDED'],
       ]);
       expect(lines[3]).toMatch(
-        /demo-1\s+SUCCEEDED\s+2026-11-23 01:00:00 UTC\s+4m 10s\s+4\s+3\s+1\s+100\.0%\s+s3:\/\/nightshift-local\/datasets\/demo\//,
+        /demo-1\s+SUCCEEDED\s+2026-11-23 01:00:00 UTC\s+4m 10s\s+4\s+3\s+0\s+1\s+100\.0%\s+s3:\/\/nightshift-local\/datasets\/demo\//,
       );
     });
 
@@ -229,8 +229,11 @@ describe('read commands with --local against the local S3 and DynamoDB servers',
       expect(result.stdout).toMatch(/^rejected\s+1 \(NOT_AN_IMAGE 1\)$/m);
       expect(result.stdout).toMatch(/^stages\s+plan 2\.0s · transform 3m 00s · report 10s$/m);
       expect(result.stdout).toMatch(/^report\s+s3:\/\/nightshift-local\/reports\/demo-1\/report\.html$/m);
-      expect(result.stdout).toMatch(/^cost\s+~\$0\.07 \(estimate\)$/m);
-      expect(result.stdout).toMatch(/^ {2}Batch Transform\s+\$0\.07 {2}0\.05 h x 1 x ml\.g5\.xlarge at \$1\.408\/h$/m);
+      expect(result.stdout).toMatch(/^cost\s+~\$0\.07 \(estimate\), GPU 99%$/m);
+      expect(result.stdout).toMatch(
+        /^ {2}SageMaker\s+\$0\.07 {2}Batch Transform: 0\.05 h x 1 x ml\.g5\.xlarge at \$1\.408\/h$/m,
+      );
+      expect(result.stdout).toMatch(/^ {2}Lambda\s+\S+ {2}Lambda preprocess \S+ · Lambda aggregate \S+/m);
       expect(result.stdout).not.toContain('console');
     });
 

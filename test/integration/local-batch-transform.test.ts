@@ -322,3 +322,75 @@ describe('ModelClientConfig retries (in-process fake model server: the real one 
     expect(done.FailureReason).toContain('is not a SageMaker ManifestFile');
   });
 });
+
+describe('MaxConcurrentTransforms (in-process fake model server: it counts the requests it holds at once)', () => {
+  let aws: LocalAws;
+  let fake: Server;
+  let held: Array<() => void> = [];
+  let peak = 0;
+  let limit = 0;
+  let flushTimer: NodeJS.Timeout | undefined;
+
+  beforeAll(async () => {
+    aws = await startLocalAws();
+    await aws.createBucket(BUCKET);
+    // Answers nothing until `limit` requests are open at once (or none came for a while: the last few), so the peak
+    // is the job's concurrency, not the server's speed.
+    fake = createServer((req, res) => {
+      let body = '';
+      req.on('data', (chunk) => {
+        body += chunk;
+      });
+      req.on('end', () => {
+        const out = body
+          .trimEnd()
+          .split('\n')
+          .map((line) => JSON.stringify({ echo: (JSON.parse(line) as { id: number }).id }));
+        held.push(() => res.writeHead(200, { 'content-type': 'application/jsonlines' }).end(`${out.join('\n')}\n`));
+        peak = Math.max(peak, held.length);
+        const flush = () => {
+          clearTimeout(flushTimer);
+          const answers = held;
+          held = [];
+          for (const answer of answers) answer();
+        };
+        clearTimeout(flushTimer);
+        if (held.length >= limit) flush();
+        else flushTimer = setTimeout(flush, 300);
+      });
+    });
+    await new Promise<void>((resolve) => fake.listen(0, '127.0.0.1', resolve));
+  });
+  afterAll(async () => {
+    fake?.close();
+    await aws?.stop();
+  });
+
+  it('keeps MaxConcurrentTransforms requests in flight across objects, never more, each output in its input order', async () => {
+    const name = 'concurrent';
+    const objects = 7;
+    for (let part = 0; part < objects; part += 1) {
+      const body = [0, 1].map((line) => `${JSON.stringify({ id: part * 10 + line })}\n`).join('');
+      await aws.s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: `${name}/in/part-${part}.jsonl`, Body: body }));
+    }
+    limit = 3;
+    peak = 0;
+    const transform = new LocalBatchTransform({
+      objects: new S3ObjectStore(aws.s3),
+      clock,
+      log: silentLog,
+      launchInstance: async () => ({
+        endpoint: `http://127.0.0.1:${(fake.address() as AddressInfo).port}`,
+        stop: async () => undefined,
+      }),
+    });
+
+    transform.create(job(name, name, { MaxConcurrentTransforms: limit, DataProcessing: {} }));
+    const done = await transform.wait(name);
+
+    expect(done.TransformJobStatus).toBe('Completed');
+    expect(peak).toBe(limit);
+    const out = await aws.s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: `${name}/out/part-6.jsonl.out` }));
+    expect(await out.Body?.transformToString()).toBe('{"echo":60}\n{"echo":61}\n');
+  });
+});

@@ -4,6 +4,7 @@ import { DynamoPredictionStore } from '../../shared/aws/dynamo-prediction-store.
 import { DynamoRunStore } from '../../shared/aws/dynamo-run-store.ts';
 import { wireFrom } from '../../shared/aws/lambda-wiring.ts';
 import { S3ObjectStore } from '../../shared/aws/s3-object-store.ts';
+import { COST_SERVICES, TRANSFORM_PRICE_PER_HOUR } from '../../shared/cost-model.ts';
 import { InvalidInputError, PipelineStateError } from '../../shared/errors.ts';
 import { PreprocessSettingsSchema, TransformSettingsSchema } from '../../shared/execution-input.ts';
 import { mapResultsLayout, runLayout } from '../../shared/layout.ts';
@@ -301,6 +302,31 @@ describe('report stage', () => {
     expect(html.startsWith('<!doctype html>')).toBe(true);
     expect(html).toContain('<canvas id="chart-confidence"');
     expect(html).not.toMatch(/<(link|img|iframe)\b|\ssrc=/i);
+  });
+
+  it("estimates the run's AWS cost by service with the GPU share, in report.json and report.html", async () => {
+    const part = await seedMixedRun('run-cost');
+
+    await runReport(
+      event('run-cost', {
+        parts: [part],
+        stageTimes: { transform: { startedAt: '2025-03-01T09:00:00.000Z', finishedAt: '2025-03-01T09:30:00.000Z' } },
+      }),
+      deps,
+    );
+
+    const report = await readReport('run-cost');
+    const cost = report.cost;
+    expect(cost?.estimate).toBe(true);
+    // Half an hour of one ml.g5.xlarge, and the rest priced from the 5 items by shared/cost-model.ts.
+    expect(cost?.gpuUsd).toBeCloseTo(0.5 * (TRANSFORM_PRICE_PER_HOUR['ml.g5.xlarge'] ?? Number.NaN), 9);
+    expect(cost?.byService.map((entry) => entry.service)).toEqual([...COST_SERVICES]);
+    expect(cost?.byService.reduce((sum, entry) => sum + entry.usd, 0)).toBeCloseTo(cost?.totalUsd ?? Number.NaN, 9);
+    expect(cost?.gpuShare).toBeGreaterThan(0.99);
+    expect(cost?.lines.find((line) => line.item === 'DynamoDB writes')?.detail).toMatch(/^5 rows/);
+    const html = await readText(`${runLayout.report('run-cost')}report.html`);
+    expect(html).toContain('<h2>Estimated cost</h2>');
+    expect(html).toMatch(/About \$0\.70 on AWS at us-east-1 list prices, 100% of it GPU time/);
   });
 
   it('writes one RFC 4180 CSV line per input object, quoting commas, quotes and line breaks', async () => {

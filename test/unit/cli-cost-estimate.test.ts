@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { estimateRunCost, TRANSFORM_PRICE_PER_HOUR } from '../../pipeline/cli/cost-estimate.ts';
+import { estimateCost } from '../../shared/cost-model.ts';
 import { PreprocessSettingsSchema, TransformSettingsSchema } from '../../shared/execution-input.ts';
 import type { RunRecord } from '../../shared/records.ts';
 
@@ -21,42 +22,44 @@ const NOW = new Date('2026-11-23T16:00:00Z');
 const line = (estimate: ReturnType<typeof estimateRunCost>, item: string) =>
   estimate.lines.find((l) => l.item === item);
 
-describe('cost estimate (docs/cost.md arithmetic)', () => {
-  it("agrees with docs/cost.md's million-image run: about $22, most of it GPU time", () => {
-    const estimate = estimateRunCost(
-      run({
-        counts: { items: 1_000_000, predicted: 1_000_000, rejected: 0, rejectedByReason: {} },
-        timings: { transform: { startedAt: 'a', finishedAt: 'b', seconds: 14 * 3600 } },
-      }),
-      { now: NOW },
-    );
+describe('the cost estimate of a recorded run (nightshift status)', () => {
+  it("gives a recorded million-image run the model's lines, with the run's own GPU time and rejections", () => {
+    const recorded = run({
+      counts: { items: 1_000_000, predicted: 990_000, rejected: 10_000, rejectedByReason: { NOT_AN_IMAGE: 10_000 } },
+      timings: { transform: { startedAt: 'a', finishedAt: 'b', seconds: 14 * 3600 } },
+    });
 
+    const estimate = estimateRunCost(recorded, { now: NOW });
+
+    const model = estimateCost({
+      items: 1_000_000,
+      rejected: 10_000,
+      batchSize: 200,
+      downloadConcurrency: 8,
+      transform: { seconds: 14 * 3600, instanceType: 'ml.g5.xlarge', instanceCount: 1 },
+    });
+    expect(estimate.lines).toEqual(model.lines);
     expect(line(estimate, 'Batch Transform')?.usd).toBeCloseTo(14 * 1.408, 6);
-    expect(line(estimate, 'Lambda preprocess')?.usd).toBeCloseTo(0.83, 2);
-    expect(line(estimate, 'Lambda aggregate')?.usd).toBeCloseTo(0.137, 3);
-    expect(line(estimate, 'Step Functions')?.usd).toBeCloseTo(0.069, 3);
-    expect(line(estimate, 'DynamoDB writes')?.usd).toBeCloseTo(1.25, 6);
-    expect(estimate.totalUsd).toBeGreaterThan(22);
-    expect(estimate.totalUsd).toBeLessThan(23);
+    expect(line(estimate, 'S3 PUT and LIST requests')?.detail).toMatch(/^990,000 thumbnails/);
     expect(estimate.notes).toEqual([]);
   });
 
-  it("keeps orchestration (Step Functions + Lambda) under $1 per million images at docs/cost.md's download concurrency of 32", () => {
-    const settings = {
-      preprocess: PreprocessSettingsSchema.parse({ downloadConcurrency: 32 }),
-      transform: TransformSettingsSchema.parse({}),
-    };
-    const estimate = estimateRunCost(
-      run({ settings, counts: { items: 1_000_000, predicted: 1_000_000, rejected: 0, rejectedByReason: {} } }),
-      { now: NOW },
-    );
+  it('prices the settings the run recorded: a larger batch makes fewer children', () => {
+    const withBatch = (batchSize: number) =>
+      estimateRunCost(
+        run({
+          settings: {
+            preprocess: PreprocessSettingsSchema.parse({ batchSize }),
+            transform: TransformSettingsSchema.parse({}),
+          },
+          counts: { items: 1_000_000, predicted: 1_000_000, rejected: 0, rejectedByReason: {} },
+          timings: { transform: { startedAt: 'a', finishedAt: 'b', seconds: 0 } },
+        }),
+        { now: NOW },
+      );
 
-    const orchestration = ['Lambda preprocess', 'Lambda aggregate', 'Step Functions'].reduce(
-      (sum, item) => sum + (line(estimate, item)?.usd ?? Number.NaN),
-      0,
-    );
-    expect(orchestration).toBeCloseTo(0.78, 2);
-    expect(orchestration).toBeLessThanOrEqual(1);
+    expect(line(withBatch(50), 'Map Run child starts')?.usd).toBeCloseTo(40_000 * 0.000025, 9);
+    expect(line(withBatch(200), 'Map Run child starts')?.usd).toBeCloseTo(10_000 * 0.000025, 9);
   });
 
   it('uses the whole run duration as an upper bound when no transform timing was recorded, and says so', () => {

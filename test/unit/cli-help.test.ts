@@ -61,7 +61,7 @@ describe('nightshift --help', () => {
   it('shows the start settings with the schema bounds, choices and defaults', async () => {
     const result = await runCli(['start', '--help']);
 
-    expect(result.stdout).toMatch(/--batch-size N\s+images per Distributed Map batch \(1-200, default 50\)/);
+    expect(result.stdout).toMatch(/--batch-size N\s+images per Distributed Map batch \(1-200, default 200\)/);
     expect(result.stdout).toMatch(
       /--fit MODE\s+how the image fits width x height \(inside \| contain \| fill, default inside\)/,
     );

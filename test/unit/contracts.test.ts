@@ -25,7 +25,7 @@ describe('execution input', () => {
       width: 960,
       height: 960,
       fit: 'inside',
-      batchSize: 50,
+      batchSize: 200,
       maxInputPixels: 100_000_000,
     });
     expect(input.transform).toMatchObject({ instanceType: 'ml.g5.xlarge', instanceCount: 1, maxPayloadInMB: 6 });

@@ -2,6 +2,7 @@ import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { arnResolver, type CfnTemplate, resolveIntrinsics } from '../../pipeline/local/template-definition.ts';
 import { parseStageConfig } from '../../shared/config.ts';
+import { STAGE_SIZING } from '../../shared/stage-sizing.ts';
 import { PREDICTIONS_TABLE, RUNS_TABLE } from '../../shared/tables.ts';
 import { synthStack } from '../helpers/synth-stack.ts';
 
@@ -101,7 +102,7 @@ describe('the Nightshift stack', () => {
     expect(Object.keys(functions)).toHaveLength(6);
     for (const [id, fn] of Object.entries(functions)) {
       const props = fn.Properties;
-      expect(props.Architectures, id).toEqual(id.includes('preprocess') ? ['x86_64'] : ['arm64']);
+      expect(props.Architectures, id).toEqual(['arm64']);
       expect(props.TracingConfig, id).toEqual({ Mode: 'Active' });
       expect(props.LoggingConfig?.LogGroup, id).toBeDefined();
       const env = resolveIntrinsics(
@@ -111,6 +112,21 @@ describe('the Nightshift stack', () => {
       expect(() => parseStageConfig(env), id).not.toThrow();
     }
     template.resourcePropertiesCountIs('AWS::Logs::LogGroup', { RetentionInDays: 30 }, 7);
+  });
+
+  it('sizes the preprocess and aggregate functions as the cost model prices them: arm64, 1,024 MB and 512 MB', () => {
+    const sized = (stage: 'preprocess' | 'aggregate') => {
+      const found = Object.entries(template.findResources('AWS::Lambda::Function')).filter(([id]) =>
+        id.startsWith(`Stages${stage}`),
+      );
+      expect(found.map(([id]) => id)).toHaveLength(1);
+      return found[0]?.[1].Properties;
+    };
+
+    expect(sized('preprocess')).toMatchObject({ Architectures: ['arm64'], MemorySize: 1024, Timeout: 120 });
+    expect(sized('aggregate')).toMatchObject({ Architectures: ['arm64'], MemorySize: 512, Timeout: 90 });
+    expect(STAGE_SIZING.preprocess).toEqual({ memoryMb: 1024, timeoutSeconds: 120, architecture: 'arm64' });
+    expect(STAGE_SIZING.aggregate).toEqual({ memoryMb: 512, timeoutSeconds: 90, architecture: 'arm64' });
   });
 
   it('deploys the model-server image with the OCR files as model artifacts and network isolation', () => {

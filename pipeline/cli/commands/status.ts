@@ -78,6 +78,12 @@ export const statusCommand: CommandSpec = {
   },
 };
 
+/** A share as a whole percentage, `<1%` for a share that is small but not nothing. */
+function formatShare(share: number): string {
+  if (share > 0 && share < 0.01) return '<1%';
+  return `${Math.round(share * 100)}%`;
+}
+
 /** The human view of one run. */
 export function renderRunStatus(
   run: RunRecord,
@@ -143,11 +149,16 @@ export function renderRunStatus(
     fields.push(['error', paint.red(escapeControlCharacters(`${run.error.error}: ${describeCause(run.error.cause)}`))]);
   }
   if (options.console) fields.push(['console', options.console]);
-  fields.push(['cost', `~${formatUsd(cost.totalUsd)} (estimate)`]);
-  const shown = cost.lines.filter((line) => line.usd > 0 || line.item === 'Batch Transform');
-  const usdWidth = Math.max(...shown.map((line) => formatUsd(line.usd).length));
-  for (const line of shown) {
-    fields.push([`  ${line.item}`, `${formatUsd(line.usd).padStart(usdWidth)}  ${paint.dim(line.detail)}`]);
+  fields.push(['cost', `~${formatUsd(cost.totalUsd)} (estimate), GPU ${formatShare(cost.gpuShare)}`]);
+  const shown = cost.byService.filter((entry) => entry.usd > 0 || entry.service === 'SageMaker');
+  const usdWidth = Math.max(...shown.map((entry) => formatUsd(entry.usd).length));
+  for (const { service, usd } of shown) {
+    const lines = cost.lines.filter((line) => line.service === service && (line.usd > 0 || service === 'SageMaker'));
+    const detail =
+      lines.length === 1
+        ? `${lines[0]?.item}: ${lines[0]?.detail}`
+        : lines.map((line) => `${line.item} ${formatUsd(line.usd)}`).join(' \u00b7 ');
+    fields.push([`  ${service}`, `${formatUsd(usd).padStart(usdWidth)}  ${paint.dim(detail)}`]);
   }
   for (const note of cost.notes) fields.push(['  note', paint.dim(note)]);
   let text = renderFields(fields, paint);

@@ -19,6 +19,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import pLimit from 'p-limit';
+import { AbortGroup } from './abort-group.ts';
 import type { MapState } from './asl.ts';
 import { StatesError, StatesErrors } from './engine-errors.ts';
 import type { EngineServices } from './engine-services.ts';
@@ -138,10 +139,7 @@ export async function runDistributedMap(request: DistributedMapRequest): Promise
     itemCounts: run.items(),
   });
 
-  const controller = new AbortController();
-  const onParentAbort = () => controller.abort(signal.reason);
-  if (signal.aborted) onParentAbort();
-  else signal.addEventListener('abort', onParentAbort, { once: true });
+  const group = new AbortGroup(signal);
   let thresholdExceeded = false;
   const exceeded = (): boolean => {
     const failed = run.failedItems();
@@ -154,24 +152,26 @@ export async function runDistributedMap(request: DistributedMapRequest): Promise
   await Promise.all(
     children.map((child, index) =>
       limit(async () => {
-        if (controller.signal.aborted) return;
+        if (group.signal.aborted) return;
         const weight = itemsPerChild[index] as number;
         const startDate = services.clock.now();
         children[index] = { ...child, startDate };
         run.start(weight);
-        const { result } = await request.runChild({
-          scope: {
-            arn: child.executionArn,
-            name: child.name,
-            startTime: startDate,
-            stateMachine: childMachine,
-            type: executionType,
-            redriveCount: 0,
-            mapRunArn,
-          },
-          input: child.input,
-          signal: controller.signal,
-        });
+        const { result } = await group.run((childSignal) =>
+          request.runChild({
+            scope: {
+              arn: child.executionArn,
+              name: child.name,
+              startTime: startDate,
+              stateMachine: childMachine,
+              type: executionType,
+              redriveCount: 0,
+              mapRunArn,
+            },
+            input: child.input,
+            signal: childSignal,
+          }),
+        );
         children[index] = {
           ...child,
           startDate,
@@ -192,7 +192,7 @@ export async function runDistributedMap(request: DistributedMapRequest): Promise
         });
         if (!thresholdExceeded && result.status !== 'SUCCEEDED' && result.status !== 'ABORTED' && exceeded()) {
           thresholdExceeded = true;
-          controller.abort(
+          group.abort(
             new StatesError(
               StatesErrors.ExceedToleratedFailureThreshold,
               'The specified tolerated failure threshold was exceeded',
@@ -202,7 +202,7 @@ export async function runDistributedMap(request: DistributedMapRequest): Promise
       }),
     ),
   );
-  signal.removeEventListener('abort', onParentAbort);
+  group.close();
 
   const end = async (status: 'SUCCEEDED' | 'FAILED' | 'ABORTED', failure?: StatesError): Promise<void> => {
     services.mapRuns.set(mapRunArn, describe(status));
@@ -245,7 +245,7 @@ export async function runDistributedMap(request: DistributedMapRequest): Promise
     }
   }
   if (thresholdExceeded) {
-    const failure = controller.signal.reason as StatesError;
+    const failure = group.signal.reason as StatesError;
     await end('FAILED', failure);
     throw failure;
   }

@@ -3,6 +3,7 @@
  * aborts the rest (ASL: "If any branch fails ... the entire Parallel state fails"; likewise a Map iteration).
  */
 import pLimit from 'p-limit';
+import { AbortGroup } from './abort-group.ts';
 import { BranchAborted, throwIfAborted } from './engine-errors.ts';
 
 export interface FanOutOptions {
@@ -29,34 +30,31 @@ export async function fanOut<T>(
   options: FanOutOptions,
 ): Promise<T[]> {
   const { onJob } = options;
-  const controller = new AbortController();
-  const onParent = () => controller.abort(signal.reason);
-  if (signal.aborted) onParent();
-  else signal.addEventListener('abort', onParent, { once: true });
+  const group = new AbortGroup(signal);
   const limit = pLimit(Math.max(1, Math.min(maxConcurrency, options.concurrencyCap)));
   let firstError: unknown;
   const results = await Promise.allSettled(
     jobs.map((job, index) =>
       limit(async () => {
-        throwIfAborted(controller.signal);
+        throwIfAborted(group.signal);
         onJob?.started(index);
         try {
-          const value = await job(controller.signal);
+          const value = await group.run(job);
           onJob?.succeeded(index);
           return value;
         } catch (error) {
-          const aborted = controller.signal.aborted;
+          const aborted = group.signal.aborted;
           if (!options.historyClosed()) onJob?.failed(index, aborted);
           if (firstError === undefined) {
             firstError = error;
-            controller.abort(new BranchAborted('a sibling branch failed'));
+            group.abort(new BranchAborted('a sibling branch failed'));
           }
           throw error;
         }
       }),
     ),
   );
-  signal.removeEventListener('abort', onParent);
+  group.close();
   if (signal.aborted) throw signal.reason;
   if (firstError !== undefined) throw firstError;
   return results.map((r) => (r as PromiseFulfilledResult<T>).value);

@@ -76,18 +76,14 @@ export class ExecutionRun {
     readonly scope: ExecutionScope,
     private readonly graph: StateMachineGraph,
     private readonly timeoutSeconds: number | undefined,
-    parentSignal?: AbortSignal,
+    /** A child execution's Map Run: its abort stops this execution. */
+    private readonly parentSignal?: AbortSignal,
   ) {
     // Express executions have no history quota and no retrievable history.
     this.history =
       scope.type === 'EXPRESS'
         ? new ExecutionHistory(services.clock, undefined, false)
         : new ExecutionHistory(services.clock, HISTORY_EVENT_LIMIT);
-    if (parentSignal) {
-      const onParentAbort = () => this.stop();
-      if (parentSignal.aborted) onParentAbort();
-      else parentSignal.addEventListener('abort', onParentAbort, { once: true });
-    }
   }
 
   get status(): ExecutionStatus {
@@ -105,6 +101,12 @@ export class ExecutionRun {
     const signal = this.controller.signal;
     const inputText = JSON.stringify(scope.input);
     let timer: AbortController | undefined;
+    // Listened to while the execution runs only: the parent outlives its children, and would otherwise hold one
+    // listener (and through it the whole child) per child execution it ever ran.
+    const { parentSignal } = this;
+    const onParentAbort = () => this.stop();
+    if (parentSignal?.aborted) onParentAbort();
+    else parentSignal?.addEventListener('abort', onParentAbort, { once: true });
     try {
       serialisePayload(scope.input, 'The execution input');
       this.history.record('ExecutionStarted', {
@@ -144,6 +146,7 @@ export class ExecutionRun {
       return this.finish(this.failure(thrown));
     } finally {
       timer?.abort();
+      parentSignal?.removeEventListener('abort', onParentAbort);
     }
   }
 

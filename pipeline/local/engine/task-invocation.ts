@@ -136,12 +136,19 @@ async function invokeIntegration(
 ): Promise<unknown> {
   const { sleeper } = services;
   const task = new AbortController();
+  // One listener on the execution's signal, removed when the attempt ends: it aborts the attempt's own signal, which
+  // every guard below and the integration listen to instead.
   const onAbort = () => task.abort(call.signal.reason);
-  call.signal.addEventListener('abort', onAbort, { once: true });
+  if (call.signal.aborted) onAbort();
+  else call.signal.addEventListener('abort', onAbort, { once: true });
   const guards: Promise<never>[] = [
     new Promise<never>((_, reject) => {
-      if (call.signal.aborted) reject(call.signal.reason);
-      call.signal.addEventListener('abort', () => reject(call.signal.reason), { once: true });
+      const onTaskAbort = () => {
+        // The attempt's own end ('the task ended', below) is not a failure of the work it raced.
+        if (call.signal.aborted) reject(call.signal.reason);
+      };
+      if (task.signal.aborted) onTaskAbort();
+      else task.signal.addEventListener('abort', onTaskAbort, { once: true });
     }),
   ];
   if (call.timeoutSeconds !== undefined) {
@@ -161,12 +168,13 @@ async function invokeIntegration(
     guards.push(
       new Promise<never>((_, reject) => {
         let beat: AbortController | undefined;
+        // One listener for the attempt, not one per heartbeat.
+        task.signal.addEventListener('abort', () => beat?.abort(), { once: true });
         const arm = () => {
           beat?.abort();
           if (task.signal.aborted) return;
           const current = new AbortController();
           beat = current;
-          task.signal.addEventListener('abort', () => current.abort(), { once: true });
           sleeper.sleep(ms, { reason: 'heartbeat', signal: current.signal }).then(
             () =>
               reject(

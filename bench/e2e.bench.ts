@@ -1,0 +1,361 @@
+/**
+ * `npm run bench:e2e`: a whole local run (`nightshift run --local`, its own S3, DynamoDB and model servers, start-up
+ * counted) against the same images through the two stages' own work alone, in this process, side by side.
+ *
+ * - Local run: the CLI as a user starts it, over a folder of N generated images with a JSON Lines manifest of their
+ *   text (the demo's signs, receipt lines and plates: `generateSampleDataset` with one seed per 50 images, its
+ *   broken files left out). Its state folder is fresh for every run except the synthesized-template cache, which is
+ *   filled once before the first run (as any run after the first finds it). Wall time is spawn to exit.
+ * - Alone: the preprocess stage's `prepareModelInput` over the same bytes (the run's settings, as many images at once
+ *   as there are cores), then the model server's own path without HTTP: `decodeRecord` and the `InferencePool`
+ *   (the server's pool size and batch size) predicting every prepared input, as many batches at once as workers.
+ *   Model load is printed, not counted: it is the start-up the ratio is about.
+ * - Ratio: local wall / (preprocess alone + inference alone). Goal: <= 1.2 at 800 images.
+ * - Peak RSS of the local run's process tree (the CLI and every descendant: S3 and DynamoDB servers, model server
+ *   with its worker threads), summing VmRSS from /proc every 200 ms. Goal: the 5,000-image figure within 10% of
+ *   the 800-image one. Pages shared between processes are counted once per process, as `ps` does.
+ * - The per-stage breakdown of each local run, from the CLI's own lines (start-up steps, stage times, summary).
+ *
+ * Options (environment): BENCH_E2E_SIZES (default "200,800": the timed runs), BENCH_E2E_LARGE (default 5000: the
+ * size of the memory-only run that `--large` or BENCH_E2E_LARGE_RUN=1 adds; about 10 minutes on a loaded 2-core
+ * machine). Linux only (/proc).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pLimit from 'p-limit';
+import { loadLocalStack } from '../pipeline/local/local-stack.ts';
+import { generateSampleDataset, type SampleFile } from '../pipeline/local/sample-dataset.ts';
+import { PreprocessSettingsSchema } from '../shared/execution-input.ts';
+import { silentLog } from '../shared/logging.ts';
+import type { ModelInput } from '../shared/records.ts';
+import { prepareModelInput } from '../stages/preprocess/model-input.ts';
+import { decodeRecord } from '../stages/transform/image-records.ts';
+import { choosePoolSize, InferencePool } from '../stages/transform/inference-pool.ts';
+import { chooseModelDirectory } from '../stages/transform/model-directory.ts';
+import { ServerEnvSchema } from '../stages/transform/server-config.ts';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const SIZES = (process.env.BENCH_E2E_SIZES ?? '200,800').split(',').map(Number);
+const LARGE = Number(process.env.BENCH_E2E_LARGE ?? 5000);
+const LARGE_RUN = process.argv.includes('--large') || process.env.BENCH_E2E_LARGE_RUN === '1';
+const WORK = join(tmpdir(), `nightshift-bench-e2e-${process.pid}`);
+/** Kept between bench runs for its template cache only; everything else in it is removed before each run. */
+const HOME = join(ROOT, '.nightshift', 'bench-e2e');
+const SAMPLE_INTERVAL_MS = 200;
+
+interface Image {
+  readonly name: string;
+  readonly body: Uint8Array;
+  readonly expected: string;
+}
+
+/** N images like the demo's: seed after seed of its generated sample, without the broken files. */
+async function generateImages(count: number): Promise<Image[]> {
+  const images: Image[] = [];
+  for (let seed = 1; images.length < count; seed += 1) {
+    const files: SampleFile[] = await generateSampleDataset(seed);
+    for (const file of files) {
+      if (file.kind === 'broken' || file.expected === undefined || images.length >= count) continue;
+      images.push({ name: `seed-${seed}/${file.name}`, body: file.body, expected: file.expected });
+    }
+  }
+  return images;
+}
+
+/** The first `count` images, cycling through `distinct` under new names when there are fewer. */
+function imagesOf(distinct: readonly Image[], count: number): Image[] {
+  return Array.from({ length: count }, (_, index) => {
+    const image = distinct[index % distinct.length] as Image;
+    const copy = Math.floor(index / distinct.length);
+    return copy === 0 ? image : { ...image, name: `copy-${copy}/${image.name}` };
+  });
+}
+
+async function writeDataset(images: readonly Image[]): Promise<string> {
+  const folder = join(WORK, `images-${images.length}`);
+  await rm(folder, { recursive: true, force: true });
+  for (const image of images) {
+    await mkdir(dirname(join(folder, image.name)), { recursive: true });
+    await writeFile(join(folder, image.name), image.body);
+  }
+  const manifest = join(folder, 'manifest.jsonl');
+  await writeFile(manifest, images.map((i) => `${JSON.stringify({ key: i.name, expected: i.expected })}\n`).join(''));
+  return manifest;
+}
+
+/** The pids of `root` and all its descendants, from /proc/<pid>/stat's ppid field. */
+function processTree(root: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
+    } catch {
+      // The process ended while we read.
+    }
+  }
+  const tree: number[] = [];
+  const queue = [root];
+  while (queue.length > 0) {
+    const pid = queue.shift() as number;
+    tree.push(pid);
+    queue.push(...(children.get(pid) ?? []));
+  }
+  return tree;
+}
+
+function rssKb(pid: number): number {
+  try {
+    const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return match ? Number(match[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** What a process is, for the per-process peaks: the model server, an S3/DynamoDB server, or the CLI. */
+function labelOf(pid: number, root: number): string {
+  if (pid === root) return 'CLI';
+  try {
+    const command = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
+    if (command.includes('serve.ts')) return 'model server';
+    if (command.includes('emulator-main')) return command.includes(' dynamodb ') ? 'DynamoDB server' : 'S3 server';
+    if (command.includes('esbuild')) return 'esbuild (tsx)';
+    return command.includes('nightshift.mjs') ? 'CLI (forking)' : command.slice(0, 60);
+  } catch {
+    return `pid ${pid}`;
+  }
+}
+
+/** Samples the tree's summed RSS until `child` exits; keeps the peak and each process's own peak. */
+function sampleTreeRss(child: ChildProcess): { stop(): { peakMb: number; perProcessMb: Map<string, number> } } {
+  const root = child.pid as number;
+  let peakKb = 0;
+  const perProcess = new Map<string, number>();
+  const sample = () => {
+    let total = 0;
+    for (const pid of processTree(root)) {
+      const kb = rssKb(pid);
+      if (kb === 0) continue; // gone, or a zombie
+      total += kb;
+      // Read each time: a child just forked still shows its parent's command line until it execs.
+      const label = labelOf(pid, root);
+      perProcess.set(label, Math.max(perProcess.get(label) ?? 0, kb));
+    }
+    peakKb = Math.max(peakKb, total);
+  };
+  const timer = setInterval(sample, SAMPLE_INTERVAL_MS);
+  sample();
+  return {
+    stop() {
+      clearInterval(timer);
+      const perProcessMb = new Map([...perProcess].map(([label, kb]) => [label, kb / 1024]));
+      return { peakMb: peakKb / 1024, perProcessMb };
+    },
+  };
+}
+
+interface LocalRun {
+  readonly images: number;
+  readonly wallSeconds: number;
+  readonly peakRssMb: number;
+  readonly perProcessMb: Map<string, number>;
+  /** Start-up steps, then `upload` (until the run starts), the stages, and `other` (the rest of the wall time). */
+  readonly breakdown: Array<[string, number]>;
+  readonly status: string;
+}
+
+/** One `nightshift run --local` over the manifest, in a fresh state folder (template cache kept). */
+async function localRun(manifest: string, images: number): Promise<LocalRun> {
+  for (const entry of existsSync(HOME) ? readdirSync(HOME) : []) {
+    if (entry !== 'cache') await rm(join(HOME, entry), { recursive: true, force: true });
+  }
+  const started = performance.now();
+  const child = spawn(process.execPath, [join(ROOT, 'bin', 'nightshift.mjs'), 'run', '--local', manifest], {
+    cwd: ROOT,
+    env: { ...process.env, NIGHTSHIFT_HOME: HOME },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const sampler = sampleTreeRss(child);
+  const lines: Array<{ at: number; text: string }> = [];
+  let pending = '';
+  const collect = (chunk: Buffer) => {
+    pending += chunk.toString('utf8');
+    const parts = pending.split('\n');
+    pending = parts.pop() ?? '';
+    for (const text of parts) lines.push({ at: (performance.now() - started) / 1000, text });
+  };
+  child.stdout?.on('data', collect);
+  child.stderr?.on('data', collect);
+  const code = await new Promise<number>((done) => child.on('close', (status) => done(status ?? 1)));
+  const wallSeconds = (performance.now() - started) / 1000;
+  const { peakMb, perProcessMb } = sampler.stop();
+  if (code !== 0) {
+    throw new Error(`nightshift run --local exited ${code}:\n${lines.map((line) => line.text).join('\n')}`);
+  }
+  const status = /Run \S+: (\w+)/.exec(lines.map((line) => line.text).join('\n'))?.[1] ?? 'unknown';
+  return { images, wallSeconds, peakRssMb: peakMb, perProcessMb, breakdown: breakdownOf(lines, wallSeconds), status };
+}
+
+/**
+ * The wall time by part, from the CLI's lines: each start-up step (`  synth (cached)   0.1 s`), the time from the
+ * last of them to `Run <id> over ...` (the dataset upload), each stage (`wall time: plan 0.1s, ...`), and the rest.
+ */
+function breakdownOf(lines: ReadonlyArray<{ at: number; text: string }>, wallSeconds: number): Array<[string, number]> {
+  const parts: Array<[string, number]> = [];
+  const firstStep = lines.findIndex((line) => /^\s{2}\S.*\s[\d.]+ s$/.test(line.text));
+  const runLine = lines.findIndex((line) => /^Run \S+ over /.test(line.text));
+  // Process start and imports: until the line that precedes the first step.
+  const startLine = lines[Math.max(0, firstStep - 1)];
+  if (startLine) parts.push(['process start, imports', startLine.at]);
+  let lastStepAt = startLine?.at ?? 0;
+  for (const line of lines.slice(Math.max(0, firstStep), runLine < 0 ? undefined : runLine)) {
+    const step = /^\s{2}(\S.*?)\s+([\d.]+) s$/.exec(line.text);
+    if (step) {
+      parts.push([`start-up: ${step[1]}`, Number(step[2])]);
+      lastStepAt = line.at;
+    }
+  }
+  const runAt = runLine < 0 ? lastStepAt : (lines[runLine] as { at: number }).at;
+  parts.push(['dataset upload', runAt - lastStepAt]);
+  const summary = lines.map((line) => /wall time: (.*); total/.exec(line.text)).find(Boolean);
+  for (const stage of (summary?.[1] ?? '').split(', ')) {
+    const match = /^(\w+) ([\d.]+)s$/.exec(stage);
+    if (match) parts.push([`stage: ${match[1]}`, Number(match[2])]);
+  }
+  const counted = parts.reduce((sum, [, seconds]) => sum + seconds, 0);
+  parts.push(['other (between stages, report copy, shutdown)', wallSeconds - counted]);
+  return parts;
+}
+
+interface Alone {
+  readonly preprocessSeconds: number;
+  readonly inferenceSeconds: number;
+  readonly predicted: number;
+}
+
+/** The two stages' own work, in this process: preprocess every image, then predict every prepared input. */
+async function alone(images: readonly Image[], pool: InferencePool, imagesPerBatch: number): Promise<Alone> {
+  const settings = PreprocessSettingsSchema.parse({});
+  const limit = pLimit(availableParallelism());
+  let started = performance.now();
+  const inputs = await Promise.all(
+    images.map((image) =>
+      limit(async () => {
+        const prepared = await prepareModelInput(Buffer.from(image.body), settings);
+        if (!prepared.ok) throw new Error(`${image.name} was rejected: ${prepared.problem}`);
+        return prepared.input;
+      }),
+    ),
+  );
+  const preprocessSeconds = (performance.now() - started) / 1000;
+
+  started = performance.now();
+  const batches: ModelInput[][] = [];
+  for (let index = 0; index < inputs.length; index += imagesPerBatch) {
+    batches.push(inputs.slice(index, index + imagesPerBatch));
+  }
+  const inFlight = pLimit(pool.parallelism);
+  const predicted = await Promise.all(
+    batches.map((batch) =>
+      inFlight(async () => {
+        const decoded = await Promise.all(batch.map((input) => decodeRecord(input)));
+        const pixels = decoded.map((record) => {
+          if (!record.ok) throw new Error(`a prepared input did not decode: ${record.error.message}`);
+          return record.image;
+        });
+        return (await pool.predictBatch(pixels)).length;
+      }),
+    ),
+  );
+  return {
+    preprocessSeconds,
+    inferenceSeconds: (performance.now() - started) / 1000,
+    predicted: predicted.reduce((sum, n) => sum + n, 0),
+  };
+}
+
+const seconds = (value: number) => `${value.toFixed(1)} s`;
+
+async function main(): Promise<void> {
+  console.log(
+    `bench:e2e: ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown CPU'}), load ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')}; sizes ${SIZES.join(', ')}${LARGE_RUN ? `, memory run at ${LARGE}` : ''}`,
+  );
+  const largest = Math.max(...SIZES, LARGE_RUN ? LARGE : 0);
+  let t = performance.now();
+  // Distinct images up to 800; a larger run cycles them under new names (the memory run is about item counts).
+  const distinct = await generateImages(Math.min(largest, 800));
+  console.log(`generated ${distinct.length} distinct images in ${seconds((performance.now() - t) / 1000)}`);
+  t = performance.now();
+  const { cached } = await loadLocalStack(HOME);
+  console.log(`template cache ${cached ? 'already filled' : `filled in ${seconds((performance.now() - t) / 1000)}`}`);
+
+  const env = ServerEnvSchema.parse({});
+  const size = choosePoolSize({ cpus: availableParallelism(), provider: 'cpu' });
+  t = performance.now();
+  const pool = await InferencePool.start(
+    { directory: chooseModelDirectory(undefined).directory, preference: 'cpu', logLevel: 'SILENT' },
+    size,
+    silentLog,
+  );
+  console.log(
+    `in-process model: ${size.workers} workers x ${size.intraOpThreads} threads, ${env.NIGHTSHIFT_IMAGES_PER_BATCH} images per batch, loaded in ${seconds((performance.now() - t) / 1000)} (not counted)`,
+  );
+
+  const runs: LocalRun[] = [];
+  try {
+    for (const count of SIZES) {
+      const images = imagesOf(distinct, count);
+      const manifest = await writeDataset(images);
+      const run = await localRun(manifest, count);
+      runs.push(run);
+      const base = await alone(images, pool, env.NIGHTSHIFT_IMAGES_PER_BATCH);
+      const baseline = base.preprocessSeconds + base.inferenceSeconds;
+      console.log(`\nN = ${count} (load ${loadavg()[0]?.toFixed(1)}): run ${run.status}`);
+      console.log(`  local run (start-up counted)   ${seconds(run.wallSeconds)}`);
+      console.log(
+        `  preprocess alone + inference alone   ${seconds(base.preprocessSeconds)} + ${seconds(base.inferenceSeconds)} = ${seconds(baseline)}`,
+      );
+      console.log(`  ratio   ${(run.wallSeconds / baseline).toFixed(2)} (goal <= 1.2 at 800)`);
+      console.log(`  peak RSS of the process tree   ${run.peakRssMb.toFixed(0)} MB`);
+      console.log('  where the local run spent its wall time:');
+      for (const [part, value] of run.breakdown) {
+        console.log(
+          `    ${part.padEnd(46)} ${value.toFixed(1).padStart(6)} s  ${((value / run.wallSeconds) * 100).toFixed(0).padStart(3)}%`,
+        );
+      }
+      console.log(
+        `  per-process peak RSS: ${[...run.perProcessMb].map(([label, mb]) => `${label} ${mb.toFixed(0)} MB`).join(', ')}`,
+      );
+    }
+    if (LARGE_RUN) {
+      const manifest = await writeDataset(imagesOf(distinct, LARGE));
+      const run = await localRun(manifest, LARGE);
+      runs.push(run);
+      console.log(
+        `\nN = ${LARGE} (memory run, load ${loadavg()[0]?.toFixed(1)}): run ${run.status}, wall ${seconds(run.wallSeconds)}, peak RSS ${run.peakRssMb.toFixed(0)} MB`,
+      );
+      console.log(
+        `  per-process peak RSS: ${[...run.perProcessMb].map(([label, mb]) => `${label} ${mb.toFixed(0)} MB`).join(', ')}`,
+      );
+      const reference = runs.find((r) => r.images === 800);
+      if (reference) {
+        const growth = (run.peakRssMb / reference.peakRssMb - 1) * 100;
+        console.log(`  peak RSS ${LARGE} vs 800: ${growth >= 0 ? '+' : ''}${growth.toFixed(1)}% (goal within 10%)`);
+      }
+    }
+  } finally {
+    await pool.dispose();
+    await rm(WORK, { recursive: true, force: true });
+  }
+}
+
+await main();

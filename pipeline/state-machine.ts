@@ -10,34 +10,10 @@ import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { NOT_REDRIVABLE_ERROR_NAMES, RETRYABLE_ERROR_NAMES } from '../shared/errors.ts';
 import { mapResultsLayout, TRANSFORM_JOB_PREFIX } from '../shared/layout.ts';
-import type { StageName } from '../shared/records.ts';
 import { TransformJobTask } from './transform-job-task.ts';
 
-/**
- * The top-level states of the happy path and the stage whose wall time each counts toward (the local progress
- * display groups by it). A test checks every name against the synthesized definition, so a renamed state fails there.
- */
-export const STAGE_OF_STATE = {
-  Plan: 'plan',
-  'AnythingToPreprocess?': 'plan',
-  MarkPreprocessStart: 'preprocess',
-  FirstPart: 'preprocess',
-  PartKey: 'preprocess',
-  Preprocess: 'preprocess',
-  NextPart: 'preprocess',
-  'MoreParts?': 'preprocess',
-  MarkTransformStart: 'transform',
-  CountTransformInput: 'transform',
-  'AnythingToTransform?': 'transform',
-  Transform: 'transform',
-  DescribeExistingJob: 'transform',
-  'ExistingJobStatus?': 'transform',
-  WaitForExistingJob: 'transform',
-  MarkAggregateStart: 'aggregate',
-  Aggregate: 'aggregate',
-  Report: 'report',
-  ReportWithoutTransform: 'report',
-} as const satisfies Readonly<Record<string, StageName>>;
+/** Re-exported from its own module, which the local progress display imports without aws-cdk-lib. */
+export { STAGE_OF_STATE } from './state-stages.ts';
 
 /** The Lambda functions of the stages the state machine calls. */
 export interface PipelineFunctions {

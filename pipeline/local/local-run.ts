@@ -12,8 +12,8 @@ import { explainFailedRun, LocalServerDiedError } from './local-server-health.ts
 import { runningService } from './local-service.ts';
 import { ProgressDisplay } from './progress-display.ts';
 import { failOrphanedRuns, keepUnrecordedFailure, RunHeartbeat } from './run-owner.ts';
-import { LocalRuntime } from './runtime.ts';
-import { generateSampleDataset } from './sample-dataset.ts';
+import type { LocalRuntime } from './runtime.ts';
+import type { SampleFile } from './sample-dataset.ts';
 
 export interface LocalRunIo {
   out(text: string): void;
@@ -70,10 +70,15 @@ export async function runLocalPipeline(options: LocalRunOptions): Promise<LocalR
       ? `Using the local servers of \`nightshift local up\` (${service.servers.s3.endpoint}, ${service.servers.dynamodb.endpoint}, ${service.servers.model.endpoint})\n`
       : 'Starting the local S3, DynamoDB and model servers for this run (`nightshift local up` keeps them running):\n',
   );
-  const runtime = await LocalRuntime.start({
+  // Imported here, not at the top: the read commands that import this module never start a runtime, and the
+  // sample's renderer (sharp) is needed only without a source.
+  const sample = options.source === undefined && !options.dataset && !options.redriveRunId ? startSample() : undefined;
+  const { LocalRuntime: Runtime } = await import('./runtime.ts');
+  const runtime = await Runtime.start({
     home: options.home,
     onProgress: display.onEvent,
-    onStartupStep: (step, seconds) => io.err(`  ${step.padEnd(16)} ${seconds.toFixed(1)} s\n`),
+    // Steps run together, so each gives its seconds since start-up began; the model may finish during a stage.
+    onStartupStep: (step, seconds) => display.note(`  ${step.padEnd(16)} ${seconds.toFixed(1)} s`),
   });
   let handle: ReturnType<LocalRuntime['startRun']> | undefined;
   let heartbeat: RunHeartbeat | undefined;
@@ -107,7 +112,7 @@ export async function runLocalPipeline(options: LocalRunOptions): Promise<LocalR
       ? { dataset: previous.dataset, label: 'redrive', keyPrefix: undefined }
       : options.dataset
         ? { dataset: options.dataset, label: 'run', keyPrefix: undefined }
-        : await putDataset(runtime, options.source, stamp);
+        : await putDataset(runtime, options.source, stamp, sample);
     runId = previous?.runId ?? options.runId ?? `${label}-${stamp}`;
     if (keyPrefix !== undefined) {
       await recordRunSource(options.home, runId, {
@@ -182,6 +187,14 @@ export async function runLocalPipeline(options: LocalRunOptions): Promise<LocalR
   }
 }
 
+/** The generated sample dataset, rendered while the runtime starts (sharp renders on libuv's threads). */
+function startSample(): Promise<SampleFile[]> {
+  const files = import('./sample-dataset.ts').then(({ generateSampleDataset }) => generateSampleDataset());
+  // Awaited by putDataset; a runtime that fails to start first must not leave it unhandled.
+  files.catch(() => undefined);
+  return files;
+}
+
 /** Where a local run's dataset came from: the user's folder or manifest, and the bucket prefix its keys got. */
 export interface RunSource {
   readonly source: string;
@@ -215,10 +228,12 @@ async function putDataset(
   runtime: LocalRuntime,
   source: string | undefined,
   stamp: string,
+  sample: Promise<SampleFile[]> | undefined,
 ): Promise<{ dataset: string; label: string; keyPrefix: string }> {
   const bucket = runtime.stack.pipelineBucket;
   if (source === undefined) {
-    const files = await generateSampleDataset();
+    // Rendered only for the demo (no source): a default parameter here rendered it for every folder run too.
+    const files = await (sample ?? startSample());
     const prefix = `${BUCKET_PREFIXES.datasets}demo/`;
     await runtime.upload(prefix, files);
     const manifest = files
@@ -241,7 +256,7 @@ async function putDataset(
     const files = await listFiles(path);
     await runtime.upload(
       prefix,
-      await Promise.all(files.map(async (file) => ({ name: relative(path, file), body: await readFile(file) }))),
+      files.map((file) => ({ name: relative(path, file), body: () => readFile(file) })),
     );
     return { dataset: `s3://${bucket}/${prefix}`, label: name, keyPrefix: prefix };
   }
@@ -250,13 +265,13 @@ async function putDataset(
   const folder = dirname(path);
   if (path.endsWith('.jsonl')) {
     const lines: string[] = [];
+    const listed: string[] = [];
     for (const line of text.split('\n')) {
       if (line.trim() === '') continue;
       try {
         const entry = JSON.parse(line) as { key?: unknown };
         if (typeof entry.key === 'string' && !entry.key.startsWith('s3://')) {
-          const body = await readFile(join(folder, entry.key)).catch(() => undefined);
-          if (body) await runtime.upload(prefix, [{ name: entry.key, body }]);
+          listed.push(entry.key);
           lines.push(JSON.stringify({ ...entry, key: `${prefix}${entry.key}` }));
           continue;
         }
@@ -265,19 +280,33 @@ async function putDataset(
       }
       lines.push(line);
     }
+    await uploadListed(runtime, prefix, folder, listed);
     await runtime.upload(prefix, [{ name: 'manifest.jsonl', body: `${lines.join('\n')}\n` }]);
     return { dataset: `s3://${bucket}/${prefix}manifest.jsonl`, label: name, keyPrefix: prefix };
   }
   const document = JSON.parse(text) as [unknown, ...unknown[]];
   const keys = document.slice(1).filter((entry): entry is string => typeof entry === 'string');
-  for (const key of keys) {
-    const body = await readFile(join(folder, key)).catch(() => undefined);
-    if (body) await runtime.upload(prefix, [{ name: key, body }]);
-  }
+  await uploadListed(runtime, prefix, folder, keys);
   await runtime.upload(prefix, [
     { name: 'manifest.json', body: JSON.stringify([{ prefix: `s3://${bucket}/${prefix}` }, ...document.slice(1)]) },
   ]);
   return { dataset: `s3://${bucket}/${prefix}manifest.json`, label: name, keyPrefix: prefix };
+}
+
+/**
+ * Uploads the files a local manifest lists that exist (a missing one is left for the preprocess stage to reject
+ * as NOT_FOUND, as in S3); a key listed twice is uploaded once.
+ */
+async function uploadListed(runtime: LocalRuntime, prefix: string, folder: string, keys: string[]): Promise<void> {
+  const present = await Promise.all(
+    [...new Set(keys)].map(async (key) =>
+      (await stat(join(folder, key)).catch(() => undefined))?.isFile() ? key : undefined,
+    ),
+  );
+  await runtime.upload(
+    prefix,
+    present.flatMap((key) => (key === undefined ? [] : [{ name: key, body: () => readFile(join(folder, key)) }])),
+  );
 }
 
 /** A UTF-8 byte order mark (Windows editors write one) is not part of the manifest's JSON. */

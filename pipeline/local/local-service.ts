@@ -95,15 +95,13 @@ export async function startLocalService(options: {
   await Promise.all(
     ['logs', LOCAL_S3_DIR, LOCAL_DYNAMODB_DIR].map((dir) => mkdir(join(stateDir, dir), { recursive: true })),
   );
-  let time = Date.now();
-  const step = (name: string) => {
-    options.onStep?.(name, (Date.now() - time) / 1000);
-    time = Date.now();
-  };
-  const { stack, cached } = await loadLocalStack(stateDir);
-  step(cached ? 'synth (cached)' : 'synth');
+  const began = Date.now();
+  const step = (name: string) => options.onStep?.(name, (Date.now() - began) / 1000);
   const servers: Partial<Record<ServerName, LocalService['servers']['s3']>> = {};
+  let stack: LocalStack;
   try {
+    // The three servers start first, so they load while this process synthesizes (or reads the cached template);
+    // each step reports its seconds since start-up began.
     servers.s3 = await launch(stateDir, 's3', ports.s3, [
       '--openssl-legacy-provider',
       '--import',
@@ -130,13 +128,18 @@ export async function startLocalService(options: {
       '--host',
       '127.0.0.1',
     ]);
-    await waitAnswering(servers.s3, '/', 30_000, 'S3');
-    step('S3');
-    await waitAnswering(servers.dynamodb, '/', 30_000, 'DynamoDB');
-    step('DynamoDB');
-    await createResources(stack, servers.s3.endpoint, servers.dynamodb.endpoint);
-    await waitAnswering(servers.model, '/ping', 120_000, 'model server', 200);
-    step('model load');
+    const { s3, dynamodb, model } = servers;
+    const [loaded] = await Promise.all([
+      loadLocalStack(stateDir).then((result) => {
+        step(result.cached ? 'synth (cached)' : 'synth');
+        return result;
+      }),
+      waitAnswering(s3, '/', 30_000, 'S3').then(() => step('S3')),
+      waitAnswering(dynamodb, '/', 30_000, 'DynamoDB').then(() => step('DynamoDB')),
+      waitAnswering(model, '/ping', 120_000, 'model server', 200).then(() => step('model load')),
+    ]);
+    stack = loaded.stack;
+    await createResources(stack, s3.endpoint, dynamodb.endpoint);
   } catch (error) {
     await Promise.all(Object.values(servers).map((server) => stopProcess(server.process)));
     throw error;

@@ -16,6 +16,8 @@ export interface ModelServerProcessOptions {
   readonly startTimeoutMs?: number;
   /** Receives the server's log lines (JSON). */
   readonly onLog?: (line: string) => void;
+  /** Stops a server still loading its models (a run that ends before its transform does not wait for them). */
+  readonly signal?: AbortSignal;
   /** Appends the server's output here, so a server that dies leaves its last words. @default - none */
   readonly logFile?: string;
 }
@@ -54,12 +56,25 @@ export async function startModelServer(
   const stop = () => stopChild(child);
   const timeoutMs = options.startTimeoutMs ?? 120_000;
   const deadline = Date.now() + timeoutMs;
+  const stopped = () => new Error('the model server was stopped while it loaded its models');
   try {
     const port = await new Promise<number>((resolve, reject) => {
       const timer = setTimeout(
         () => reject(new Error(`the model server did not report its port within ${timeoutMs} ms: ${stderr}`)),
         timeoutMs,
       );
+      options.signal?.addEventListener(
+        'abort',
+        () => {
+          clearTimeout(timer);
+          reject(stopped());
+        },
+        { once: true },
+      );
+      if (options.signal?.aborted) {
+        clearTimeout(timer);
+        reject(stopped());
+      }
       child.once('exit', (code) => {
         clearTimeout(timer);
         reject(new Error(`the model server exited with code ${code} while starting: ${stderr}`));
@@ -82,6 +97,7 @@ export async function startModelServer(
     });
     const endpoint = `http://127.0.0.1:${port}`;
     while (Date.now() < deadline) {
+      if (options.signal?.aborted) throw stopped();
       const ping = await fetch(`${endpoint}/ping`).catch(() => undefined);
       if (ping?.status === 200) {
         return { endpoint, pid: child.pid ?? -1, stop, ...(options.logFile ? { log: options.logFile } : {}) };

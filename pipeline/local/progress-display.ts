@@ -1,6 +1,6 @@
 import { formatDuration } from '../../shared/format-duration.ts';
 import { STAGES, type StageName } from '../../shared/records.ts';
-import { STAGE_OF_STATE } from '../state-machine.ts';
+import { STAGE_OF_STATE } from '../state-stages.ts';
 import type { ProgressEvent } from './engine/index.ts';
 import type { TransformProgress } from './runtime.ts';
 
@@ -84,6 +84,15 @@ export class ProgressDisplay {
         return;
     }
   };
+
+  /** Prints a line of its own (a start-up step that ends while a stage works) without breaking the live line. */
+  note(line: string): void {
+    this.out.write(`${this.out.isTTY && this.live ? '\r\x1b[2K' : ''}${line}\n`);
+    if (this.live) {
+      this.live = false;
+      this.renderLive();
+    }
+  }
 
   /** Prints the last stage's finished line (a run's failure path ends the display without one more stage). */
   finish(): void {

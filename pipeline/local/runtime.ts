@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import pLimit from 'p-limit';
 import { DynamoPredictionStore } from '../../shared/aws/dynamo-prediction-store.ts';
 import { DynamoRunStore } from '../../shared/aws/dynamo-run-store.ts';
 import { S3ObjectStore } from '../../shared/aws/s3-object-store.ts';
@@ -35,6 +36,12 @@ import { startModelServer } from './model-server-process.ts';
 import { StageLogFile } from './stage-log-file.ts';
 import { acquireStateLock } from './state-lock.ts';
 
+/**
+ * PUTs in flight while a local run uploads its dataset: one at a time left the local S3 server idle between
+ * requests (issue 14); eight keep it busy without opening a socket per file of a large folder.
+ */
+export const UPLOAD_CONCURRENCY = 8;
+
 /** What a client needs to reach a local run's servers and resources (the CLI's --local mode reads these). */
 export interface LocalNames {
   readonly pipelineBucket: string;
@@ -56,7 +63,10 @@ export interface LocalRuntimeOptions {
   readonly onProgress?: (event: ProgressEvent | TransformProgress) => void;
   /** Environment for the model-server processes. */
   readonly modelServerEnv?: Record<string, string>;
-  /** Each start-up step as it finishes (`synth`, `S3`, `DynamoDB`, `model load`) with its seconds. */
+  /**
+   * Each start-up step as it finishes (`synth`, `S3`, `DynamoDB`, `model load`), with its seconds since start-up
+   * began: the steps run together, and the model load may end while a stage works.
+   */
   readonly onStartupStep?: (step: string, seconds: number) => void;
 }
 
@@ -102,6 +112,9 @@ export class LocalRuntime {
     /** Whether the servers are `nightshift local up`'s (shared, left running) rather than this runtime's own. */
     readonly shared: boolean,
     private readonly releaseLock: () => Promise<void>,
+    /** Aborts the model server's start when the runtime stops before it loaded. */
+    private readonly modelLoad: AbortController,
+    private readonly modelReady: Promise<unknown>,
     /** The S3, DynamoDB and model servers the run uses, for naming the one that died. */
     readonly localServers: readonly LocalServerProcess[],
   ) {}
@@ -110,33 +123,68 @@ export class LocalRuntime {
     const log = options.log ?? silentLog;
     const { home } = options;
     await Promise.all(['s3', 'dynamodb', 'logs', 'reports'].map((dir) => mkdir(join(home, dir), { recursive: true })));
-    let time = Date.now();
-    const step = (name: string) => {
-      options.onStartupStep?.(name, (Date.now() - time) / 1000);
-      time = Date.now();
-    };
+    const began = Date.now();
+    const step =
+      <T>(name: string) =>
+      (value: T): T => {
+        options.onStartupStep?.(name, (Date.now() - began) / 1000);
+        return value;
+      };
     const service = await runningService(home);
     // Without shared servers, this runtime's own servers need the folder to itself (a second would fail to open
     // the same data); the lock names the owner to anyone else who tries.
     const releaseLock = service ? async () => {} : await acquireStateLock(home);
     const servers: RunningEmulator[] = [];
     const modelServers: ModelServerInstance[] = [];
+    const modelLoad = new AbortController();
+    const localServers: LocalServerProcess[] = [];
+    // Start-up steps run together (issue 14): the servers are child processes, spawned before the synth takes this
+    // process's CPU. Each step's line gives its seconds since start-up began. The model loads in the background: the
+    // plan and preprocess stages never call it, and the transform job waits for it (launchInstance below).
+    const own = <T extends RunningEmulator>(server: T): T => {
+      servers.push(server);
+      return server;
+    };
+    const ownServers = service
+      ? []
+      : [
+          startS3Server({ directory: join(home, 's3'), logFile: join(home, 'logs', 's3.log') })
+            .then(own)
+            .then(step('S3')),
+          startDynamoServer({ directory: join(home, 'dynamodb'), logFile: join(home, 'logs', 'dynamodb.log') })
+            .then(own)
+            .then(step('DynamoDB')),
+        ];
+    const serversReady = service
+      ? Promise.resolve({ s3: service.servers.s3.endpoint, dynamodb: service.servers.dynamodb.endpoint })
+      : Promise.all(ownServers).then(([s3, dynamodb]) => ({
+          s3: (s3 as RunningEmulator).endpoint,
+          dynamodb: (dynamodb as RunningEmulator).endpoint,
+        }));
+    const modelReady: Promise<ModelServerInstance> = service
+      ? Promise.resolve({ endpoint: service.servers.model.endpoint, stop: async () => undefined })
+      : startModelServer({
+          env: { ...options.modelServerEnv },
+          logFile: join(home, 'logs', 'model.log'),
+          signal: modelLoad.signal,
+        }).then((server) => {
+          modelServers.push(server);
+          localServers.push(...runServers(home, { emulators: [], model: server }));
+          return step<ModelServerInstance>('model load')(server);
+        });
+    // Settled by whoever awaits it: the transform job, or stop() (a run that ended before its transform).
+    modelReady.catch(() => undefined);
+    serversReady.catch(() => undefined);
     try {
       const { stack, cached } = await loadLocalStack(home);
-      step(cached ? 'synth (cached)' : 'synth');
-      // Any free ports for servers of our own: the clients below are the only ones the handlers use, and the
-      // endpoints of a running runtime are published in local-endpoints.json.
-      if (!service) {
-        servers.push(await startS3Server({ directory: join(home, 's3'), logFile: join(home, 'logs', 's3.log') }));
-        step('S3');
-        servers.push(
-          await startDynamoServer({ directory: join(home, 'dynamodb'), logFile: join(home, 'logs', 'dynamodb.log') }),
-        );
-        step('DynamoDB');
-      }
-      const serverEndpoints = service
-        ? { s3: service.servers.s3.endpoint, dynamodb: service.servers.dynamodb.endpoint }
-        : { s3: (servers[0] as RunningEmulator).endpoint, dynamodb: (servers[1] as RunningEmulator).endpoint };
+      step(cached ? 'synth (cached)' : 'synth')(undefined);
+      const serverEndpoints = await serversReady;
+      // Our own servers are named once they answer, the model once it loaded (a shared service's, all at once).
+      localServers.push(
+        ...(service
+          ? runServers(home, service)
+          : runServers(home, { emulators: servers, model: { endpoint: '' } }).slice(0, servers.length)),
+      );
       const { s3, dynamo, doc } = createLocalClients(serverEndpoints);
       const stores: LocalStores = {
         objects: new S3ObjectStore(s3),
@@ -179,7 +227,6 @@ export class LocalRuntime {
           const logger = StageLogFile.forStage(logFile, stage, config.logLevel);
           return { ...stores, config, clock: systemClock, notifier, starter, transformJobs, logger };
         };
-      const localServers: LocalServerProcess[] = [];
       // A stage that lost a server fails at once naming it, instead of retrying against a dead port.
       const handlers = await createStageHandlers(stack, wireFor, (error, event) =>
         explainServerFailure(error, localServers, { runId: runIdOf(event), shared: service !== undefined }),
@@ -193,23 +240,19 @@ export class LocalRuntime {
       const finalizeFailure = stack.functions.find((fn) => fn.stage === 'finalize-failure');
       if (!finalizeFailure) throw new Error('the synthesized template has no finalize-failure function');
 
-      const first: ModelServerInstance = service
-        ? { endpoint: service.servers.model.endpoint, stop: async () => undefined }
-        : await startModelServer({ env: { ...options.modelServerEnv }, logFile: join(home, 'logs', 'model.log') });
-      localServers.push(...runServers(home, service ?? { emulators: servers, model: first }));
-      if (!service) {
-        modelServers.push(first);
-        step('model load');
-      }
       batchTransform = new LocalBatchTransform({
         objects: stores.objects,
         clock: systemClock,
         log,
         region: LOCAL_REGION,
         account: LOCAL_ACCOUNT,
-        // Instance 0 is the server started (and /ping-ed) up front; more instances start per job and stop after it.
+        // Instance 0 is the server started with the runtime (awaited until /ping answers); more instances start per
+        // job and stop after it.
         launchInstance: async (index) => {
-          if (index === 0) return { endpoint: first.endpoint, stop: async () => undefined };
+          if (index === 0) {
+            const first = await modelReady;
+            return { endpoint: first.endpoint, stop: async () => undefined };
+          }
           return startModelServer({ env: { ...options.modelServerEnv }, logFile: join(home, 'logs', 'model.log') });
         },
         onProgress: (event) => options.onProgress?.({ type: 'TransformProgress', ...event }),
@@ -252,6 +295,8 @@ export class LocalRuntime {
         home,
         service !== undefined,
         releaseLock,
+        modelLoad,
+        modelReady,
         localServers,
       );
       // While this runtime lives, `nightshift --local` (status, watch, predictions) in another terminal uses its
@@ -259,19 +304,33 @@ export class LocalRuntime {
       if (!service) await runtime.publishEndpoints();
       return runtime;
     } catch (error) {
+      modelLoad.abort();
+      await Promise.allSettled([...ownServers, modelReady]);
       await Promise.all([...modelServers, ...servers].map((server) => server.stop().catch(() => undefined)));
       await releaseLock();
       throw error;
     }
   }
 
-  /** Uploads files to the pipeline bucket under `prefix`. */
-  async upload(prefix: string, files: ReadonlyArray<{ name: string; body: Uint8Array | string }>): Promise<void> {
-    for (const file of files) {
-      await this.s3.send(
-        new PutObjectCommand({ Bucket: this.stack.pipelineBucket, Key: `${prefix}${file.name}`, Body: file.body }),
-      );
-    }
+  /**
+   * Uploads files to the pipeline bucket under `prefix`, {@link UPLOAD_CONCURRENCY} at a time. A body given as a
+   * function is read when its upload starts, so a large folder is never held in memory at once.
+   */
+  async upload(
+    prefix: string,
+    files: Iterable<{ name: string; body: Uint8Array | string | (() => Promise<Uint8Array | string>) }>,
+  ): Promise<void> {
+    const limit = pLimit(UPLOAD_CONCURRENCY);
+    await Promise.all(
+      Array.from(files, (file) =>
+        limit(async () => {
+          const body = typeof file.body === 'function' ? await file.body() : file.body;
+          await this.s3.send(
+            new PutObjectCommand({ Bucket: this.stack.pipelineBucket, Key: `${prefix}${file.name}`, Body: body }),
+          );
+        }),
+      ),
+    );
   }
 
   /** Starts the synthesized state machine with an execution input. */
@@ -322,6 +381,8 @@ export class LocalRuntime {
   async stop(): Promise<void> {
     this.s3.destroy();
     this.dynamo.destroy();
+    this.modelLoad.abort();
+    await this.modelReady.catch(() => undefined);
     await Promise.all([...this.modelServers, ...this.servers].map((server) => server.stop().catch(() => undefined)));
     if (!this.shared) await rm(join(this.home, 'local-endpoints.json'), { force: true });
     await this.releaseLock();

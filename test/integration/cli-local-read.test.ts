@@ -197,7 +197,7 @@ describe('read commands with --local against the local S3 and DynamoDB servers',
       expect(result.code).toBe(0);
       const lines = result.stdout.trim().split('\n');
       expect(lines[0]).toMatch(
-        /^RUN\s+STATUS\s+CREATED\s+DURATION\s+ITEMS\s+PREDICTED\s+REJECTED\s+ACCURACY\s+DATASET$/,
+        /^RUN\s+STATUS\s+CREATED\s+DURATION\s+ITEMS\s+PREDICTED\s+NO TEXT\s+REJECTED\s+ACCURACY\s+DATASET$/,
       );
       expect(lines.slice(1).map((line) => line.split(/\s+/).slice(0, 2))).toEqual([
         ['demo-3', 'RUNNING'],
@@ -205,7 +205,7 @@ describe('read commands with --local against the local S3 and DynamoDB servers',
         ['demo-1', 'SUCCEEDED'],
       ]);
       expect(lines[3]).toMatch(
-        /demo-1\s+SUCCEEDED\s+2026-11-23 01:00:00 UTC\s+4m 10s\s+4\s+3\s+1\s+100\.0%\s+s3:\/\/nightshift-local\/datasets\/demo\//,
+        /demo-1\s+SUCCEEDED\s+2026-11-23 01:00:00 UTC\s+4m 10s\s+4\s+3\s+0\s+1\s+100\.0%\s+s3:\/\/nightshift-local\/datasets\/demo\//,
       );
     });
 

@@ -15,6 +15,8 @@ import {
   type DocumentFont,
   PARAGRAPH_LINES,
   renderPage,
+  renderText,
+  SAMPLE_LINES,
   type TextImage,
 } from '../helpers/text-images.ts';
 
@@ -91,6 +93,25 @@ describe('OCR on documents and photos', () => {
     const [prediction] = await handler.predictBatch([await preprocessed(page)]);
 
     expect(characterErrorRate(textOf(prediction), PARAGRAPH_LINES.join('\n'))).toBeLessThanOrEqual(0.04);
+  });
+
+  it('reads lines printed upside down, turned by the direction classifier', async () => {
+    const lines = SAMPLE_LINES.slice(0, 6);
+    const images: DecodedImage[] = [];
+    for (const line of lines) {
+      const image = await renderText([line], { fontSize: 32, format: 'png' });
+      const decoded = await decodeImage(await sharp(image.bytes).rotate(180).png().toBuffer());
+      if (!decoded.ok) throw new Error(decoded.error.message);
+      images.push(decoded.image);
+    }
+
+    const predictions = await handler.predictBatch(images);
+
+    const read = predictions.map(textOf);
+    expect(read.filter((text, index) => text === lines[index]).length).toBeGreaterThanOrEqual(5);
+    expect(
+      Math.max(...read.map((text, index) => characterErrorRate(text, lines[index] as string))),
+    ).toBeLessThanOrEqual(0.1);
   });
 
   it('reads a two-column page column by column', async () => {

@@ -7,7 +7,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-vitest/extend';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { PreflightClients } from '../../pipeline/cli/aws-clients.ts';
-import { type PreflightOptions, runPreflight, transformQuotaName } from '../../pipeline/cli/commands/preflight.ts';
+import { type PreflightOptions, runPreflight, transformQuotaName } from '../../pipeline/cli/preflight-checks.ts';
 
 const sts = mockClient(STSClient);
 const cloudFormation = mockClient(CloudFormationClient);

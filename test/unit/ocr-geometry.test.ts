@@ -40,5 +40,13 @@ describe('OCR: geometry', () => {
       [5, 45],
     ]);
     expect(padQuad(quad, 1, { width: 120, height: 100 })[1]).toEqual([119, 0]);
+    // Less context on the sides than above and below, as the recogniser's crops take it.
+    expect(padQuad(quad, 0.25, { width: 200, height: 100 }, 0.1)).toEqual([
+      [8, 15],
+      [112, 15],
+      [112, 45],
+      [8, 45],
+    ]);
+    expect(padQuad(quad, 0, { width: 200, height: 100 }, 0.1)[0]).toEqual([8, 20]);
   });
 });

@@ -52,6 +52,8 @@ export const runsCommand: CommandSpec = {
         formatDuration((end.getTime() - new Date(run.createdAt).getTime()) / 1000),
         run.counts ? formatCount(run.counts.items) : '-',
         run.counts ? formatCount(run.counts.predicted) : '-',
+        // Its own column, so ITEMS = PREDICTED + NO TEXT + REJECTED reads off the row.
+        run.counts ? formatCount(run.counts.noText ?? 0) : '-',
         run.counts ? formatCount(run.counts.rejected) : '-',
         formatRate(accuracy[run.runId]),
         run.dataset,
@@ -66,6 +68,7 @@ export const runsCommand: CommandSpec = {
           { header: 'DURATION', align: 'right' },
           { header: 'ITEMS', align: 'right' },
           { header: 'PREDICTED', align: 'right' },
+          { header: 'NO TEXT', align: 'right' },
           { header: 'REJECTED', align: 'right' },
           { header: 'ACCURACY', align: 'right' },
           { header: 'DATASET', maxWidth: 60 },

@@ -52,21 +52,27 @@ export function horizontalStart(quad: Quad): number {
 }
 
 /**
- * Grows a quad along its own axes by `margin` times its height on every side (above, below, left and right),
- * clipped to the image.
+ * Grows a quad along its own axes by `margin` times its height above and below, and `sideMargin` times its
+ * height left and right, clipped to the image.
  */
-export function padQuad(quad: Quad, margin: number, image: { width: number; height: number }): Quad {
-  if (margin === 0) return quad;
+export function padQuad(
+  quad: Quad,
+  margin: number,
+  image: { width: number; height: number },
+  sideMargin = margin,
+): Quad {
+  if (margin === 0 && sideMargin === 0) return quad;
   const [topLeft, topRight, bottomRight, bottomLeft] = quad;
   const width = Math.max(distance(topLeft, topRight), 1);
   const height = Math.max(distance(topLeft, bottomLeft), distance(topRight, bottomRight));
-  const step = height * margin;
+  const side = height * sideMargin;
+  const vertical = height * margin;
   // Unit vectors along the top edge (rightwards) and perpendicular to it (downwards in image coordinates).
   const along: Point = [(topRight[0] - topLeft[0]) / width, (topRight[1] - topLeft[1]) / width];
   const down: Point = [-along[1], along[0]];
   const move = (point: Point, right: number, below: number): Point => [
-    Math.min(Math.max(point[0] + (along[0] * right + down[0] * below) * step, 0), image.width - 1),
-    Math.min(Math.max(point[1] + (along[1] * right + down[1] * below) * step, 0), image.height - 1),
+    Math.min(Math.max(point[0] + along[0] * right * side + down[0] * below * vertical, 0), image.width - 1),
+    Math.min(Math.max(point[1] + along[1] * right * side + down[1] * below * vertical, 0), image.height - 1),
   ];
   return [move(topLeft, -1, -1), move(topRight, 1, -1), move(bottomRight, 1, 1), move(bottomLeft, -1, 1)];
 }

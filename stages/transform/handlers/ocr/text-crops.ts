@@ -54,11 +54,28 @@ export function rotateHalfTurn(cv: OpenCv, crop: Mat): Mat {
 export const LINE_HEIGHT = 48;
 
 /**
+ * A crop's width once scaled to {@link LINE_HEIGHT} rows (at least 1 column), times `widthScale` when the crop is
+ * at least that tall: small print, enlarged to 48 rows, keeps its aspect ratio, because squeezing it merged the
+ * words of 10 pt print at 150 dpi (stages/transform/README.md, "Line width").
+ */
+export function lineWidth(crop: { readonly cols: number; readonly rows: number }, widthScale = 1): number {
+  const scale = crop.rows >= LINE_HEIGHT ? widthScale : 1;
+  return Math.max(1, Math.ceil((LINE_HEIGHT * crop.cols * scale) / crop.rows));
+}
+
+/**
  * Writes one crop into an NCHW line tensor as PaddleOCR's `resize_norm_img`: scaled to {@link LINE_HEIGHT} rows
  * keeping its aspect ratio (capped at `tensorWidth` columns), normalised to [-1, 1], padded on the right with 0.
  */
-export function writeLineImage(cv: OpenCv, crop: Mat, tensor: Float32Array, offset: number, tensorWidth: number): void {
-  const width = Math.min(tensorWidth, Math.max(1, Math.ceil((LINE_HEIGHT * crop.cols) / crop.rows)));
+export function writeLineImage(
+  cv: OpenCv,
+  crop: Mat,
+  tensor: Float32Array,
+  offset: number,
+  tensorWidth: number,
+  widthScale = 1,
+): void {
+  const width = Math.min(tensorWidth, lineWidth(crop, widthScale));
   const resized = new cv.Mat();
   try {
     cv.resize(crop, resized, new cv.Size(width, LINE_HEIGHT), 0, 0, cv.INTER_LINEAR);

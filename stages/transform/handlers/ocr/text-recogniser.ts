@@ -1,7 +1,7 @@
 import { type InferenceSession, Tensor } from 'onnxruntime-node';
 import { decodeCtcLine, type RecognisedText } from './ctc-decoder.ts';
 import type { OpenCv } from './opencv.ts';
-import { LINE_HEIGHT, writeLineImage } from './text-crops.ts';
+import { LINE_HEIGHT, lineWidth, writeLineImage } from './text-crops.ts';
 
 type Mat = InstanceType<OpenCv['Mat']>;
 
@@ -12,9 +12,8 @@ type Mat = InstanceType<OpenCv['Mat']>;
 export const WIDTH_BUCKET = 32;
 
 /** The width a crop takes in the recogniser's input: scaled to {@link LINE_HEIGHT} rows, rounded up to a bucket. */
-export function bucketWidth(crop: { readonly cols: number; readonly rows: number }): number {
-  const scaled = Math.max(1, Math.ceil((LINE_HEIGHT * crop.cols) / crop.rows));
-  return Math.ceil(scaled / WIDTH_BUCKET) * WIDTH_BUCKET;
+export function bucketWidth(crop: { readonly cols: number; readonly rows: number }, widthScale = 1): number {
+  return Math.ceil(lineWidth(crop, widthScale) / WIDTH_BUCKET) * WIDTH_BUCKET;
 }
 
 /**
@@ -28,19 +27,21 @@ export class TextRecogniser {
   private readonly session: InferenceSession;
   private readonly alphabet: readonly string[];
   private readonly batchSize: number;
+  private readonly widthScale: number;
 
-  constructor(cv: OpenCv, session: InferenceSession, alphabet: readonly string[], batchSize: number) {
+  constructor(cv: OpenCv, session: InferenceSession, alphabet: readonly string[], batchSize: number, widthScale = 1) {
     this.cv = cv;
     this.session = session;
     this.alphabet = alphabet;
     this.batchSize = batchSize;
+    this.widthScale = widthScale;
   }
 
   async recognise(crops: readonly Mat[]): Promise<RecognisedText[]> {
     const results: RecognisedText[] = new Array(crops.length);
     const buckets = new Map<number, number[]>();
     crops.forEach((crop, index) => {
-      const width = bucketWidth(crop);
+      const width = bucketWidth(crop, this.widthScale);
       const members = buckets.get(width);
       if (members === undefined) buckets.set(width, [index]);
       else members.push(index);
@@ -51,7 +52,7 @@ export class TextRecogniser {
         const size = 3 * LINE_HEIGHT * width;
         const tensor = new Float32Array(batch.length * size);
         batch.forEach((index, position) => {
-          writeLineImage(this.cv, crops[index] as Mat, tensor, position * size, width);
+          writeLineImage(this.cv, crops[index] as Mat, tensor, position * size, width, this.widthScale);
         });
         const texts = await this.run(tensor, batch.length, width);
         batch.forEach((index, position) => {

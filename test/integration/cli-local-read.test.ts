@@ -251,7 +251,7 @@ describe('read commands with --local against the local S3 and DynamoDB servers',
 
       expect(result.code).toBe(1);
       expect(result.stderr).toMatch(
-        /^error: run "nope" not found in table runs-\d+-\d+ \(the local servers \(.+\)\): list runs with `nightshift runs --local`\n$/,
+        /^error: run "nope" not found in table runs-[0-9a-z-]+ \(the local servers \(.+\)\): list runs with `nightshift runs --local`\n$/,
       );
     });
   });

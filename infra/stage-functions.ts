@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Duration } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -52,24 +51,31 @@ export function sharpBundlePackages(architecture: LambdaArchitecture): readonly 
   ];
 }
 
+/**
+ * The shell commands that copy sharp into the preprocess bundle. A missing package fails the bundling with a message
+ * naming it and the install command; the check runs in the bundling shell, not when the commands are built, because
+ * aws-cdk-lib builds them even when bundling is skipped (the local runtime's synth, which needs no arm64 binaries).
+ */
+export function sharpBundleCommands(
+  outputDir: string,
+  architecture: LambdaArchitecture,
+  packages: readonly { name: string; from: string }[] = sharpBundlePackages(architecture),
+): string[] {
+  const checks = packages.map(
+    ({ name, from }) =>
+      `{ [ -d "${from}" ] || { echo "bundling preprocess (${architecture}) needs ${name} at ${from}; run ` +
+      `npm run install:sharp-linux-arm64 (cdk.json runs it before every synth)" >&2; exit 1; }; }`,
+  );
+  return [
+    ...checks,
+    `mkdir -p "${outputDir}/node_modules/@img"`,
+    ...packages.map(({ name, from }) => `cp -R "${from}" "${outputDir}/node_modules/${name}"`),
+  ];
+}
+
 /** Copies files the bundle cannot inline (sharp's native addon, Chart.js's browser build) after esbuild runs. */
 function afterBundling(stage: StageFunctionName, outputDir: string): string[] {
-  if (stage === 'preprocess') {
-    const architecture = SIZING.preprocess.architecture;
-    const packages = sharpBundlePackages(architecture);
-    for (const { name, from } of packages) {
-      if (!existsSync(from)) {
-        throw new Error(
-          `bundling preprocess (${architecture}) needs ${name} at ${from}; run ` +
-            '`npm run install:sharp-linux-arm64` (cdk.json runs it before every synth)',
-        );
-      }
-    }
-    return [
-      `mkdir -p "${outputDir}/node_modules/@img"`,
-      ...packages.map(({ name, from }) => `cp -R "${from}" "${outputDir}/node_modules/${name}"`),
-    ];
-  }
+  if (stage === 'preprocess') return sharpBundleCommands(outputDir, SIZING.preprocess.architecture);
   if (stage === 'report') return [`cp "${ROOT}/node_modules/chart.js/dist/chart.umd.js" "${outputDir}/chart.umd.js"`];
   return [];
 }

@@ -12,7 +12,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { sharpBundlePackages } from '../../infra/stage-functions.ts';
+import { sharpBundleCommands, sharpBundlePackages } from '../../infra/stage-functions.ts';
 
 const json = (path: string) => JSON.parse(readFileSync(new URL(`../../${path}`, import.meta.url), 'utf8'));
 const ARM64_PACKAGES = ['@img/sharp-linux-arm64', '@img/sharp-libvips-linux-arm64'];
@@ -98,5 +98,34 @@ describe("sharp's linux-arm64 packages for the preprocess bundle", () => {
     expect(names('arm64')).toEqual(['sharp', '@img/colour', 'detect-libc', 'semver', ...ARM64_PACKAGES]);
     expect(sharpBundlePackages('arm64').at(-1)?.from).toMatch(/infra\/sharp-linux-arm64\/node_modules\/@img\//);
     expect(names('x86_64')).toContain('@img/sharp-linux-x64');
+  });
+
+  it('checks for the packages when bundling runs, not when the commands are built (a local synth skips bundling)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nightshift-bundle-'));
+    try {
+      const present = join(dir, 'present');
+      mkdirSync(present);
+      writeFileSync(join(present, 'index.js'), '');
+      const missing = join(dir, 'not-installed');
+      const out = join(dir, 'out');
+      const packages = [
+        { name: 'sharp', from: present },
+        { name: '@img/sharp-linux-arm64', from: missing },
+      ];
+
+      // Building the commands does not look at the disk.
+      const commands = sharpBundleCommands(out, 'arm64', packages);
+      const run = spawnSync('sh', ['-c', commands.join(' && ')], { encoding: 'utf8' });
+
+      expect(run.status).toBe(1);
+      expect(run.stderr).toContain(`needs @img/sharp-linux-arm64 at ${missing}; run npm run install:sharp-linux-arm64`);
+      expect(existsSync(join(out, 'node_modules'))).toBe(false);
+
+      const complete = spawnSync('sh', ['-c', sharpBundleCommands(out, 'arm64', packages.slice(0, 1)).join(' && ')]);
+      expect(complete.status).toBe(0);
+      expect(existsSync(join(out, 'node_modules', 'sharp', 'index.js'))).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -295,7 +295,17 @@ export class LocalBatchTransform implements TransformJobControl {
               open(async () => {
                 if (entry.description.TransformJobStatus === 'Stopping') return;
                 try {
-                  recordsDone += await this.transformObject(request, settings, instance, object, inputs.base, requests);
+                  // Awaited first: `recordsDone += await ...` reads the total before the await and loses what
+                  // the objects in flight add meanwhile.
+                  const records = await this.transformObject(
+                    request,
+                    settings,
+                    instance,
+                    object,
+                    inputs.base,
+                    requests,
+                  );
+                  recordsDone += records;
                 } catch (error) {
                   const message = `${object.bucket}/${object.key}: ${(error as Error).message}`;
                   failures.push(message);

@@ -366,7 +366,7 @@ describe('MaxConcurrentTransforms (in-process fake model server: it counts the r
     await aws?.stop();
   });
 
-  it('keeps MaxConcurrentTransforms requests in flight across objects, never more, each output in its input order', async () => {
+  it('keeps MaxConcurrentTransforms requests in flight across objects, never more, each output in its input order, and counts every record', async () => {
     const name = 'concurrent';
     const objects = 7;
     for (let part = 0; part < objects; part += 1) {
@@ -375,10 +375,12 @@ describe('MaxConcurrentTransforms (in-process fake model server: it counts the r
     }
     limit = 3;
     peak = 0;
+    const progress: { objectsDone: number; recordsDone: number }[] = [];
     const transform = new LocalBatchTransform({
       objects: new S3ObjectStore(aws.s3),
       clock,
       log: silentLog,
+      onProgress: ({ objectsDone, recordsDone }) => progress.push({ objectsDone, recordsDone }),
       launchInstance: async () => ({
         endpoint: `http://127.0.0.1:${(fake.address() as AddressInfo).port}`,
         stop: async () => undefined,
@@ -390,6 +392,8 @@ describe('MaxConcurrentTransforms (in-process fake model server: it counts the r
 
     expect(done.TransformJobStatus).toBe('Completed');
     expect(peak).toBe(limit);
+    // Objects finish together; the last update still counts all 14 records (a lost update once showed fewer).
+    expect(progress.at(-1)).toEqual({ objectsDone: objects, recordsDone: objects * 2 });
     const out = await aws.s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: `${name}/out/part-6.jsonl.out` }));
     expect(await out.Body?.transformToString()).toBe('{"echo":60}\n{"echo":61}\n');
   });

@@ -5,14 +5,20 @@
  * activations asymmetric uint8 per tensor with ranges measured by {@link calibrationOutputs} on sample inputs.
  * The server's graph rewrite (paddle-graph.ts) has already folded the affine ops after each convolution into its
  * weights, so the quantised convolution covers them too. Findings and figures: docs/decisions.md, "int8
- * quantisation of the OCR models". The protobuf handling copies every field it does not touch; it repeats
- * paddle-graph.ts's reader, which is to become one module if quantisation moves into stages/.
+ * quantisation of the OCR models". The protobuf handling copies every field it does not touch, with the server's
+ * wire-format reader (protobuf-wire.ts).
  */
 
-const VARINT = 0;
-const FIXED64 = 1;
-const BYTES = 2;
-const FIXED32 = 5;
+import {
+  BYTES,
+  concat,
+  encodeVarint,
+  type Field,
+  lengthDelimited,
+  readFields,
+  readVarint,
+  VARINT,
+} from '../stages/transform/handlers/ocr/protobuf-wire.ts';
 
 const MODEL_OPSET_IMPORT = 8;
 const MODEL_GRAPH = 7;
@@ -40,13 +46,6 @@ const FLOAT = 1;
 const UINT8 = 2;
 const INT8 = 3;
 const INT32 = 6;
-
-interface Field {
-  readonly number: number;
-  readonly wire: number;
-  readonly bytes: Uint8Array;
-  readonly value: Uint8Array;
-}
 
 interface GraphNode {
   inputs: string[];
@@ -420,71 +419,6 @@ function encodeNodeField(node: Omit<GraphNode, 'bytes'>): Uint8Array {
   );
 }
 
-function* readFields(message: Uint8Array): Generator<Field> {
-  let offset = 0;
-  while (offset < message.length) {
-    const start = offset;
-    const k = readVarint(message, offset);
-    const wire = k.value & 7;
-    offset = k.next;
-    let valueStart = offset;
-    if (wire === VARINT) offset = readVarint(message, offset).next;
-    else if (wire === FIXED64) offset += 8;
-    else if (wire === FIXED32) offset += 4;
-    else if (wire === BYTES) {
-      const length = readVarint(message, offset);
-      valueStart = length.next;
-      offset = length.next + length.value;
-    } else throw new Error(`unsupported protobuf wire type ${wire} in the ONNX model`);
-    if (offset > message.length) throw new Error('the ONNX model is truncated');
-    yield {
-      number: Math.floor(k.value / 8),
-      wire,
-      bytes: message.subarray(start, offset),
-      value: message.subarray(valueStart, offset),
-    };
-  }
-}
-
-function readVarint(bytes: Uint8Array, offset: number): { value: number; next: number } {
-  let value = 0;
-  let scale = 1;
-  let position = offset;
-  for (;;) {
-    const byte = bytes[position];
-    if (byte === undefined) throw new Error('the ONNX model is truncated');
-    position += 1;
-    value += (byte & 0x7f) * scale;
-    if (byte < 0x80) return { value, next: position };
-    scale *= 128;
-  }
-}
-
-function encodeVarint(value: number): Uint8Array {
-  const bytes: number[] = [];
-  let rest = value;
-  while (rest >= 0x80) {
-    bytes.push((rest % 128) | 0x80);
-    rest = Math.floor(rest / 128);
-  }
-  bytes.push(rest);
-  return Uint8Array.from(bytes);
-}
-
 function key(number: number, wire: number): Uint8Array {
   return encodeVarint(number * 8 + wire);
-}
-
-function lengthDelimited(number: number, value: Uint8Array): Uint8Array {
-  return concat([key(number, BYTES), encodeVarint(value.length), value]);
-}
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
 }

@@ -23,11 +23,17 @@
  * The protobuf handling is the minimum the rewrite needs: fields it does not touch are copied as they are.
  */
 
-/** Protobuf wire types. */
-const VARINT = 0;
-const FIXED64 = 1;
-const BYTES = 2;
-const FIXED32 = 5;
+import {
+  BYTES,
+  concat,
+  encodeVarint,
+  FIXED32,
+  type Field,
+  lengthDelimited,
+  readFields,
+  readVarint,
+  VARINT,
+} from './protobuf-wire.ts';
 
 /** ModelProto.graph, GraphProto.node / initializer, NodeProto and AttributeProto/TensorProto field numbers (onnx.proto). */
 const MODEL_GRAPH = 7;
@@ -53,15 +59,6 @@ const TENSOR_FLOAT_DATA = 4;
 const TENSOR_NAME = 8;
 const TENSOR_RAW_DATA = 9;
 const TENSOR_FLOAT = 1;
-
-interface Field {
-  readonly number: number;
-  readonly wire: number;
-  /** The whole field, key included. */
-  readonly bytes: Uint8Array;
-  /** The value: the payload of a length-delimited field, the raw bytes of the others. */
-  readonly value: Uint8Array;
-}
 
 interface GraphNode {
   readonly inputs: string[];
@@ -463,69 +460,4 @@ function floatField(attribute: Uint8Array | undefined): number | undefined {
     }
   }
   return undefined;
-}
-
-function* readFields(message: Uint8Array): Generator<Field> {
-  let offset = 0;
-  while (offset < message.length) {
-    const start = offset;
-    const key = readVarint(message, offset);
-    const wire = key.value & 7;
-    offset = key.next;
-    let valueStart = offset;
-    if (wire === VARINT) offset = readVarint(message, offset).next;
-    else if (wire === FIXED64) offset += 8;
-    else if (wire === FIXED32) offset += 4;
-    else if (wire === BYTES) {
-      const length = readVarint(message, offset);
-      valueStart = length.next;
-      offset = length.next + length.value;
-    } else throw new Error(`unsupported protobuf wire type ${wire} in the ONNX model`);
-    if (offset > message.length) throw new Error('the ONNX model is truncated');
-    yield {
-      number: Math.floor(key.value / 8),
-      wire,
-      bytes: message.subarray(start, offset),
-      value: message.subarray(valueStart, offset),
-    };
-  }
-}
-
-function readVarint(bytes: Uint8Array, offset: number): { value: number; next: number } {
-  let value = 0;
-  let scale = 1;
-  let position = offset;
-  for (;;) {
-    const byte = bytes[position];
-    if (byte === undefined) throw new Error('the ONNX model is truncated');
-    position += 1;
-    value += (byte & 0x7f) * scale;
-    if (byte < 0x80) return { value, next: position };
-    scale *= 128;
-  }
-}
-
-function encodeVarint(value: number): Uint8Array {
-  const bytes: number[] = [];
-  let rest = value;
-  while (rest >= 0x80) {
-    bytes.push((rest % 128) | 0x80);
-    rest = Math.floor(rest / 128);
-  }
-  bytes.push(rest);
-  return Uint8Array.from(bytes);
-}
-
-function lengthDelimited(number: number, value: Uint8Array): Uint8Array {
-  return concat([encodeVarint(number * 8 + BYTES), encodeVarint(value.length), value]);
-}
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
 }

@@ -1,5 +1,6 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -62,6 +63,23 @@ function cli(args: readonly string[]): Cli {
         void exit.then((code) => reject(new Error(`exited (${code}) before "${text}": ${err}`)));
       }),
   };
+}
+
+/**
+ * Three consecutive free ports below Linux's ephemeral range (32768-60999), where the servers other test files
+ * start on port 0, and their clients, cannot take one between this check and `local up`.
+ */
+async function freePortBase(): Promise<number> {
+  const free = (port: number) =>
+    new Promise<boolean>((resolve) => {
+      const server = createServer();
+      server.once('error', () => resolve(false));
+      server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+    });
+  for (;;) {
+    const base = 20000 + Math.floor(Math.random() * 4000) * 3;
+    if ((await free(base)) && (await free(base + 1)) && (await free(base + 2))) return base;
+  }
 }
 
 async function run(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -133,9 +151,10 @@ afterAll(() => {
 describe('nightshift local up | status | down', () => {
   it('starts the servers once; runs use them (two at once on one folder); down leaves no process', async () => {
     const home = freshHome();
-    const portBase = 47400 + Math.floor(Math.random() * 500) * 3;
+    const portBase = await freePortBase();
 
     const up = await run(['local', 'up', '--state-dir', home, '--port-base', String(portBase)]);
+    expect(up.code, up.stderr).toBe(0);
     const service = JSON.parse(readFileSync(join(home, 'local-service.json'), 'utf8')) as {
       servers: Record<string, { process: { pid: number } }>;
     };

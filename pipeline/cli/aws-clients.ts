@@ -12,8 +12,8 @@ import { SageMakerClient } from '@aws-sdk/client-sagemaker';
 import { ServiceQuotasClient } from '@aws-sdk/client-service-quotas';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { STSClient } from '@aws-sdk/client-sts';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { s3ClientConfig } from '../../shared/aws/client-config.ts';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { documentClient, s3ClientConfig } from '../../shared/aws/client-config.ts';
 
 /** How to reach AWS: the standard chain (env, profile, SSO, roles) with the `--region` / `--profile` overrides. */
 export interface AwsClientOptions {
@@ -95,10 +95,6 @@ export function createAwsClients(options: AwsClientOptions): AwsClients {
       for (const client of built.splice(0)) client.destroy();
     },
   };
-}
-
-function documentClient(dynamo: DynamoDBClient): DynamoDBDocumentClient {
-  return DynamoDBDocumentClient.from(dynamo, { marshallOptions: { removeUndefinedValues: true } });
 }
 
 /** The clients `nightshift preflight` checks an account with (only it needs STS, Service Quotas and Lambda). */

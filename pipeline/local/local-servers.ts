@@ -13,9 +13,9 @@ import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { z } from 'zod';
-import { s3ClientConfig } from '../../shared/aws/client-config.ts';
+import { documentClient, s3ClientConfig } from '../../shared/aws/client-config.ts';
 import { formatIssues } from '../../shared/execution-input.ts';
 import { CliFailure } from '../run-backend/failures.ts';
 import { acquireStateLock } from './state-lock.ts';
@@ -246,7 +246,7 @@ export function createLocalClients(endpoints: LocalEndpoints): LocalClients {
     endpoint: endpoints.dynamodb,
     credentials: LOCAL_CREDENTIALS,
   });
-  const doc = DynamoDBDocumentClient.from(dynamo, { marshallOptions: { removeUndefinedValues: true } });
+  const doc = documentClient(dynamo);
   return {
     s3,
     dynamo,

@@ -1,4 +1,6 @@
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { S3ClientConfig } from '@aws-sdk/client-s3';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 
 /**
  * S3 client settings every entry point uses. Endpoints and credentials come the standard way
@@ -19,4 +21,12 @@ export function s3ClientConfig(env: Readonly<Record<string, string | undefined>>
     // Local servers answer on one host name; virtual-hosted buckets would need DNS.
     forcePathStyle: local,
   };
+}
+
+/**
+ * The document client every entry point reads and writes items with: attributes left `undefined` (optional record
+ * fields) are dropped instead of failing the marshalling.
+ */
+export function documentClient(dynamo: DynamoDBClient): DynamoDBDocumentClient {
+  return DynamoDBDocumentClient.from(dynamo, { marshallOptions: { removeUndefinedValues: true } });
 }

@@ -1,18 +1,18 @@
 /**
- * The Lambda functions' one wiring place: every stage's clients are built here, from the function's environment
- * (the settings the stack sets, and the SDK's standard configuration: region, credentials, `AWS_ENDPOINT_URL_*`).
+ * The Lambda functions' one wiring place: {@link lambdaClients} builds the AWS SDK clients from the function's
+ * environment (the SDK's standard configuration: region, credentials, `AWS_ENDPOINT_URL_*`), and {@link wireFrom}
+ * turns clients and the settings the stack sets into a stage's ports.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SageMakerClient } from '@aws-sdk/client-sagemaker';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { SNSClient } from '@aws-sdk/client-sns';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { parseStageConfig, requiredSetting, type StageConfig } from '../config.ts';
 import { createStageLogger } from '../logging.ts';
 import { systemClock } from '../ports.ts';
 import type { StageWiring, Wire } from '../stage-handler.ts';
-import { s3ClientConfig } from './client-config.ts';
+import { documentClient, s3ClientConfig } from './client-config.ts';
 import { DynamoPredictionStore } from './dynamo-prediction-store.ts';
 import { DynamoRunStore } from './dynamo-run-store.ts';
 import { S3ObjectStore } from './s3-object-store.ts';
@@ -20,32 +20,49 @@ import { SageMakerTransformJobs } from './sagemaker-transform-jobs.ts';
 import { SfnExecutionStarter } from './sfn-execution-starter.ts';
 import { SnsNotifier } from './sns-notifier.ts';
 
+/** The AWS SDK clients a stage may use, each built on its first call, so a stage builds only the clients it uses. */
+export interface StageClients {
+  readonly s3: () => S3Client;
+  readonly dynamo: () => DynamoDBClient;
+  readonly sns: () => SNSClient;
+  readonly sfn: () => SFNClient;
+  readonly sageMaker: () => SageMakerClient;
+}
+
+/**
+ * The clients of a Lambda function: the SDK's standard configuration from `process.env`, plus `env`'s say on S3
+ * addressing (path-style when an endpoint is set; see {@link s3ClientConfig}).
+ */
+export function lambdaClients(env: Readonly<Record<string, string | undefined>> = process.env): StageClients {
+  return {
+    s3: once(() => new S3Client(s3ClientConfig(env))),
+    dynamo: once(() => new DynamoDBClient({})),
+    sns: once(() => new SNSClient({})),
+    sfn: once(() => new SFNClient({})),
+    sageMaker: once(() => new SageMakerClient({})),
+  };
+}
+
 /**
  * Wires a stage from `process.env`. Read when the handler first runs, never at import, so a configuration error
- * fails that invocation, naming the variable, and importing a handler has no side effects. Each member is built on
- * first access: a stage builds only the clients it uses.
+ * fails that invocation, naming the variable, and importing a handler has no side effects.
  */
-export const wireFromEnv: Wire = (stage) => wireFrom(process.env, stage);
+export const wireFromEnv: Wire = (stage) => wireFrom(process.env, stage, lambdaClients());
 
-/** {@link wireFromEnv} over a given environment. */
-export function wireFrom(env: Readonly<Record<string, string | undefined>>, stage: string): StageWiring {
+/** A stage's ports over the given clients, configured by `env` (the stack's settings: tables, buckets, topic). */
+export function wireFrom(
+  env: Readonly<Record<string, string | undefined>>,
+  stage: string,
+  clients: StageClients,
+): StageWiring {
   const config: StageConfig = parseStageConfig(env);
-  const once = <T>(make: () => T): (() => T) => {
-    let value: T | undefined;
-    return () => {
-      value ??= make();
-      return value;
-    };
-  };
-  const doc = once(() =>
-    DynamoDBDocumentClient.from(new DynamoDBClient({}), { marshallOptions: { removeUndefinedValues: true } }),
-  );
-  const objects = once(() => new S3ObjectStore(new S3Client(s3ClientConfig(env))));
+  const doc = once(() => documentClient(clients.dynamo()));
+  const objects = once(() => new S3ObjectStore(clients.s3()));
   const runs = once(() => new DynamoRunStore(doc(), config.runsTable, systemClock));
   const predictions = once(() => new DynamoPredictionStore(doc(), config.predictionsTable));
-  const notifier = once(() => new SnsNotifier(new SNSClient({}), config.notificationTopicArn));
-  const starter = once(() => new SfnExecutionStarter(new SFNClient({}), requiredSetting(config, 'stateMachineArn')));
-  const transformJobs = once(() => new SageMakerTransformJobs(new SageMakerClient({})));
+  const notifier = once(() => new SnsNotifier(clients.sns(), config.notificationTopicArn));
+  const starter = once(() => new SfnExecutionStarter(clients.sfn(), requiredSetting(config, 'stateMachineArn')));
+  const transformJobs = once(() => new SageMakerTransformJobs(clients.sageMaker()));
   const logger = createStageLogger({ stage, level: config.logLevel });
   return {
     config,
@@ -69,5 +86,14 @@ export function wireFrom(env: Readonly<Record<string, string | undefined>>, stag
     get transformJobs() {
       return transformJobs();
     },
+  };
+}
+
+/** `make`'s value, made on the first call and kept. */
+function once<T>(make: () => T): () => T {
+  let value: T | undefined;
+  return () => {
+    value ??= make();
+    return value;
   };
 }

@@ -16,11 +16,11 @@ import {
   paginateListObjectsV2,
   S3Client,
 } from '@aws-sdk/client-s3';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { type RunningEmulator, startDynamoServer, startS3Server } from '../../pipeline/local/emulators.ts';
 import { resolveStateDir } from '../../pipeline/local/local-servers.ts';
 import { runningService } from '../../pipeline/local/local-service.ts';
-import { s3ClientConfig } from '../../shared/aws/client-config.ts';
+import { documentClient, s3ClientConfig } from '../../shared/aws/client-config.ts';
 import { PREDICTIONS_TABLE, RUNS_TABLE } from '../../shared/tables.ts';
 
 /** The local S3 and DynamoDB servers of one test file, and SDK clients pointed at them the standard way. */
@@ -121,7 +121,7 @@ export async function startLocalAws(): Promise<LocalAws> {
   delete process.env.AWS_PROFILE;
   const s3 = new S3Client(s3ClientConfig(process.env));
   const dynamo = new DynamoDBClient({});
-  const doc = DynamoDBDocumentClient.from(dynamo, { marshallOptions: { removeUndefinedValues: true } });
+  const doc = documentClient(dynamo);
   const buckets = new Set<string>();
   const tables: string[] = [];
   const emptyBucket = async (bucket: string) => {

@@ -4,9 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningEmulator, startDynamoServer, startS3Server } from '../../pipeline/local/emulators.ts';
+import { documentClient } from '../../shared/aws/client-config.ts';
 import { DynamoPredictionStore } from '../../shared/aws/dynamo-prediction-store.ts';
 import { DynamoRunStore } from '../../shared/aws/dynamo-run-store.ts';
 import { S3ObjectStore } from '../../shared/aws/s3-object-store.ts';
@@ -27,9 +28,7 @@ const CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
 const BUCKET = 'connection-failures';
 
 function dynamoClient(endpoint: string): DynamoDBDocumentClient {
-  return DynamoDBDocumentClient.from(new DynamoDBClient({ region: 'us-east-1', endpoint, credentials: CREDENTIALS }), {
-    marshallOptions: { removeUndefinedValues: true },
-  });
+  return documentClient(new DynamoDBClient({ region: 'us-east-1', endpoint, credentials: CREDENTIALS }));
 }
 
 function s3Client(endpoint: string): S3Client {

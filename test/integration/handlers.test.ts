@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StageLogFile } from '../../pipeline/local/stage-log-file.ts';
-import { wireFrom } from '../../shared/aws/lambda-wiring.ts';
+import { lambdaClients, wireFrom } from '../../shared/aws/lambda-wiring.ts';
 import { S3ObjectStore } from '../../shared/aws/s3-object-store.ts';
 import type { Wire } from '../../shared/stage-handler.ts';
 import { createHandler as createAggregate } from '../../stages/aggregate/handler.ts';
@@ -46,7 +46,7 @@ describe('stage handlers as factories over injected wiring', () => {
 
   it('plans, then finalizes a failure, through handlers wired from the environment and the local servers', async () => {
     await aws.s3.send(new PutObjectCommand({ Bucket: 'handler-data', Key: 'in/a.jpg', Body: 'x' }));
-    const fromEnv: Wire = (stage) => wireFrom(env, stage);
+    const fromEnv: Wire = (stage) => wireFrom(env, stage, lambdaClients(env));
     const plan = createPlan(fromEnv);
     const finalizeFailure = createFinalizeFailure(fromEnv);
 
@@ -63,7 +63,7 @@ describe('stage handlers as factories over injected wiring', () => {
 
   it('reports a missing environment variable by name on the first invocation, and wires again on the next', async () => {
     const current: Record<string, string | undefined> = { ...env, RUNS_TABLE: '' };
-    const handler = createAggregate((stage) => wireFrom(current, stage));
+    const handler = createAggregate((stage) => wireFrom(current, stage, lambdaClients(current)));
     const event = { runId: 'r', pipelineBucket: 'handler-pipeline', key: 'runs/r/transform-output/x.jsonl.out' };
 
     await expect(handler(event)).rejects.toThrow(

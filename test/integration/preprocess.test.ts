@@ -4,7 +4,7 @@ import 'aws-sdk-client-mock-vitest/extend';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoPredictionStore } from '../../shared/aws/dynamo-prediction-store.ts';
-import { wireFrom } from '../../shared/aws/lambda-wiring.ts';
+import { lambdaClients, wireFrom } from '../../shared/aws/lambda-wiring.ts';
 import { S3ObjectStore } from '../../shared/aws/s3-object-store.ts';
 import { InvalidInputError, RetryableError } from '../../shared/errors.ts';
 import type { PreprocessSettings } from '../../shared/execution-input.ts';
@@ -506,7 +506,7 @@ describe('preprocess stage over the local S3 and DynamoDB servers', () => {
       PREDICTIONS_TABLE: predictionsTable,
       LOG_LEVEL: 'SILENT',
     };
-    const handler = createHandler((stage) => wireFrom(env, stage));
+    const handler = createHandler((stage) => wireFrom(env, stage, lambdaClients(env)));
     const runId = 'run-through-handler';
     // Plain JSON, as Step Functions delivers it.
     const event: unknown = JSON.parse(

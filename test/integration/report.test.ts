@@ -2,7 +2,7 @@ import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoPredictionStore } from '../../shared/aws/dynamo-prediction-store.ts';
 import { DynamoRunStore } from '../../shared/aws/dynamo-run-store.ts';
-import { wireFrom } from '../../shared/aws/lambda-wiring.ts';
+import { lambdaClients, wireFrom } from '../../shared/aws/lambda-wiring.ts';
 import { S3ObjectStore } from '../../shared/aws/s3-object-store.ts';
 import { COST_SERVICES, TRANSFORM_PRICE_PER_HOUR } from '../../shared/cost-model.ts';
 import { InvalidInputError, PipelineStateError } from '../../shared/errors.ts';
@@ -602,7 +602,7 @@ describe('report stage', () => {
       PREDICTIONS_TABLE: tables.predictionsTable,
       LOG_LEVEL: 'SILENT',
     };
-    const handler = createHandler((stage) => wireFrom(env, stage));
+    const handler = createHandler((stage) => wireFrom(env, stage, lambdaClients(env)));
 
     const result = await handler({ runId: 'run-handler', pipelineBucket: BUCKET, parts: [part] });
 

@@ -326,16 +326,17 @@ function printPhases(run: LocalRun): void {
   const header = ['wall', 'CLI', 'S3', 'Dynamo', 'model', 'other'].map((h) => h.padStart(7)).join('');
   console.log(`  where the local run spent its wall time (s), and the CPU seconds of each process in it:`);
   console.log(`    ${''.padEnd(44)}${header}`);
-  const totals = new Map<string, number>();
+  const totals = [0, 0, 0, 0, 0, 0];
   for (const phase of run.phases) {
-    const wall = phase.end - phase.start;
     const columns = CPU_COLUMNS.map((label) => phase.cpu.get(label) ?? 0);
-    const other = [...phase.cpu].reduce((sum, [label, value]) => sum + value, 0) - columns.reduce((a, b) => a + b, 0);
-    const row = [wall, ...columns, other];
-    row.forEach((value, index) => totals.set(String(index), (totals.get(String(index)) ?? 0) + value));
+    const all = [...phase.cpu.values()].reduce((sum, value) => sum + value, 0);
+    const row = [phase.end - phase.start, ...columns, all - columns.reduce((sum, value) => sum + value, 0)];
+    row.forEach((value, index) => {
+      totals[index] = (totals[index] ?? 0) + value;
+    });
     console.log(`    ${phase.name.padEnd(44)}${row.map((v) => v.toFixed(1).padStart(7)).join('')}`);
   }
-  console.log(`    ${'total'.padEnd(44)}${[...totals.values()].map((v) => v.toFixed(1).padStart(7)).join('')}`);
+  console.log(`    ${'total'.padEnd(44)}${totals.map((v) => v.toFixed(1).padStart(7)).join('')}`);
   console.log(
     `  start-up steps (seconds since start-up began; they run together): ${run.startupSteps
       .map(([step, value]) => `${step} ${value.toFixed(1)}`)

@@ -140,6 +140,7 @@ function labelOf(pid: number, root: number): string {
   if (pid === root) return 'CLI';
   try {
     const command = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
+    if (command.trim() === '') return 'CLI (forking)'; // exiting, or not yet exec'd: asked again next sample
     if (command.includes('serve.ts')) return 'model server';
     if (command.includes('emulator-main')) return command.includes(' dynamodb ') ? 'DynamoDB server' : 'S3 server';
     if (command.includes('esbuild')) return 'esbuild (tsx)';
@@ -183,8 +184,10 @@ function sampleTree(child: ChildProcess, started: number): { stop(): TreeSamples
       const used = cpuSeconds(pid);
       if (kb === 0 || used === undefined) continue; // gone, or a zombie
       total += kb;
-      // Read each time: a child just forked still shows its parent's command line until it execs.
-      const label = labelOf(pid, root);
+      // Read until it names a server: a child just forked shows its parent's command line until it execs, and a
+      // process that is exiting shows none.
+      const known = seen.get(pid)?.label;
+      const label = known !== undefined && known !== 'CLI (forking)' ? known : labelOf(pid, root);
       perProcess.set(label, Math.max(perProcess.get(label) ?? 0, kb));
       seen.set(pid, { label, cpu: used });
     }

@@ -66,13 +66,22 @@ function lineGeometry(quad: Quad): LineGeometry {
 function nearestLinePitch(lines: readonly LineGeometry[], index: number): number {
   const line = lines[index] as LineGeometry;
   const [alongX, alongY] = line.along;
+  const [centreX, centreY] = line.centre;
+  const halfWidth = line.width / 2;
   let nearest = Number.POSITIVE_INFINITY;
-  lines.forEach((other, otherIndex) => {
-    if (otherIndex === index) return;
-    const offsets = other.quad.map(([x, y]) => (x - line.centre[0]) * alongX + (y - line.centre[1]) * alongY);
-    if (Math.max(...offsets) <= -line.width / 2 || Math.min(...offsets) >= line.width / 2) return;
-    const across = Math.abs(-(other.centre[0] - line.centre[0]) * alongY + (other.centre[1] - line.centre[1]) * alongX);
-    if (across >= line.height / 2) nearest = Math.min(nearest, across);
-  });
+  for (let otherIndex = 0; otherIndex < lines.length; otherIndex += 1) {
+    const other = lines[otherIndex] as LineGeometry;
+    const across = Math.abs((other.centre[1] - centreY) * alongX - (other.centre[0] - centreX) * alongY);
+    // Cheap test first: a page can hold a thousand boxes, and this runs for every pair.
+    if (otherIndex === index || across < line.height / 2 || across >= nearest) continue;
+    let low = Number.POSITIVE_INFINITY;
+    let high = Number.NEGATIVE_INFINITY;
+    for (const [x, y] of other.quad) {
+      const offset = (x - centreX) * alongX + (y - centreY) * alongY;
+      low = Math.min(low, offset);
+      high = Math.max(high, offset);
+    }
+    if (high > -halfWidth && low < halfWidth) nearest = across;
+  }
   return nearest;
 }

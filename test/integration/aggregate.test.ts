@@ -378,7 +378,8 @@ describe('aggregate stage against the local S3 and DynamoDB servers', () => {
 
   it("requests the next part's index and output once a part is read, before that part's last write is sent", async () => {
     const keys = (n: number) => Array.from({ length: 60 }, (_, i) => `ahead-${n}-${i}.jpg`);
-    const lines = (n: number) => keys(n).map((key, i) => outputLine(i + 10, key, { model, text: 'T', confidence: 0.5 }));
+    const lines = (n: number) =>
+      keys(n).map((key, i) => outputLine(i + 10, key, { model, text: 'T', confidence: 0.5 }));
     const one = await seedPart('run-ahead', 'part-000000000', keys(0), lines(0));
     const two = await seedPart('run-ahead', 'part-000000060', keys(1), lines(1));
     const events: string[] = [];
@@ -432,7 +433,9 @@ describe('aggregate stage against the local S3 and DynamoDB servers', () => {
     });
 
     await expect(attempt).rejects.toThrow(PipelineStateError);
-    await expect(attempt).rejects.toThrow(/elsewhere\/part\.jsonl\.out is not a transform output object of run run-bad-key/);
+    await expect(attempt).rejects.toThrow(
+      /elsewhere\/part\.jsonl\.out is not a transform output object of run run-bad-key/,
+    );
     expect(events).toEqual([]);
   });
 });

@@ -99,7 +99,12 @@ describe('stage handlers as factories over injected wiring', () => {
   it.each([
     ['plan', createPlan, { input: {}, execution: {} }, /plan event is invalid: execution\.name: /],
     ['preprocess', createPreprocess, { Items: [] }, /preprocess batch is invalid: Items: .*BatchInput: /],
-    ['aggregate', createAggregate, { Items: [{ key: 3 }] }, /aggregate batch is invalid: Items\.0\.key: .*BatchInput: /],
+    [
+      'aggregate',
+      createAggregate,
+      { Items: [{ key: 3 }] },
+      /aggregate batch is invalid: Items\.0\.key: .*BatchInput: /,
+    ],
     ['report', createReport, { runId: '', pipelineBucket: 'x', extra: 1 }, /report event is invalid: runId: .*"extra"/],
     ['finalize-failure', createFinalizeFailure, { error: {} }, /finalize-failure event is invalid: executionName: /],
     ['trigger', createTrigger, { source: 'nightshift.schedule' }, /trigger event is invalid: scheduledTime: /],
@@ -120,7 +125,10 @@ describe('stage handlers as factories over injected wiring', () => {
     const wire = testWire({ objects: new S3ObjectStore(aws.s3), logger: StageLogFile.forStage(file, 'aggregate') });
     const handler = createAggregate(wire);
 
-    const batch = { Items: [{ key: 'elsewhere.out' }], BatchInput: { runId: 'run-7', pipelineBucket: 'handler-pipeline' } };
+    const batch = {
+      Items: [{ key: 'elsewhere.out' }],
+      BatchInput: { runId: 'run-7', pipelineBucket: 'handler-pipeline' },
+    };
     await expect(handler(batch)).rejects.toThrow(/is not a transform output object of run run-7/);
 
     const lines = readFileSync(file, 'utf8')

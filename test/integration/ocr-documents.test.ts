@@ -70,7 +70,12 @@ describe('OCR on documents and photos', () => {
     return decoded.image;
   };
 
+  /** Each font at 10 pt and 150 dpi (the smallest print of the issue) and at larger sizes and resolutions. */
   const pages: [DocumentFont, number, number][] = [
+    ['sans', 10, 150],
+    ['serif', 10, 150],
+    ['mono', 10, 150],
+    ['sans', 12, 150],
     ['serif', 12, 200],
     ['mono', 14, 300],
     ['sans', 11, 300],
@@ -86,14 +91,6 @@ describe('OCR on documents and photos', () => {
       expect(characterErrorRate(textOf(prediction), PARAGRAPH_LINES.join('\n'))).toBeLessThanOrEqual(0.02);
     },
   );
-
-  it('reads small print (10 pt sans at 150 dpi) with CER <= 0.04, the known gap to 0.02', async () => {
-    const page = await renderPage(PARAGRAPH_LINES, { font: 'sans', points: 10, dpi: 150 });
-
-    const [prediction] = await handler.predictBatch([await preprocessed(page)]);
-
-    expect(characterErrorRate(textOf(prediction), PARAGRAPH_LINES.join('\n'))).toBeLessThanOrEqual(0.04);
-  });
 
   it('reads lines printed upside down, turned by the direction classifier', async () => {
     const lines = SAMPLE_LINES.slice(0, 6);
@@ -114,7 +111,7 @@ describe('OCR on documents and photos', () => {
     ).toBeLessThanOrEqual(0.1);
   });
 
-  it('reads a two-column page column by column', async () => {
+  it('reads a two-column page column by column, 11 of its 12 lines exactly or better', async () => {
     const page = await renderPage(PARAGRAPH_LINES, { font: 'sans', points: 10, dpi: 150, columns: 2 });
     const decoded = await decodeImage(page.bytes);
     if (!decoded.ok) throw new Error(decoded.error.message);
@@ -123,7 +120,7 @@ describe('OCR on documents and photos', () => {
 
     const read = textOf(prediction).split('\n');
     const positions = PARAGRAPH_LINES.map((line) => read.indexOf(line)).filter((position) => position >= 0);
-    expect(positions.length).toBeGreaterThanOrEqual(8);
+    expect(positions.length).toBeGreaterThanOrEqual(11);
     expect(positions).toEqual([...positions].sort((a, b) => a - b));
     expect(read.indexOf(PARAGRAPH_LINES[5] as string)).toBeLessThan(read.indexOf(PARAGRAPH_LINES[6] as string));
   });

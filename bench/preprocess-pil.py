@@ -2,8 +2,12 @@
 
 Usage: preprocess-pil.py WIDTH HEIGHT QUALITY THUMB_SIDE THUMB_QUALITY WORKERS, image paths one a line on stdin.
 
-The files are read into memory first (the stage gets its bytes from S3, not from disk). Then, for each image, the
-same operations as the stage (sharp/libvips), in the same order, so both sides produce the same outputs:
+The files are read into memory first (the stage gets its bytes from S3, not from disk). A JPEG that already is the
+model input (the stage's rule, `keepsOriginal` in stages/preprocess/model-input.ts: no resize, EXIF orientation 1,
+8-bit RGB, no ICC profile or an sRGB one, at most KEPT_MAX_BYTES and its raw pixels' size) keeps its bytes: only its
+thumbnail is made, decoding it whole (the check that it is not damaged) but shrunk on load (draft) by sharp's factor
+for the thumbnail's size. Every other image goes through the same operations as the stage (sharp/libvips), in the
+same order, so both sides produce the same outputs:
 - decode the first frame; a JPEG shrinks on load (PIL's draft, libjpeg's DCT scaling) by the factor sharp picks
   (largest of 8, 4, 2 the shrink allows, halved when the shrink is exactly that factor);
 - convert an embedded ICC profile to sRGB (perceptual intent), as sharp does with any embedded profile;
@@ -24,6 +28,7 @@ import io
 import json
 import math
 import multiprocessing
+import re
 import resource
 import sys
 import time
@@ -42,6 +47,8 @@ TRANSPOSE = {
 }
 SETTINGS = {}
 PHOTOS = []
+# stages/preprocess/model-input.ts KEPT_MAX_BYTES.
+KEPT_MAX_BYTES = 750 * 1024
 
 
 def fit_inside(width, height, max_width, max_height):
@@ -60,15 +67,50 @@ def jpeg_shrink_on_load(shrink):
     return factor
 
 
+def is_srgb(icc):
+    if not icc:
+        return True
+    try:
+        description = ImageCms.getProfileDescription(ImageCms.ImageCmsProfile(io.BytesIO(icc)))
+    except (OSError, ImageCms.PyCMSError):
+        return False
+    return re.search(r"\bsRGB\b", description, re.IGNORECASE) is not None
+
+
+def thumbnail_bytes(image):
+    thumbnail_size = fit_inside(image.width, image.height, SETTINGS["thumb_side"], SETTINGS["thumb_side"])
+    thumbnail = image if thumbnail_size == image.size else image.resize(
+        thumbnail_size, Image.Resampling.LANCZOS, reducing_gap=2.0
+    )
+    encoded = io.BytesIO()
+    thumbnail.save(encoded, format="WEBP", quality=SETTINGS["thumb_quality"], method=4)
+    return encoded.tell()
+
+
 def prepare(index):
     s = SETTINGS
-    image = Image.open(io.BytesIO(PHOTOS[index]))
+    original = PHOTOS[index]
+    image = Image.open(io.BytesIO(original))
     image.seek(0)
     orientation = image.getexif().get(0x0112, 1)
     turned = orientation in (5, 6, 7, 8)
     stored_w, stored_h = image.size
     upright_w, upright_h = (stored_h, stored_w) if turned else (stored_w, stored_h)
     content_w, content_h = fit_inside(upright_w, upright_h, s["width"], s["height"])
+    if (
+        image.format == "JPEG"
+        and (content_w, content_h) == (stored_w, stored_h)
+        and orientation == 1
+        and image.mode == "RGB"
+        and is_srgb(image.info.get("icc_profile"))
+        and len(original) <= min(KEPT_MAX_BYTES, stored_w * stored_h * 3)
+    ):
+        target = fit_inside(stored_w, stored_h, s["thumb_side"], s["thumb_side"])
+        factor = jpeg_shrink_on_load(min(stored_w / target[0], stored_h / target[1]))
+        if factor > 1:
+            image.draft("RGB", (math.ceil(stored_w / factor), math.ceil(stored_h / factor)))
+        image.load()
+        return len(original) + thumbnail_bytes(image)
     # The resize target in stored orientation: the turn comes after the resize.
     target = (content_h, content_w) if turned else (content_w, content_h)
     if image.format == "JPEG":
@@ -107,13 +149,7 @@ def prepare(index):
 
     model_input = io.BytesIO()
     image.save(model_input, format="JPEG", quality=s["quality"], optimize=True, subsampling="4:2:0")
-    thumbnail_size = fit_inside(image.width, image.height, s["thumb_side"], s["thumb_side"])
-    thumbnail = image if thumbnail_size == image.size else image.resize(
-        thumbnail_size, Image.Resampling.LANCZOS, reducing_gap=2.0
-    )
-    thumbnail_bytes = io.BytesIO()
-    thumbnail.save(thumbnail_bytes, format="WEBP", quality=s["thumb_quality"], method=4)
-    return model_input.tell() + thumbnail_bytes.tell()
+    return model_input.tell() + thumbnail_bytes(image)
 
 
 def cpu_seconds():

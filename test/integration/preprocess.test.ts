@@ -109,6 +109,22 @@ class CountingObjectStore extends PassThroughObjectStore {
   }
 }
 
+/** Holds every GET until `open()`, remembering which started. */
+class GatedGets extends PassThroughObjectStore {
+  readonly started: string[] = [];
+  private opened = false;
+  private readonly waiting: (() => void)[] = [];
+  override async get(location: S3Location): Promise<Uint8Array | undefined> {
+    this.started.push(location.key);
+    if (!this.opened) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    return super.get(location);
+  }
+  open(): void {
+    this.opened = true;
+    for (const resolve of this.waiting.splice(0)) resolve();
+  }
+}
+
 /** Fails every write of a JSON Lines object the way a dropped connection does: with a plain Error. */
 class FailingPartWrites extends PassThroughObjectStore {
   override put(location: S3Location, body: string | Uint8Array, contentType: string): Promise<void> {
@@ -472,7 +488,7 @@ describe('preprocess stage over the local S3 and DynamoDB servers', () => {
       ['displayP3', 'has a Display P3 profile'],
       ['mostlyMetadata', 'is larger than its raw pixels'],
       ['png', 'is a PNG while the encoding is jpeg'],
-    ] as const)('re-encodes the %s image (it %s) as 3-channel sRGB JPEG', async (name) => {
+    ] as const)('re-encodes the %s image (it %s) as 3-channel sRGB JPEG', async (name, _why) => {
       const sent = sentBytes(name);
 
       const decoded = await sharp(sent).metadata();
@@ -641,6 +657,31 @@ describe('preprocess stage over the local S3 and DynamoDB servers', () => {
       expect(sumY / red).toBeCloseTo(120 * scale, 0);
     },
   );
+
+  it('starts no more downloads than the byte budget holds, and the rest as the first images are done (in-process gate on GETs)', async () => {
+    const gated = new GatedGets(objects);
+    const clean = image('images/clean.jpg');
+    const items: DatasetItem[] = [0, 1, 2, 3, 4].map((index) => ({
+      index,
+      bucket: DATASET_BUCKET,
+      key: clean.key,
+      size: clean.body.byteLength,
+    }));
+    const deps = depsWith({ objects: gated, downloadBudgetBytes: Math.floor(clean.body.byteLength * 2.5) });
+
+    const run = runPreprocess(
+      batchOf('run-byte-budget', items, testPreprocessSettings({ downloadConcurrency: 8 })),
+      deps,
+    );
+    for (let turn = 0; turn < 5; turn++) await new Promise((resolve) => setImmediate(resolve));
+    const startedBeforeAnyFinished = gated.started.length;
+    gated.open();
+    const result = await run;
+
+    expect(startedBeforeAnyFinished).toBe(2);
+    expect(gated.started).toHaveLength(5);
+    expect(result).toMatchObject({ records: 5, rejected: 0 });
+  });
 
   it('rejects an item whose listed size is over the limit without downloading it', async () => {
     const counting = new CountingObjectStore(objects);

@@ -21,7 +21,8 @@ same order, so both sides produce the same outputs:
 
 WORKERS 1 runs in this process; more fork that many processes (multiprocessing, the files shared by the fork), the
 images handed out one at a time. Prints one JSON object: images, CPU seconds (this process and its workers) and wall
-seconds of the work, the bytes of model input and thumbnails produced, and (one worker only) each image's CPU seconds.
+seconds of the work, the bytes of model input and thumbnails produced, (one worker only) each image's CPU seconds, and
+whether each image kept its bytes.
 """
 
 import io
@@ -110,7 +111,7 @@ def prepare(index):
         if factor > 1:
             image.draft("RGB", (math.ceil(stored_w / factor), math.ceil(stored_h / factor)))
         image.load()
-        return len(original) + thumbnail_bytes(image)
+        return len(original) + thumbnail_bytes(image), True
     # The resize target in stored orientation: the turn comes after the resize.
     target = (content_h, content_w) if turned else (content_w, content_h)
     if image.format == "JPEG":
@@ -149,7 +150,7 @@ def prepare(index):
 
     model_input = io.BytesIO()
     image.save(model_input, format="JPEG", quality=s["quality"], optimize=True, subsampling="4:2:0")
-    return model_input.tell() + thumbnail_bytes(image)
+    return model_input.tell() + thumbnail_bytes(image), False
 
 
 def cpu_seconds():
@@ -170,15 +171,15 @@ def main():
     wall = time.perf_counter()
     per_image = []
     if workers == 1:
-        produced = 0
+        outcomes = []
         for index in indexes:
             started = time.process_time()
-            produced += prepare(index)
+            outcomes.append(prepare(index))
             per_image.append(time.process_time() - started)
         wall = time.perf_counter() - wall
     else:
         with multiprocessing.get_context("fork").Pool(workers) as pool:
-            produced = sum(pool.imap_unordered(prepare, indexes, chunksize=1))
+            outcomes = list(pool.imap(prepare, indexes, chunksize=1))
             wall = time.perf_counter() - wall
             pool.close()
             pool.join()
@@ -186,8 +187,9 @@ def main():
         "images": len(PHOTOS),
         "cpuSeconds": cpu_seconds() - cpu,
         "wallSeconds": wall,
-        "bytes": produced,
+        "bytes": sum(produced for produced, _ in outcomes),
         "cpuSecondsPerImage": per_image,
+        "kept": [kept for _, kept in outcomes],
     }))
 
 

@@ -1,6 +1,6 @@
 """bench:preprocess's comparison column: PIL (Debian's python3-pil) doing what stages/preprocess does by default.
 
-Usage: preprocess-pil.py WIDTH HEIGHT QUALITY THUMB_SIDE THUMB_QUALITY WORKERS, image paths one a line on stdin.
+Usage: preprocess-pil.py WIDTH HEIGHT QUALITY THUMB_SIDE THUMB_QUALITY THUMB_EFFORT WORKERS, image paths one a line on stdin.
 
 The files are read into memory first (the stage gets its bytes from S3, not from disk). A JPEG that already is the
 model input (the stage's rule, `keepsOriginal` in stages/preprocess/model-input.ts: no resize, EXIF orientation 1,
@@ -16,8 +16,8 @@ same order, so both sides produce the same outputs:
   as libvips' resize (lanczos3, gap 2.0);
 - apply the EXIF orientation (after the resize, as sharp does: fewer pixels to turn), convert to 8-bit RGB;
 - encode JPEG at QUALITY with optimised Huffman tables and 4:2:0 chroma, as sharp's defaults;
-- the thumbnail from the resized pixels: fit inside THUMB_SIDE, never enlarging, WebP at THUMB_QUALITY (method 4,
-  libwebp's default effort, as sharp's).
+- the thumbnail from the resized pixels: fit inside THUMB_SIDE, never enlarging, WebP at THUMB_QUALITY and libwebp
+  method THUMB_EFFORT (sharp's `effort`).
 
 WORKERS 1 runs in this process; more fork that many processes (multiprocessing, the files shared by the fork), the
 images handed out one at a time. Prints one JSON object: images, CPU seconds (this process and its workers) and wall
@@ -84,7 +84,7 @@ def thumbnail_bytes(image):
         thumbnail_size, Image.Resampling.LANCZOS, reducing_gap=2.0
     )
     encoded = io.BytesIO()
-    thumbnail.save(encoded, format="WEBP", quality=SETTINGS["thumb_quality"], method=4)
+    thumbnail.save(encoded, format="WEBP", quality=SETTINGS["thumb_quality"], method=SETTINGS["thumb_effort"])
     return encoded.tell()
 
 
@@ -160,8 +160,15 @@ def cpu_seconds():
 
 
 def main():
-    width, height, quality, thumb_side, thumb_quality, workers = (int(arg) for arg in sys.argv[1:7])
-    SETTINGS.update(width=width, height=height, quality=quality, thumb_side=thumb_side, thumb_quality=thumb_quality)
+    width, height, quality, thumb_side, thumb_quality, thumb_effort, workers = (int(arg) for arg in sys.argv[1:8])
+    SETTINGS.update(
+        width=width,
+        height=height,
+        quality=quality,
+        thumb_side=thumb_side,
+        thumb_quality=thumb_quality,
+        thumb_effort=thumb_effort,
+    )
     for line in sys.stdin:
         if line.strip():
             with open(line.strip(), "rb") as file:

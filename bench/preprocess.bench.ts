@@ -31,7 +31,7 @@ import { PreprocessSettingsSchema } from '../shared/execution-input.ts';
 import { THUMBNAIL_MAX_SIDE, THUMBNAIL_WEBP_QUALITY } from '../shared/thumbnails.ts';
 import { configureImageProcessing } from '../stages/preprocess/image-processing.ts';
 import { prepareModelInput } from '../stages/preprocess/model-input.ts';
-import { makeThumbnail } from '../stages/preprocess/thumbnail.ts';
+import { makeThumbnail, THUMBNAIL_WEBP_EFFORT } from '../stages/preprocess/thumbnail.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const PHOTOS = resolve(ROOT, process.env.BENCH_PHOTOS ?? '../shared/datasets/photos');
@@ -83,7 +83,15 @@ async function nightshiftPass(photos: readonly Buffer[], workers: number): Promi
 
 function pilPass(paths: readonly string[], workers: number): Pass {
   const { width, height, jpegQuality } = SETTINGS;
-  const args = [width, height, jpegQuality, THUMBNAIL_MAX_SIDE, THUMBNAIL_WEBP_QUALITY, workers].map(String);
+  const args = [
+    width,
+    height,
+    jpegQuality,
+    THUMBNAIL_MAX_SIDE,
+    THUMBNAIL_WEBP_QUALITY,
+    THUMBNAIL_WEBP_EFFORT,
+    workers,
+  ].map(String);
   const result = spawnSync(PYTHON, [PIL_SCRIPT, ...args], {
     input: paths.join('\n'),
     encoding: 'utf8',

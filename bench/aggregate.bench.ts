@@ -6,19 +6,23 @@
  * - Parts: BENCH_PARTS transform output objects (`.out`, one joined OCR answer per line, with text lines and boxes)
  *   of BENCH_ROWS rows each, and their index objects, in the local S3 server (s3rver); the table is on the local
  *   DynamoDB server (dynalite). Both servers are the ones the tests use (test/helpers/local-aws.ts).
- * - Aggregate: one part at a time, as one Lambda invocation handles one part: read the index and the output, join
- *   them, write the rows. The store is built once, as a warm Lambda's is.
- * - Raw: the rows that aggregate writes for the same part (captured in a first pass, with their shard partition
+ * - Aggregate, 1 part a call: one part per `runAggregate` call, as the map ran before its ItemBatcher: read the
+ *   index and the output, join them, write the rows. The store is built once, as a warm Lambda's is.
+ * - Aggregate, BENCH_BATCH parts a call: the map's batch (AGGREGATE_PARTS_PER_CHILD parts in one call), where the
+ *   next part's two reads overlap the current part's last writes.
+ * - Raw: the rows that aggregate writes for the same parts (captured in a first pass, with their shard partition
  *   attribute already set), sent as BatchWriteItem calls of 25, one after another, resending any UnprocessedItems.
  *   No S3, no parsing, no marshalling of our own: the floor for writing these rows to this server.
  *
- * Rounds are interleaved part by part (aggregate then raw on one part, raw then aggregate on the next), so the
- * machine's noise falls on both sides. Each side's figure is its total over all rounds: rows/s (images/s: one row
- * per image), ms per part (wall), ms of CPU per part in this process (user + system: the client's work, which is what
- * a Lambda function is billed for) and in the two local servers (child processes, read from /proc on Linux: the
- * work each side asks of S3 and DynamoDB). On a machine whose cores are all busy, wall time follows CPU time.
+ * Rounds are interleaved BENCH_BATCH parts at a time (the three sides on the same parts, in an order that rotates
+ * from group to group and round to round), so the machine's noise falls on every side. Each side's figure is its
+ * total over all rounds: rows/s (images/s: one row per image), ms per part (wall), ms of CPU per part in this
+ * process (user + system: the client's work, which is what a Lambda function is billed for) and in the two local
+ * servers (child processes, read from /proc on Linux: the work each side asks of S3 and DynamoDB). On a machine
+ * whose cores are all busy, wall time follows CPU time.
  *
- * Options (environment): BENCH_PARTS (default 40), BENCH_ROWS (rows per part, default 50), BENCH_ROUNDS (default 5).
+ * Options (environment): BENCH_PARTS (default 40), BENCH_ROWS (rows per part, default 50), BENCH_ROUNDS (default 5),
+ * BENCH_BATCH (parts per batched call, default AGGREGATE_PARTS_PER_CHILD).
  */
 import { readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
@@ -29,6 +33,8 @@ import { S3ObjectStore } from '../shared/aws/s3-object-store.ts';
 import { runLayout } from '../shared/layout.ts';
 import { silentLog } from '../shared/logging.ts';
 import type { OutcomeRecord } from '../shared/records.ts';
+import type { AggregateBatch } from '../shared/stage-events.ts';
+import { AGGREGATE_PARTS_PER_CHILD } from '../shared/stage-sizing.ts';
 import { BATCH_WRITE_LIMIT, PREDICTIONS_TABLE } from '../shared/tables.ts';
 import { type AggregateDeps, runAggregate } from '../stages/aggregate/aggregate.ts';
 import { startLocalAws } from '../test/helpers/local-aws.ts';
@@ -37,6 +43,7 @@ import { MemoryPredictionStore } from '../test/helpers/memory-stores.ts';
 const PARTS = Number(process.env.BENCH_PARTS ?? 40);
 const ROWS = Number(process.env.BENCH_ROWS ?? 50);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const BATCH = Number(process.env.BENCH_BATCH ?? AGGREGATE_PARTS_PER_CHILD);
 const RUN_ID = 'bench-aggregate';
 const PIPELINE = 'bench-pipeline';
 const DATA = 'bench-data';
@@ -135,6 +142,7 @@ async function rawWrite(doc: DynamoDBDocumentClient, table: string, items: reado
 async function timed(
   sample: Sample,
   rows: number,
+  parts: number,
   servers: readonly number[],
   work: () => Promise<unknown>,
 ): Promise<void> {
@@ -147,7 +155,7 @@ async function timed(
   sample.serverCpuMs += cpuOfMs(servers) - serverCpu;
   sample.wallMs += wall;
   sample.cpuMs += (used.user + used.system) / 1000;
-  sample.parts += 1;
+  sample.parts += parts;
   sample.rows += rows;
 }
 
@@ -163,7 +171,7 @@ async function main(): Promise<void> {
   try {
     await aws.createBucket(PIPELINE);
     const { predictionsTable } = await aws.createTables();
-    const events = await Promise.all(
+    const keys = await Promise.all(
       Array.from({ length: PARTS }, async (_, n) => {
         const keys = Array.from({ length: ROWS }, (_, i) => `images/${String(n * ROWS + i).padStart(7, '0')}.jpg`);
         const key = `${runLayout.transformOutput(RUN_ID)}${partName(n)}.jsonl.out`;
@@ -181,54 +189,74 @@ async function main(): Promise<void> {
             Body: `${keys.map((k, i) => outputLine(n * ROWS + i, k)).join('\n')}\n`,
           }),
         );
-        return { runId: RUN_ID, pipelineBucket: PIPELINE, key };
+        return key;
       }),
     );
 
     const objects = new S3ObjectStore(aws.s3);
     const clock = { now: () => new Date() };
+    const batchOf = (keys: readonly string[]): AggregateBatch => ({
+      Items: keys.map((key) => ({ key })),
+      BatchInput: { runId: RUN_ID, pipelineBucket: PIPELINE },
+    });
     // The rows the raw loop writes: what aggregate writes for each part, captured once.
     const captured = new MemoryPredictionStore();
     const itemsOf: Record<string, unknown>[][] = [];
-    for (const event of events) {
+    for (const key of keys) {
       captured.rows.clear();
-      await runAggregate(event, { objects, predictions: captured, clock, log: silentLog });
+      await runAggregate(batchOf([key]), { objects, predictions: captured, clock, log: silentLog });
       itemsOf.push(rawItems([...captured.rows.values()], PREDICTIONS_TABLE.shards));
     }
     const predictions = new DynamoPredictionStore(aws.doc, predictionsTable);
     const deps: AggregateDeps = { objects, predictions, clock, log: silentLog };
+    const groups = Array.from({ length: Math.ceil(PARTS / BATCH) }, (_, g) => ({
+      keys: keys.slice(g * BATCH, (g + 1) * BATCH),
+      items: itemsOf.slice(g * BATCH, (g + 1) * BATCH),
+    }));
     // Warm-up: connections, the run's layout row, JIT.
-    for (const [n, event] of events.slice(0, 4).entries()) {
-      await runAggregate(event, deps);
-      await rawWrite(aws.doc, predictionsTable, itemsOf[n] ?? []);
+    for (const group of groups.slice(0, 2)) {
+      await runAggregate(batchOf(group.keys), deps);
+      for (const key of group.keys) await runAggregate(batchOf([key]), deps);
+      for (const items of group.items) await rawWrite(aws.doc, predictionsTable, items);
     }
 
     console.log(
-      `bench:aggregate: ${PARTS} parts x ${ROWS} rows, ${ROUNDS} rounds interleaved part by part; ` +
+      `bench:aggregate: ${PARTS} parts x ${ROWS} rows, ${ROUNDS} rounds interleaved ${BATCH} parts at a time; ` +
         `${cpus().length} cores (${cpus()[0]?.model ?? 'unknown CPU'}), load ${loadavg()[0]?.toFixed(1)}`,
     );
-    const ours = emptySample();
+    const single = emptySample();
+    const batched = emptySample();
     const raw = emptySample();
-    const roundRatios: number[] = [];
+    const roundRatios: { single: number; batched: number }[] = [];
     for (let round = 0; round < ROUNDS; round += 1) {
-      const oursRound = emptySample();
-      const rawRound = emptySample();
-      for (const [n, event] of events.entries()) {
-        const items = itemsOf[n] ?? [];
-        const aggregate = () => timed(oursRound, items.length, servers, () => runAggregate(event, deps));
-        const loop = () => timed(rawRound, items.length, servers, () => rawWrite(aws.doc, predictionsTable, items));
-        if ((n + round) % 2 === 0) {
-          await aggregate();
-          await loop();
-        } else {
-          await loop();
-          await aggregate();
-        }
+      const sides = { single: emptySample(), batched: emptySample(), raw: emptySample() };
+      for (const [g, group] of groups.entries()) {
+        const rows = group.items.reduce((sum, items) => sum + items.length, 0);
+        const parts = group.keys.length;
+        const runs = [
+          // One part a call, as the map ran before ItemBatcher: one Lambda invocation per .out object.
+          () =>
+            timed(sides.single, rows, parts, servers, async () => {
+              for (const key of group.keys) await runAggregate(batchOf([key]), deps);
+            }),
+          // The map's batch: BATCH parts in one call, the next part's reads overlapping the current one's writes.
+          () => timed(sides.batched, rows, parts, servers, () => runAggregate(batchOf(group.keys), deps)),
+          () =>
+            timed(sides.raw, rows, parts, servers, async () => {
+              for (const items of group.items) await rawWrite(aws.doc, predictionsTable, items);
+            }),
+        ];
+        // Rotate the order, so the machine's noise and any warm-up falls on every side.
+        for (let i = 0; i < runs.length; i += 1) await runs[(g + round + i) % runs.length]?.();
       }
-      roundRatios.push(rawRound.wallMs / oursRound.wallMs);
+      roundRatios.push({
+        single: sides.raw.wallMs / sides.single.wallMs,
+        batched: sides.raw.wallMs / sides.batched.wallMs,
+      });
       for (const [total, part] of [
-        [ours, oursRound],
-        [raw, rawRound],
+        [single, sides.single],
+        [batched, sides.batched],
+        [raw, sides.raw],
       ] as const) {
         total.wallMs += part.wallMs;
         total.cpuMs += part.cpuMs;
@@ -238,28 +266,45 @@ async function main(): Promise<void> {
       }
     }
 
-    const table: [string, string, string][] = [
-      ['', 'aggregate stage', 'raw BatchWriteItem loop'],
-      ['rows/s (images/s)', rate(ours), rate(raw)],
-      [`ms per ${ROWS}-row part (wall)`, perPart(ours, 'wallMs'), perPart(raw, 'wallMs')],
-      [`ms CPU per ${ROWS}-row part (this process)`, perPart(ours, 'cpuMs'), perPart(raw, 'cpuMs')],
+    const columns = ['aggregate, 1 part a call', `aggregate, ${BATCH} parts a call`, 'raw BatchWriteItem loop'];
+    const table: string[][] = [
+      ['', ...columns],
+      ['rows/s (images/s)', rate(single), rate(batched), rate(raw)],
+      [`ms per ${ROWS}-row part (wall)`, perPart(single, 'wallMs'), perPart(batched, 'wallMs'), perPart(raw, 'wallMs')],
+      [
+        `ms CPU per ${ROWS}-row part (this process)`,
+        perPart(single, 'cpuMs'),
+        perPart(batched, 'cpuMs'),
+        perPart(raw, 'cpuMs'),
+      ],
       ...(servers.length === 0
         ? []
         : [
             [
               `ms CPU per ${ROWS}-row part (S3 + DynamoDB servers)`,
-              perPart(ours, 'serverCpuMs'),
+              perPart(single, 'serverCpuMs'),
+              perPart(batched, 'serverCpuMs'),
               perPart(raw, 'serverCpuMs'),
-            ] as [string, string, string],
+            ],
           ]),
     ];
-    const width = Math.max(...table.map((row) => row[0].length));
-    for (const [label, a, b] of table) console.log(`${label.padEnd(width)}  ${a.padStart(15)}  ${b.padStart(23)}`);
-    console.log(
-      `ratio aggregate / raw (rows/s): ${(raw.wallMs / ours.wallMs).toFixed(2)} over all rounds; ` +
-        `per round ${roundRatios.map((r) => r.toFixed(2)).join(' ')} (median ${median(roundRatios).toFixed(2)}); ` +
-        `load ${loadavg()[0]?.toFixed(1)}`,
-    );
+    const width = Math.max(...table.map((row) => row[0]?.length ?? 0));
+    for (const [label, ...cells] of table) {
+      console.log(
+        `${(label ?? '').padEnd(width)}  ${cells.map((c, i) => c.padStart(columns[i]?.length ?? 0)).join('  ')}`,
+      );
+    }
+    const line = (name: string, sample: Sample, side: 'single' | 'batched') => {
+      const perRound = roundRatios.map((r) => r[side]);
+      return (
+        `ratio ${name} / raw (rows/s): ${(raw.wallMs / sample.wallMs).toFixed(2)} over all rounds; ` +
+        `per round ${perRound.map((r) => r.toFixed(2)).join(' ')} (median ${median(perRound).toFixed(2)}); ` +
+        `client CPU ${(raw.cpuMs / sample.cpuMs).toFixed(2)}`
+      );
+    };
+    console.log(line('aggregate, 1 part a call', single, 'single'));
+    console.log(line(`aggregate, ${BATCH} parts a call`, batched, 'batched'));
+    console.log(`load ${loadavg()[0]?.toFixed(1)} at the end`);
   } finally {
     await aws.stop();
   }

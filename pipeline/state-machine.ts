@@ -10,6 +10,7 @@ import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { NOT_REDRIVABLE_ERROR_NAMES, RETRYABLE_ERROR_NAMES } from '../shared/errors.ts';
 import { mapResultsLayout, TRANSFORM_JOB_PREFIX } from '../shared/layout.ts';
+import { AGGREGATE_PARTS_PER_CHILD } from '../shared/stage-sizing.ts';
 import { TransformJobTask } from './transform-job-task.ts';
 
 /** Re-exported from its own module, which the local progress display imports without aws-cdk-lib. */
@@ -449,7 +450,9 @@ export class NightshiftStateMachine extends Construct {
       resultPath: P.error,
     }).next(failAfterPlan);
 
-    // Aggregate: one child per .out object; per-part statistics go to S3 through ResultWriter.
+    // Aggregate: one child per AGGREGATE_PARTS_PER_CHILD .out objects (a child start is a Standard transition, an
+    // Express request and a Lambda request, whatever the child does); per-part statistics go to S3 through
+    // ResultWriter. ItemSelector shapes each listed object before ItemBatcher groups them into the child's `Items`.
     const aggregatePart = this.lambdaStep('AggregatePart', fn.aggregate, 'whole-input');
     for (const retry of childRetries()) aggregatePart.addRetry(retry);
     const aggregate = new sfn.DistributedMap(this, 'Aggregate', {
@@ -457,11 +460,12 @@ export class NightshiftStateMachine extends Construct {
         bucket,
         prefix: sfn.JsonPath.stringAt('$.plan.transformOutputPrefix'),
       }),
-      itemSelector: {
-        runId: sfn.JsonPath.stringAt(P.runId),
-        pipelineBucket: sfn.JsonPath.stringAt(P.bucket),
-        key: sfn.JsonPath.stringAt('$$.Map.Item.Value.Key'),
-      },
+      itemSelector: { key: sfn.JsonPath.stringAt('$$.Map.Item.Value.Key') },
+      itemBatcher: new sfn.ItemBatcher({
+        maxItemsPerBatch: AGGREGATE_PARTS_PER_CHILD,
+        // As for Preprocess: BatchInput is rendered verbatim, so the `.$` keys are written out.
+        batchInput: { 'runId.$': P.runId, 'pipelineBucket.$': P.bucket },
+      }),
       maxConcurrencyPath: `${P.preprocess}.maxConcurrency`,
       toleratedFailurePercentagePath: `${P.preprocess}.toleratedFailurePercentage`,
       mapExecutionType: childType,

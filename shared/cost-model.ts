@@ -5,7 +5,7 @@
  * labelled assumptions, and the request counts follow the code (every S3 and DynamoDB call per batch, listed on
  * {@link S3_REQUESTS}). Cost Explorer has the real figures.
  */
-import { type LambdaArchitecture, type LambdaSizing, STAGE_SIZING } from './stage-sizing.ts';
+import { AGGREGATE_PARTS_PER_CHILD, type LambdaArchitecture, type LambdaSizing, STAGE_SIZING } from './stage-sizing.ts';
 
 /**
  * SageMaker Batch Transform, US$ per instance-hour: approximate us-east-1 on-demand list prices of common types.
@@ -214,11 +214,17 @@ export function estimateCost(input: CostInput): CostEstimate {
   const preBatch = preprocessBatchSeconds(imagesPerBatch, input.downloadConcurrency);
   const agg = STAGE_SIZING.aggregate;
   const aggPart = (a.aggregateSecondsPerPart * rowsPerPart) / a.aggregateMeasuredPartRows;
+  const aggCalls = aggregateCalls(parts);
   const planSeconds = (items / 1000) * a.planSecondsPer1000Items;
   const reportSeconds = (items / 1000) * a.reportSecondsPer1000Items;
 
-  const children = batches + parts;
-  const expressSeconds = batches * roundUpTenth(preBatch.total) + parts * roundUpTenth(aggPart);
+  const children = batches + aggCalls.calls;
+  // Each Express child is billed for the one Lambda call it wraps, rounded up: an aggregate call handles its parts
+  // one after another.
+  const aggExpressSeconds =
+    aggCalls.full * roundUpTenth(AGGREGATE_PARTS_PER_CHILD * aggPart) +
+    (aggCalls.lastParts > 0 ? roundUpTenth(aggCalls.lastParts * aggPart) : 0);
+  const expressSeconds = batches * roundUpTenth(preBatch.total) + aggExpressSeconds;
   const transitions = 12 + 4 * Math.ceil(items / a.itemsPerPlanPart);
   const rowWriteUnits = Math.ceil(a.predictionRowBytes / 1024);
   // The report reads every row once, eventually consistent: half a read unit per 4 KB read.
@@ -231,7 +237,7 @@ export function estimateCost(input: CostInput): CostEstimate {
   const keptGb = (accepted * a.keptBytesPerImage) / 1e9;
   const inputGb = (accepted * a.transformInputBytesPerImage) / 1e9;
   const inputDays = transformSeconds / 86_400;
-  const invocations = batches + parts + 2;
+  const invocations = batches + aggCalls.calls + 2;
 
   const lines: CostLine[] = [
     {
@@ -252,8 +258,10 @@ export function estimateCost(input: CostInput): CostEstimate {
     {
       service: 'Lambda',
       item: 'Lambda aggregate',
-      detail: `${plural(parts, 'part', 'parts')} x ${round(aggPart, 2)} s x ${agg.memoryMb} MB ${agg.architecture}`,
-      usd: lambdaUsd(agg, parts * aggPart, parts),
+      detail:
+        `${plural(aggCalls.calls, 'call', 'calls')} of up to ${AGGREGATE_PARTS_PER_CHILD} parts: ` +
+        `${plural(parts, 'part', 'parts')} x ${round(aggPart, 2)} s x ${agg.memoryMb} MB ${agg.architecture}`,
+      usd: lambdaUsd(agg, parts * aggPart, aggCalls.calls),
     },
     {
       service: 'Lambda',
@@ -264,7 +272,9 @@ export function estimateCost(input: CostInput): CostEstimate {
     {
       service: 'Step Functions',
       item: 'Map Run child starts',
-      detail: `${plural(children, 'child', 'children')} x 1 Standard transition`,
+      detail:
+        `${plural(children, 'child', 'children')} (${plural(batches, 'preprocess batch', 'preprocess batches')} + ` +
+        `${plural(aggCalls.calls, 'aggregate call', 'aggregate calls')}) x 1 Standard transition`,
       usd: children * p.standardPerTransition,
     },
     {
@@ -338,6 +348,21 @@ export function estimateCost(input: CostInput): CostEstimate {
     lines,
     notes,
   };
+}
+
+/**
+ * The aggregate map's children for this many transform output objects: its ItemBatcher gives each child up to
+ * {@link AGGREGATE_PARTS_PER_CHILD} of them, so `full` children of that many and, when they do not divide evenly,
+ * one last child of `lastParts`.
+ */
+export function aggregateCalls(parts: number): {
+  readonly calls: number;
+  readonly full: number;
+  readonly lastParts: number;
+} {
+  const full = Math.floor(parts / AGGREGATE_PARTS_PER_CHILD);
+  const lastParts = parts % AGGREGATE_PARTS_PER_CHILD;
+  return { calls: full + (lastParts > 0 ? 1 : 0), full, lastParts };
 }
 
 /**

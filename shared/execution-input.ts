@@ -61,9 +61,9 @@ export const PreprocessSettingsSchema = z.strictObject({
   /**
    * Items per Distributed Map batch (ItemBatcher MaxItemsPerBatch). At most 200: one preprocess Lambda (1 GB,
    * 120 s, inside an Express child's 5 minutes with its retries) must finish a batch of large photos. The default is
-   * the largest: every batch costs two Map Run child starts (one Standard transition each), two Express requests,
-   * three S3 PUTs and three GETs, so 200 images a batch cost $0.25 per million images in child starts where 50 cost
-   * $1.00 (docs/cost.md).
+   * the largest: every batch costs a preprocess Map Run child start (one Standard transition), an Express request,
+   * a fifth of an aggregate child, four S3 PUTs and three GETs, so 200 images a batch cost $0.15 per million images
+   * in child starts where 50 cost $0.60 (docs/cost.md).
    */
   batchSize: z
     .int()

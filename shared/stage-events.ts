@@ -68,14 +68,29 @@ export const PreprocessResultSchema = z.strictObject({
 });
 export type PreprocessResult = z.infer<typeof PreprocessResultSchema>;
 
-/** aggregate: one Batch Transform output object (a Distributed Map S3-listing item, reshaped by ItemSelector). */
-export const AggregateEventSchema = z.strictObject({
-  runId: z.string().min(1),
-  pipelineBucket: z.string().min(3),
-  /** `<transform output prefix><part>.jsonl.out` */
-  key: z.string().min(1),
+/**
+ * aggregate: one Distributed Map `ItemBatcher` batch of Batch Transform output objects (S3-listing items, each
+ * reshaped by ItemSelector to its key), up to AGGREGATE_PARTS_PER_CHILD (shared/stage-sizing.ts) of them.
+ */
+export const AggregateBatchSchema = z.strictObject({
+  Items: z
+    .array(
+      z.strictObject({
+        /** `<transform output prefix><part>.jsonl.out` */
+        key: z.string().min(1),
+      }),
+    )
+    .min(1),
+  BatchInput: z.strictObject({
+    runId: z.string().min(1),
+    pipelineBucket: z.string().min(3),
+  }),
 });
-export type AggregateEvent = z.infer<typeof AggregateEventSchema>;
+export type AggregateBatch = z.infer<typeof AggregateBatchSchema>;
+
+/** What aggregate returns for a batch: one PartStats per output object, in the batch's order. */
+export const AggregateResultSchema = z.strictObject({ parts: z.array(PartStatsSchema) });
+export type AggregateResult = z.infer<typeof AggregateResultSchema>;
 
 /** Where a Distributed Map's ResultWriter wrote its results (its `manifest.json`). */
 export const ResultWriterLocationSchema = z.strictObject({ bucket: z.string(), manifestKey: z.string() });

@@ -37,3 +37,19 @@ export const STAGE_SIZING = {
   'finalize-failure': { memoryMb: 256, timeoutSeconds: 30, architecture: 'arm64' },
   trigger: { memoryMb: 256, timeoutSeconds: 30, architecture: 'arm64' },
 } as const satisfies Record<string, LambdaSizing>;
+
+/**
+ * Transform output objects (`.out`, one per preprocess batch) that one child of the Aggregate map handles: the
+ * map's `ItemBatcher` `MaxItemsPerBatch` ("Step Functions adds the items to an Items array. It then passes the
+ * array as input to each child workflow execution", ItemBatcher (Map) in the Step Functions Developer Guide).
+ *
+ * Every child start costs the same whatever it does (a Standard transition, an Express request, a Lambda request:
+ * $0.0000262), so one child per part made 5,000 of them per million images at the default 200-image batch. Five
+ * parts a call is 1,000 children ($0.026). More would save at most another $0.013 per million images while
+ * halving the children a mid-size run spreads over (a 10,000-image run has 50 parts: 10 children at 5, 5 at 10).
+ * The time limit is far off: a 200-row part took 0.91 s in `bench:aggregate` on the loaded 2-core machine, so five
+ * are about 5 s of the aggregate function's 90 s, and a part that takes ten times as long (throttled writes
+ * backing off) still fits. Memory does not grow with it: parts are read one after another, each streamed, with
+ * only the next part's index and first line read ahead.
+ */
+export const AGGREGATE_PARTS_PER_CHILD = 5;

@@ -15,7 +15,7 @@ import {
   TransformIndexSchema,
   TransformOutputLineSchema,
 } from '../../shared/records.ts';
-import type { AggregateEvent } from '../../shared/stage-events.ts';
+import type { AggregateBatch, AggregateResult } from '../../shared/stage-events.ts';
 import { BATCH_WRITE_LIMIT } from '../../shared/tables.ts';
 import { confidenceOf, mapLines, normaliseText } from './join-output.ts';
 
@@ -29,29 +29,112 @@ export interface AggregateDeps {
 }
 
 /**
- * Joins one Batch Transform output object back to its items and stores one row per item.
+ * Joins a batch of Batch Transform output objects (parts) back to their items and stores one row per item; returns
+ * one {@link PartStats} per part, in the batch's order.
  *
  * Batch Transform writes `<input object>.out` with one line per input line, in order (SplitType Line,
  * AssembleWith Line), and with `JoinSource: Input` each line carries the input's `id`/`key` beside
  * `SageMakerOutput`. The preprocess stage's index sidecar says which items the part held, so a malformed or
  * missing line still becomes a rejection for the right item: every item ends as exactly one row.
  *
- * The index and the output are requested at once, and rows go out 25 at a time (one BatchWriteItem call) while the
- * rest of the output is still being read and joined, so neither S3 nor DynamoDB waits for the other
- * (`npm run bench:aggregate`). Nothing is written before the index is in: it decides which item each line is.
+ * Parts are handled one after another, each as it would be alone: its index and its output are requested at once,
+ * and rows go out 25 at a time (one BatchWriteItem call) while the rest of the output is still being read and
+ * joined, so neither S3 nor DynamoDB waits for the other. Once a part's output is read to its end, the next part's
+ * two reads start while the last writes are in flight (`npm run bench:aggregate`). Nothing of a part is written
+ * before its index is in: it decides which item each line is. Every row is keyed by its object, so a retried batch
+ * rewrites the same rows; a failure names the part it happened in and keeps its error name for the state machine's
+ * Retry and Catch.
  */
-export async function runAggregate(event: AggregateEvent, deps: AggregateDeps): Promise<PartStats> {
-  const { runId, pipelineBucket, key } = event;
+export async function runAggregate(batch: AggregateBatch, deps: AggregateDeps): Promise<AggregateResult> {
+  const { runId, pipelineBucket } = batch.BatchInput;
+  // Every key is checked before anything is read or written.
+  const parts = batch.Items.map(({ key }) => partOf(runId, pipelineBucket, key));
+  const results: PartStats[] = [];
+  let next: OpenedPart | undefined = openPart(deps.objects, parts[0] as PartLocation);
+  try {
+    for (const [position, part] of parts.entries()) {
+      const opened = next as OpenedPart;
+      next = undefined;
+      const following = parts[position + 1];
+      const readAhead = () => {
+        if (following !== undefined) next = openPart(deps.objects, following);
+      };
+      try {
+        results.push(await aggregatePart(opened, runId, deps, readAhead));
+      } catch (error) {
+        throw namingPart(error, part, position, parts.length);
+      }
+    }
+  } finally {
+    await next?.close();
+  }
+  return { parts: results };
+}
+
+/** Where one part's output and index lie. */
+interface PartLocation {
+  readonly bucket: string;
+  /** The `.out` object. */
+  readonly key: string;
+  /** `<item part>.jsonl`, as the rows and the statistics name it. */
+  readonly part: string;
+  readonly indexKey: string;
+}
+
+function partOf(runId: string, bucket: string, key: string): PartLocation {
   const outputPrefix = runLayout.transformOutput(runId);
   if (!key.startsWith(outputPrefix) || !key.endsWith('.out')) {
     throw new PipelineStateError(`${key} is not a transform output object of run ${runId} (${outputPrefix}*.out)`);
   }
   const part = key.slice(outputPrefix.length, -'.out'.length);
   const indexKey = `${runLayout.transformIndex(runId)}${part.replace(/\.jsonl$/, '')}.json`;
-  const output = deps.objects.lines({ bucket: pipelineBucket, key })[Symbol.asyncIterator]();
+  return { bucket, key, part, indexKey };
+}
+
+/** A part whose index and output have been requested. */
+interface OpenedPart {
+  readonly location: PartLocation;
+  readonly index: Promise<TransformIndexEntry[]>;
+  readonly output: AsyncIterator<string>;
+  readonly firstLine: Promise<IteratorResult<string>>;
+  /** Closes the output stream; never rejects. */
+  close(): Promise<void>;
+}
+
+/**
+ * Requests a part's index and the first line of its output at once. A read-ahead part may never be used (the part
+ * before it failed), so its failures are only observed when it is.
+ */
+function openPart(objects: ObjectStore, location: PartLocation): OpenedPart {
+  const index = loadIndex(objects, location.bucket, location.indexKey);
+  const output = objects.lines({ bucket: location.bucket, key: location.key })[Symbol.asyncIterator]();
+  const firstLine = output.next();
+  index.catch(() => undefined);
+  firstLine.catch(() => undefined);
+  return {
+    location,
+    index,
+    output,
+    firstLine,
+    close: async () => {
+      await output.return?.(undefined).catch(() => undefined);
+    },
+  };
+}
+
+/** Aggregates one opened part; `readAhead` is called once its output is read to its end. */
+async function aggregatePart(
+  opened: OpenedPart,
+  runId: string,
+  deps: AggregateDeps,
+  readAhead: () => void,
+): Promise<PartStats> {
+  const { bucket, key, part } = opened.location;
+  const { output } = opened;
   const writer = new RowWriter(deps.predictions, deps.writeConcurrency ?? 4);
+  let readToEnd = false;
   try {
-    const [index, firstLine] = await readBoth(loadIndex(deps.objects, pipelineBucket, indexKey), output.next());
+    const [index, firstLine] = await readBoth(opened.index, opened.firstLine);
     const stats = emptyStats(part);
     const now = () => deps.clock.now().toISOString();
     const store = async (row: OutcomeRecord) => {
@@ -70,11 +153,13 @@ export async function runAggregate(event: AggregateEvent, deps: AggregateDeps): 
         continue;
       }
       stats.lines += 1;
-      const where = `line ${lineNumber} of s3://${pipelineBucket}/${key}`;
+      const where = `line ${lineNumber} of s3://${bucket}/${key}`;
       await store(joinLine(runId, part, item, next.value, where, now()));
     }
+    readToEnd = true;
+    readAhead();
     for (const item of index.slice(lineNumber)) {
-      const message = `s3://${pipelineBucket}/${key} has ${lineNumber} lines for ${index.length} inputs; no output for this item`;
+      const message = `s3://${bucket}/${key} has ${lineNumber} lines for ${index.length} inputs; no output for this item`;
       await store(rejection(runId, item, 'MISSING_OUTPUT', message, now()));
     }
     await writer.finish();
@@ -82,9 +167,21 @@ export async function runAggregate(event: AggregateEvent, deps: AggregateDeps): 
     return stats;
   } finally {
     // On an early exit: close the output stream, and let writes already sent end before the invocation does.
-    await output.return?.(undefined);
+    if (!readToEnd) await opened.close();
     await writer.settled();
   }
+}
+
+/**
+ * The error of a part, its message prefixed with the part (and where it stands in the batch). The error itself is
+ * kept, so its name, which Lambda reports and Step Functions Retry and Catch match, does not change.
+ */
+function namingPart(error: unknown, location: PartLocation, position: number, parts: number): unknown {
+  const where = `s3://${location.bucket}/${location.key}`;
+  if (error instanceof Error && !error.message.startsWith(`aggregating ${where}`)) {
+    error.message = `aggregating ${where} (part ${position + 1} of ${parts} in this batch): ${error.message}`;
+  }
+  return error;
 }
 
 /**

@@ -1,6 +1,6 @@
 /**
- * Reads what a Distributed Map's `ResultWriter` exported to S3: the aggregate Map's child outputs (one PartStats
- * per transform output object) when they are too many for the 256 KiB state payload.
+ * Reads what a Distributed Map's `ResultWriter` exported to S3: the aggregate Map's child outputs (`{parts}`, one
+ * PartStats per transform output object of the child's batch) when they are too many for the 256 KiB state payload.
  *
  * Format, as "ResultWriter (Map)" in the Step Functions Developer Guide documents it
  * (https://docs.aws.amazon.com/step-functions/latest/dg/input-output-resultwriter.html):
@@ -20,6 +20,9 @@ import { formatIssues } from '../../shared/execution-input.ts';
 import type { ObjectStore } from '../../shared/ports.ts';
 import { type PartStats, PartStatsSchema } from '../../shared/records.ts';
 import { formatS3Uri, type S3Location } from '../../shared/s3-location.ts';
+import { AggregateResultSchema } from '../../shared/stage-events.ts';
+
+const ChildOutputSchema = z.union([AggregateResultSchema, PartStatsSchema]);
 
 const ResultFileSchema = z.looseObject({ Key: z.string().min(1), Size: z.number().optional() });
 
@@ -77,7 +80,7 @@ export async function readMapRunResults(objects: ObjectStore, manifestAt: S3Loca
   for (const file of manifest.ResultFiles.SUCCEEDED) {
     const entries = await readResultFile(objects, inBucket(file.Key));
     entries.forEach((entry, index) => {
-      parts.push(partStatsOf(entry, `entry ${index} of ${formatS3Uri(inBucket(file.Key))}`));
+      parts.push(...partStatsOf(entry, `entry ${index} of ${formatS3Uri(inBucket(file.Key))}`));
     });
     succeeded += entries.length;
   }
@@ -151,8 +154,12 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** The PartStats a succeeded child returned: `Output` as a JSON string (NONE), or the entry itself (COMPACT). */
-function partStatsOf(entry: unknown, where: string): PartStats {
+/**
+ * The PartStats a succeeded child returned: `Output` as a JSON string (NONE), or the entry itself (COMPACT). A child
+ * returns `{parts}` for its batch; a bare PartStats is a child of the one-part-per-child map that this deployment
+ * replaced, whose results a redriven run still holds.
+ */
+function partStatsOf(entry: unknown, where: string): PartStats[] {
   let output: unknown = entry;
   if (isRecord(entry) && typeof entry.Output === 'string') {
     try {
@@ -161,11 +168,11 @@ function partStatsOf(entry: unknown, where: string): PartStats {
       throw new PipelineStateError(`the Output of ${where} is not JSON`, { cause: error });
     }
   }
-  const parsed = PartStatsSchema.safeParse(output);
+  const parsed = ChildOutputSchema.safeParse(output);
   if (!parsed.success) {
     throw new PipelineStateError(formatIssues(parsed.error, `the aggregate stage's output in ${where}`));
   }
-  return parsed.data;
+  return 'parts' in parsed.data ? parsed.data.parts : [parsed.data];
 }
 
 function failureOf(entry: unknown): ChildFailure {

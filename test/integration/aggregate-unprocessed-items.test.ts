@@ -9,6 +9,7 @@ import { S3ObjectStore } from '../../shared/aws/s3-object-store.ts';
 import { PartialWriteError } from '../../shared/errors.ts';
 import { runLayout } from '../../shared/layout.ts';
 import { silentLog } from '../../shared/logging.ts';
+import type { AggregateBatch } from '../../shared/stage-events.ts';
 import { runAggregate } from '../../stages/aggregate/aggregate.ts';
 import { type LocalAws, startLocalAws } from '../helpers/local-aws.ts';
 
@@ -29,10 +30,12 @@ const geometry = {
 
 type WriteRequest = { PutRequest: { Item: Record<string, unknown> } };
 const keyOf = (request: WriteRequest) => String(request.PutRequest.Item.key);
+const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 describe('aggregate over the local S3 server, DynamoDB faked in-process (aws-sdk-client-mock): the local DynamoDB server never leaves items unprocessed', () => {
   let aws: LocalAws;
-  let event: { runId: string; pipelineBucket: string; key: string };
+  let event: AggregateBatch;
+  let outputKey: string;
   const keys = Array.from({ length: ROWS }, (_, i) => `u-${String(i).padStart(2, '0')}.jpg`);
 
   beforeAll(async () => {
@@ -51,7 +54,8 @@ describe('aggregate over the local S3 server, DynamoDB faked in-process (aws-sdk
       }),
     );
     await aws.s3.send(new PutObjectCommand({ Bucket: PIPELINE, Key: key, Body: `${lines.join('\n')}\n` }));
-    event = { runId, pipelineBucket: PIPELINE, key };
+    event = { Items: [{ key }], BatchInput: { runId, pipelineBucket: PIPELINE } };
+    outputKey = key;
   });
   afterAll(async () => aws?.stop());
   afterEach(() => ddb.reset());
@@ -82,14 +86,15 @@ describe('aggregate over the local S3 server, DynamoDB faked in-process (aws-sdk
     });
     const { store, sleeps } = storeWith({ maxAttempts: 8, baseDelayMs: 10, maxDelayMs: 100 });
 
-    const stats = await runAggregate(event, {
+    const { parts } = await runAggregate(event, {
       objects: new S3ObjectStore(aws.s3),
       predictions: store,
       clock: { now: () => new Date() },
       log: silentLog,
     });
 
-    expect(stats).toMatchObject({ lines: ROWS, predicted: ROWS, rejected: 0 });
+    expect(parts).toHaveLength(1);
+    expect(parts[0]).toMatchObject({ lines: ROWS, predicted: ROWS, rejected: 0 });
     expect([...written.keys()].sort()).toEqual(keys);
     expect([...written.values()].every((times) => times === 1)).toBe(true);
     // Three writes (25, 25 and 10 rows), each re-sending its leftovers once after one backoff.
@@ -119,7 +124,10 @@ describe('aggregate over the local S3 server, DynamoDB faked in-process (aws-sdk
     });
 
     await expect(attempt).rejects.toThrow(PartialWriteError);
-    await expect(attempt).rejects.toThrow(/^1 of (25|10) rows were not written to table predictions after 2 attempts/);
+    const inPart = `aggregating s3://${PIPELINE}/${outputKey} (part 1 of 1 in this batch): `;
+    await expect(attempt).rejects.toThrow(
+      new RegExp(`^${escapeRegExp(inPart)}1 of (25|10) rows were not written to table predictions after 2 attempts`),
+    );
     expect(inFlightAtFailure).toBe(0);
   });
 });

@@ -6,7 +6,8 @@ import { PipelineStateError, ServiceError } from '../../shared/errors.ts';
 import { runLayout } from '../../shared/layout.ts';
 import { silentLog } from '../../shared/logging.ts';
 import type { ObjectStore, PredictionStore } from '../../shared/ports.ts';
-import { type OutcomeRecord, PartStatsSchema } from '../../shared/records.ts';
+import { type OutcomeRecord, type PartStats, PartStatsSchema } from '../../shared/records.ts';
+import type { AggregateBatch } from '../../shared/stage-events.ts';
 import { type AggregateDeps, runAggregate } from '../../stages/aggregate/aggregate.ts';
 import { type LocalAws, startLocalAws } from '../helpers/local-aws.ts';
 
@@ -55,12 +56,36 @@ function recording(objects: ObjectStore, predictions: PredictionStore, events: s
     async put(records) {
       events.push(`put ${records.length} rows`);
       await predictions.put(records);
+      events.push(`put ${records.length} rows done`);
     },
     list: (runId, options) => predictions.list(runId, options),
     existing: (runId, keys) => predictions.existing(runId, keys),
     deleteRun: (runId) => predictions.deleteRun(runId),
   };
   return { objects: recordingObjects, predictions: recordingPredictions };
+}
+
+/** One part, as the state machine would pass it: a batch of one. */
+interface PartEvent {
+  readonly runId: string;
+  readonly pipelineBucket: string;
+  readonly key: string;
+}
+
+/** The ItemBatcher batch of these parts (all of one run). */
+function batchOf(...parts: PartEvent[]): AggregateBatch {
+  const [first] = parts;
+  if (first === undefined) throw new Error('a batch holds at least one part');
+  return {
+    Items: parts.map(({ key }) => ({ key })),
+    BatchInput: { runId: first.runId, pipelineBucket: first.pipelineBucket },
+  };
+}
+
+async function aggregateOne(part: PartEvent, deps: AggregateDeps): Promise<PartStats> {
+  const { parts } = await runAggregate(batchOf(part), deps);
+  expect(parts).toHaveLength(1);
+  return parts[0] as PartStats;
 }
 
 function outputLine(id: number, key: string, output: Record<string, unknown>, expected?: string): string {
@@ -137,7 +162,7 @@ describe('aggregate stage against the local S3 and DynamoDB servers', () => {
       outputLine(15, 'f.jpg', { model, text: 'out of order', confidence: 0.5 }),
     ]);
 
-    const stats = await runAggregate(event, deps);
+    const stats = await aggregateOne(event, deps);
 
     expect(PartStatsSchema.parse(stats)).toMatchObject({
       part: 'part-000000010.jsonl',
@@ -188,8 +213,8 @@ describe('aggregate stage against the local S3 and DynamoDB servers', () => {
       ],
     );
 
-    const first = await runAggregate(event, deps);
-    const second = await runAggregate(event, deps);
+    const first = await aggregateOne(event, deps);
+    const second = await aggregateOne(event, deps);
 
     expect(second).toEqual(first);
     const rows = await rowsOf('run-twice');
@@ -209,7 +234,7 @@ describe('aggregate stage against the local S3 and DynamoDB servers', () => {
       ],
     );
 
-    const stats = await runAggregate(event, deps);
+    const stats = await aggregateOne(event, deps);
 
     expect(stats).toMatchObject({ lines: 3, predicted: 1, noText: 2, rejected: 0, withExpected: 2, matches: 1 });
     expect(stats.confidenceSum).toBeCloseTo(0.8, 6);
@@ -229,7 +254,7 @@ describe('aggregate stage against the local S3 and DynamoDB servers', () => {
   it('fails with PipelineStateError when the preprocess index for the part is missing', async () => {
     await put(`${runLayout.transformOutput('run-orphan')}part-000000000.jsonl.out`, '{}\n');
 
-    const attempt = runAggregate(
+    const attempt = aggregateOne(
       {
         runId: 'run-orphan',
         pipelineBucket: PIPELINE,
@@ -246,7 +271,7 @@ describe('aggregate stage against the local S3 and DynamoDB servers', () => {
     await put(key, '{}\n');
     await put(`${runLayout.transformIndex('run-garbled')}part-000000000.json`, '[{"id": 0,');
 
-    const attempt = runAggregate({ runId: 'run-garbled', pipelineBucket: PIPELINE, key }, deps);
+    const attempt = aggregateOne({ runId: 'run-garbled', pipelineBucket: PIPELINE, key }, deps);
 
     await expect(attempt).rejects.toThrow(PipelineStateError);
     await expect(attempt).rejects.toThrow(/transform-index\/part-000000000\.json written by preprocess is not JSON/);
@@ -262,11 +287,15 @@ describe('aggregate stage against the local S3 and DynamoDB servers', () => {
     );
     const events: string[] = [];
 
-    const stats = await runAggregate(event, { ...deps, ...recording(deps.objects, predictions, events) });
+    const stats = await aggregateOne(event, { ...deps, ...recording(deps.objects, predictions, events) });
 
     const indexKey = `${runLayout.transformIndex('run-flow')}part-000000000.json`;
     expect(events.slice(0, 2)).toEqual([`get ${indexKey}`, `lines ${event.key}`]);
-    expect(events.filter((e) => e.startsWith('put'))).toEqual(['put 25 rows', 'put 25 rows', 'put 10 rows']);
+    expect(events.filter((e) => e.startsWith('put') && !e.endsWith('done'))).toEqual([
+      'put 25 rows',
+      'put 25 rows',
+      'put 10 rows',
+    ]);
     expect(events.indexOf('put 25 rows')).toBeLessThan(events.indexOf('line 26'));
     expect(stats.predicted).toBe(60);
     expect((await rowsOf('run-flow')).size).toBe(60);
@@ -281,7 +310,7 @@ describe('aggregate stage against the local S3 and DynamoDB servers', () => {
       keys.map((key, i) => outputLine(i + 10, key, { model, text: i === 0 ? 'FIRST' : 'LAST', confidence: 0.5 })),
     );
 
-    await runAggregate(event, { ...deps, writeConcurrency: 4 });
+    await aggregateOne(event, { ...deps, writeConcurrency: 4 });
 
     const rows = await rowsOf('run-twice-in-index');
     expect(rows.size).toBe(29);
@@ -298,7 +327,7 @@ describe('aggregate stage against the local S3 and DynamoDB servers', () => {
     );
     const missingTable = new DynamoPredictionStore(aws.doc, 'no-such-predictions-table');
 
-    const attempt = runAggregate(event, { ...deps, predictions: missingTable });
+    const attempt = aggregateOne(event, { ...deps, predictions: missingTable });
 
     await expect(attempt).rejects.toThrow(ServiceError);
     await expect(attempt).rejects.toThrow(/no-such-predictions-table/);
@@ -313,9 +342,100 @@ describe('aggregate stage against the local S3 and DynamoDB servers', () => {
       keys.map((key, i) => outputLine(i + 10, key, { model, text: 'T', confidence: (i % 10) / 10 })),
     );
 
-    const stats = await runAggregate(event, deps);
+    const stats = await aggregateOne(event, deps);
 
     expect(stats.predicted).toBe(400);
     expect(Buffer.byteLength(JSON.stringify(stats))).toBeLessThan(1024);
+  });
+
+  it('aggregates a batch of parts in order, one PartStats each, and re-running the batch leaves one row per item', async () => {
+    const parts = await Promise.all(
+      [0, 1, 2].map((n) =>
+        seedPart(
+          'run-batch',
+          `part-00000000${n}`,
+          [`b${n}-1.jpg`, `b${n}-2.jpg`],
+          [
+            outputLine(10, `b${n}-1.jpg`, { model, text: 'T', confidence: 0.9 }),
+            outputLine(11, `b${n}-2.jpg`, { model, error: { code: 'UNDECODABLE_IMAGE', message: 'no' } }),
+          ],
+        ),
+      ),
+    );
+
+    const first = await runAggregate(batchOf(...parts), deps);
+    const again = await runAggregate(batchOf(...parts), deps);
+
+    expect(first.parts.map((part) => part.part)).toEqual([
+      'part-000000000.jsonl',
+      'part-000000001.jsonl',
+      'part-000000002.jsonl',
+    ]);
+    expect(first.parts.every((part) => part.predicted === 1 && part.rejected === 1)).toBe(true);
+    expect(again).toEqual(first);
+    expect((await rowsOf('run-batch')).size).toBe(6);
+  });
+
+  it("requests the next part's index and output once a part is read, before that part's last write is sent", async () => {
+    const keys = (n: number) => Array.from({ length: 60 }, (_, i) => `ahead-${n}-${i}.jpg`);
+    const lines = (n: number) =>
+      keys(n).map((key, i) => outputLine(i + 10, key, { model, text: 'T', confidence: 0.5 }));
+    const one = await seedPart('run-ahead', 'part-000000000', keys(0), lines(0));
+    const two = await seedPart('run-ahead', 'part-000000060', keys(1), lines(1));
+    const events: string[] = [];
+
+    const result = await runAggregate(batchOf(one, two), { ...deps, ...recording(deps.objects, predictions, events) });
+
+    const secondIndex = events.indexOf(`get ${runLayout.transformIndex('run-ahead')}part-000000060.json`);
+    expect(secondIndex).toBeGreaterThan(events.indexOf('line 60'));
+    expect(events[secondIndex + 1]).toBe(`lines ${two.key}`);
+    // The first part's 10-row write goes out after the second part's reads were asked for.
+    expect(events.indexOf('put 10 rows')).toBeGreaterThan(secondIndex);
+    expect(result.parts.map((part) => part.predicted)).toEqual([60, 60]);
+    expect((await rowsOf('run-ahead')).size).toBe(120);
+  });
+
+  it('names the part that failed and keeps its error class; the parts before it are written', async () => {
+    const good = await seedPart('run-part-fails', 'part-000000000', ['ok.jpg'], [outputLine(10, 'ok.jpg', { model })]);
+    const orphanKey = `${runLayout.transformOutput('run-part-fails')}part-000000001.jsonl.out`;
+    await put(orphanKey, '{}\n');
+    const never = await seedPart('run-part-fails', 'part-000000002', ['never.jpg'], [outputLine(10, 'never.jpg', {})]);
+
+    const attempt = runAggregate(batchOf(good, { ...good, key: orphanKey }, never), deps);
+
+    await expect(attempt).rejects.toThrow(PipelineStateError);
+    await expect(attempt).rejects.toThrow(
+      `aggregating s3://${PIPELINE}/${orphanKey} (part 2 of 3 in this batch): the index s3://${PIPELINE}/`,
+    );
+    expect([...(await rowsOf('run-part-fails')).keys()]).toEqual(['ok.jpg']);
+  });
+
+  it('closes the part it read ahead, without an unhandled rejection, when the part before it fails', async () => {
+    const first = await seedPart('run-ahead-fails', 'part-000000000', ['x.jpg'], [outputLine(10, 'x.jpg', { model })]);
+    // The second part has no index: reading it ahead fails, and nothing may surface that failure.
+    const orphanKey = `${runLayout.transformOutput('run-ahead-fails')}part-000000001.jsonl.out`;
+    await put(orphanKey, '{}\n');
+    const missingTable = new DynamoPredictionStore(aws.doc, 'no-such-predictions-table');
+
+    const attempt = runAggregate(batchOf(first, { ...first, key: orphanKey }), { ...deps, predictions: missingTable });
+
+    await expect(attempt).rejects.toThrow(ServiceError);
+    await expect(attempt).rejects.toThrow(`aggregating s3://${PIPELINE}/${first.key} (part 1 of 2 in this batch): `);
+  });
+
+  it('checks every key of the batch before reading or writing anything', async () => {
+    const good = await seedPart('run-bad-key', 'part-000000000', ['a.jpg'], [outputLine(10, 'a.jpg', { model })]);
+    const events: string[] = [];
+
+    const attempt = runAggregate(batchOf(good, { ...good, key: 'elsewhere/part.jsonl.out' }), {
+      ...deps,
+      ...recording(deps.objects, predictions, events),
+    });
+
+    await expect(attempt).rejects.toThrow(PipelineStateError);
+    await expect(attempt).rejects.toThrow(
+      /elsewhere\/part\.jsonl\.out is not a transform output object of run run-bad-key/,
+    );
+    expect(events).toEqual([]);
   });
 });

@@ -84,7 +84,7 @@ describe('connection failures against the real local servers', () => {
 
     const error = await rejection(
       runAggregate(
-        { runId, pipelineBucket: BUCKET, key },
+        { Items: [{ key }], BatchInput: { runId, pipelineBucket: BUCKET } },
         {
           objects: new S3ObjectStore(s3),
           predictions: new DynamoPredictionStore(doc, 'predictions'),

@@ -64,7 +64,10 @@ describe('stage handlers as factories over injected wiring', () => {
   it('reports a missing environment variable by name on the first invocation, and wires again on the next', async () => {
     const current: Record<string, string | undefined> = { ...env, RUNS_TABLE: '' };
     const handler = createAggregate((stage) => wireFrom(current, stage, lambdaClients(current)));
-    const event = { runId: 'r', pipelineBucket: 'handler-pipeline', key: 'runs/r/transform-output/x.jsonl.out' };
+    const event = {
+      Items: [{ key: 'runs/r/transform-output/x.jsonl.out' }],
+      BatchInput: { runId: 'r', pipelineBucket: 'handler-pipeline' },
+    };
 
     await expect(handler(event)).rejects.toThrow(
       expect.objectContaining({ name: 'ServiceError', message: expect.stringMatching(/RUNS_TABLE/) }),
@@ -81,7 +84,10 @@ describe('stage handlers as factories over injected wiring', () => {
       return testWire({ objects: new S3ObjectStore(aws.s3) })(stage);
     };
     const handler = createAggregate(wire);
-    const event = { runId: 'r', pipelineBucket: 'handler-pipeline', key: 'runs/r/transform-output/x.jsonl.out' };
+    const event = {
+      Items: [{ key: 'runs/r/transform-output/x.jsonl.out' }],
+      BatchInput: { runId: 'r', pipelineBucket: 'handler-pipeline' },
+    };
 
     expect(wired).toBe(0);
     await handler(event).catch(() => undefined);
@@ -93,7 +99,12 @@ describe('stage handlers as factories over injected wiring', () => {
   it.each([
     ['plan', createPlan, { input: {}, execution: {} }, /plan event is invalid: execution\.name: /],
     ['preprocess', createPreprocess, { Items: [] }, /preprocess batch is invalid: Items: .*BatchInput: /],
-    ['aggregate', createAggregate, { runId: 'r', key: 3 }, /aggregate event is invalid: pipelineBucket: .*key: /],
+    [
+      'aggregate',
+      createAggregate,
+      { Items: [{ key: 3 }] },
+      /aggregate batch is invalid: Items\.0\.key: .*BatchInput: /,
+    ],
     ['report', createReport, { runId: '', pipelineBucket: 'x', extra: 1 }, /report event is invalid: runId: .*"extra"/],
     ['finalize-failure', createFinalizeFailure, { error: {} }, /finalize-failure event is invalid: executionName: /],
     ['trigger', createTrigger, { source: 'nightshift.schedule' }, /trigger event is invalid: scheduledTime: /],
@@ -114,9 +125,11 @@ describe('stage handlers as factories over injected wiring', () => {
     const wire = testWire({ objects: new S3ObjectStore(aws.s3), logger: StageLogFile.forStage(file, 'aggregate') });
     const handler = createAggregate(wire);
 
-    await expect(handler({ runId: 'run-7', pipelineBucket: 'handler-pipeline', key: 'elsewhere.out' })).rejects.toThrow(
-      /is not a transform output object of run run-7/,
-    );
+    const batch = {
+      Items: [{ key: 'elsewhere.out' }],
+      BatchInput: { runId: 'run-7', pipelineBucket: 'handler-pipeline' },
+    };
+    await expect(handler(batch)).rejects.toThrow(/is not a transform output object of run run-7/);
 
     const lines = readFileSync(file, 'utf8')
       .trim()

@@ -463,7 +463,7 @@ describe('report stage', () => {
     expect(secondCsv.rows).toHaveLength(7);
   });
 
-  it('reads the statistics from the aggregate Map Run ResultWriter output exactly as from inline parts', async () => {
+  it('reads the statistics from the aggregate Map Run ResultWriter output exactly as from inline parts, batched children and one-part children alike', async () => {
     const part = await seedMixedRun('run-results');
     const first = { ...part, part: 'part-00000', predicted: 2, confidenceHistogram: [1, 0, 0, 0, 0, 0, 0, 0, 0, 1] };
     const parts: PartStats[] = [
@@ -478,16 +478,14 @@ describe('report stage', () => {
       stats('part-00002', { lines: 0 }),
     ];
     const prefix = `${mapResultsLayout.aggregate}/4f0c2d1e-90ab-3c4d-8e7f-0123456789ab/`;
-    const input = (n: number) => ({
-      runId: 'run-results',
-      pipelineBucket: BUCKET,
-      key: `runs/run-results/transform-output/part-0000${n}.jsonl.out`,
+    const input = (...n: number[]) => ({
+      Items: n.map((i) => ({ key: `runs/run-results/transform-output/part-0000${i}.jsonl.out` })),
+      BatchInput: { runId: 'run-results', pipelineBucket: BUCKET },
     });
     const files: Record<string, unknown[]> = {
-      'SUCCEEDED_0.json': [
-        childExecution('a1', input(0), { output: parts[0] }),
-        childExecution('a2', input(1), { output: parts[1] }),
-      ],
+      // A child of the batched map returns {parts}; one of the one-part-per-child map (a redriven run's earlier
+      // children) returned its PartStats.
+      'SUCCEEDED_0.json': [childExecution('a1', input(0, 1), { output: { parts: [parts[0], parts[1]] } })],
       'SUCCEEDED_1.json': [childExecution('a3', input(2), { output: parts[2] })],
       'FAILED_0.json': [
         childExecution('a4', input(3), { error: 'States.TaskFailed', cause: 'Lambda timed out after 900 s' }),
@@ -528,7 +526,7 @@ describe('report stage', () => {
     expect(fromResultWriter.confidence.predictions).toBe(3);
     expect(fromResultWriter.mapRun).toMatchObject({
       arn: manifest.MapRunArn,
-      succeeded: 3,
+      succeeded: 2,
       failed: 1,
       pending: 0,
       failures: [{ error: 'States.TaskFailed', cause: 'Lambda timed out after 900 s' }],

@@ -13,6 +13,7 @@ import {
   TRANSFORM_DATA_PROCESSING,
 } from '../../shared/records.ts';
 import type { PlanResult } from '../../shared/stage-events.ts';
+import { AGGREGATE_PARTS_PER_CHILD } from '../../shared/stage-sizing.ts';
 import { runAggregate } from '../../stages/aggregate/aggregate.ts';
 import { runPlan } from '../../stages/plan/plan.ts';
 import { runPreprocess } from '../../stages/preprocess/preprocess.ts';
@@ -116,8 +117,12 @@ describe('stages chained over the local servers: every input ends as exactly one
     }
     const outputs = await transform(plan);
     const parts: PartStats[] = [];
-    for (const key of outputs)
-      parts.push(await runAggregate({ runId: plan.runId, pipelineBucket: PIPELINE, key }, ports));
+    // In batches of AGGREGATE_PARTS_PER_CHILD, as the Aggregate map's ItemBatcher groups them.
+    for (let i = 0; i < outputs.length; i += AGGREGATE_PARTS_PER_CHILD) {
+      const Items = outputs.slice(i, i + AGGREGATE_PARTS_PER_CHILD).map((key) => ({ key }));
+      const result = await runAggregate({ Items, BatchInput: { runId: plan.runId, pipelineBucket: PIPELINE } }, ports);
+      parts.push(...result.parts);
+    }
     const report = await runReport({ runId: plan.runId, pipelineBucket: PIPELINE, parts }, ports);
     const rows: OutcomeRecord[] = [];
     for await (const row of predictions.list(plan.runId)) rows.push(row);

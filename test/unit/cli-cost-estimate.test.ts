@@ -58,8 +58,9 @@ describe('the cost estimate of a recorded run (nightshift status)', () => {
         { now: NOW },
       );
 
-    expect(line(withBatch(50), 'Map Run child starts')?.usd).toBeCloseTo(40_000 * 0.000025, 9);
-    expect(line(withBatch(200), 'Map Run child starts')?.usd).toBeCloseTo(10_000 * 0.000025, 9);
+    // Preprocess batches, plus one aggregate child per five parts (one part per batch).
+    expect(line(withBatch(50), 'Map Run child starts')?.usd).toBeCloseTo((20_000 + 4_000) * 0.000025, 9);
+    expect(line(withBatch(200), 'Map Run child starts')?.usd).toBeCloseTo((5_000 + 1_000) * 0.000025, 9);
   });
 
   it('uses the whole run duration as an upper bound when no transform timing was recorded, and says so', () => {

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
+  aggregateCalls,
   COST_ASSUMPTIONS,
   type CostEstimate,
   dynamoItemBytes,
@@ -8,10 +9,11 @@ import {
   preprocessBatchSeconds,
   S3_REQUESTS,
 } from '../../shared/cost-model.ts';
+import { COST_TABLE_MARKER, costTable, documentedRun } from '../../shared/cost-table.ts';
 import { PreprocessSettingsSchema } from '../../shared/execution-input.ts';
 import type { ObjectStore } from '../../shared/ports.ts';
 import type { S3Location } from '../../shared/s3-location.ts';
-import { STAGE_SIZING } from '../../shared/stage-sizing.ts';
+import { AGGREGATE_PARTS_PER_CHILD, STAGE_SIZING } from '../../shared/stage-sizing.ts';
 import { runPreprocess } from '../../stages/preprocess/preprocess.ts';
 import { sceneImage, testPreprocessSettings } from '../helpers/images.ts';
 import { MemoryObjectStore, MemoryPredictionStore } from '../helpers/memory-stores.ts';
@@ -21,42 +23,27 @@ const defaults = PreprocessSettingsSchema.parse({});
 
 /** docs/cost.md's million-image run: the defaults, and the assumed 20 images/s on one ml.g5.xlarge. */
 function millionImages(): CostEstimate {
-  return estimateCost({
-    items: MILLION,
-    batchSize: defaults.batchSize,
-    downloadConcurrency: defaults.downloadConcurrency,
-    transform: { seconds: MILLION / 20, instanceType: 'ml.g5.xlarge', instanceCount: 1 },
-  });
+  return estimateCost(documentedRun());
 }
 
-/** The rows of docs/cost.md's million-image table, by their first cell, with the dollar figure of the last. */
-function documentedTable(): Map<string, string> {
+/** docs/cost.md's copy of the table: from its marker line to the first line that is not a table row. */
+function documentedTable(): string {
   const doc = readFileSync(new URL('../../docs/cost.md', import.meta.url), 'utf8');
-  const start = doc.indexOf('<!-- cost-table:');
-  expect(start).toBeGreaterThan(0);
-  const rows = new Map<string, string>();
-  for (const line of doc.slice(start).split('\n').slice(1)) {
-    if (!line.startsWith('|')) break;
-    const cells = line.split('|').map((cell) => cell.trim());
-    const name = cells[1]?.replaceAll('*', '').replace(/ \(.*\)$/, '') ?? '';
-    const cost = cells.at(-2)?.replaceAll('*', '') ?? '';
-    if (/^\$\d/.test(cost)) rows.set(name, cost);
-  }
-  return rows;
+  const lines = doc.split('\n');
+  const start = lines.indexOf(COST_TABLE_MARKER);
+  expect(start, 'the cost-table marker line in docs/cost.md').toBeGreaterThan(0);
+  const end = lines.findIndex((line, index) => index > start && !line.startsWith('|'));
+  return lines.slice(start, end === -1 ? undefined : end).join('\n');
 }
-
-const dollars = (usd: number) => `$${usd.toFixed(2)}`;
 
 describe('the cost model (shared/cost-model.ts)', () => {
-  it("gives every line of docs/cost.md's million-image table, and its totals, to the cent", () => {
+  it("matches docs/cost.md's million-image table row for row, totals included (`npm run cost:table` prints it)", () => {
     const estimate = millionImages();
-    const table = documentedTable();
 
-    for (const line of estimate.lines) expect(table.get(line.item), line.item).toBe(dollars(line.usd));
-    expect(table.get('everything but the GPU')).toBe(dollars(estimate.otherUsd));
-    expect(table.get('orchestration')).toBe(dollars(estimate.orchestrationUsd));
-    expect(table.get('total')).toBe(dollars(estimate.totalUsd));
-    expect(table.size).toBe(estimate.lines.length + 3);
+    // On a difference, paste the expected text (the output of `npm run cost:table`) over the document's table.
+    expect(documentedTable()).toBe(costTable(estimate));
+    expect(costTable(estimate)).toContain(`| **everything but the GPU** | | | **$${estimate.otherUsd.toFixed(2)}** |`);
+    for (const line of estimate.lines) expect(costTable(estimate)).toContain(`| ${line.item} | ${line.detail} |`);
   });
 
   it('splits the total by service, the GPU share included', () => {
@@ -80,7 +67,8 @@ describe('the cost model (shared/cost-model.ts)', () => {
     expect(batch.waits).toBeCloseTo(10 * COST_ASSUMPTIONS.s3RequestSeconds, 9);
     const preprocess = millionImages().lines.find((line) => line.item === 'Lambda preprocess');
     expect(preprocess?.detail).toContain('x 1024 MB arm64');
-    expect(preprocess?.usd).toBeCloseTo(5000 * batch.total * 1 * 0.0000133334 + 5000 * 0.0000002, 9);
+    const deployed = preprocessBatchSeconds(200, defaults.downloadConcurrency);
+    expect(preprocess?.usd).toBeCloseTo(5000 * deployed.total * 1 * 0.0000133334 + 5000 * 0.0000002, 9);
   });
 
   it('bills each Express child for the Lambda call it wraps, rounded up to 100 ms, and each child start as a transition', () => {
@@ -94,8 +82,31 @@ describe('the cost model (shared/cost-model.ts)', () => {
     const express = estimate.lines.find((line) => line.item === 'Express children');
     const starts = estimate.lines.find((line) => line.item === 'Map Run child starts');
     const rounded = Math.ceil(preprocessBatchSeconds(200, 8).total * 10) / 10;
-    expect(express?.usd).toBeCloseTo(4 * 0.000001 + (2 * rounded + 2 * 1) * 0.0625 * 0.00001667, 12);
-    expect(starts?.usd).toBeCloseTo(4 * 0.000025, 12);
+    // Two preprocess children, and one aggregate child for both parts: 2 x 0.912 s in one call, billed as 1.9 s.
+    const aggregateCall = Math.ceil(((2 * 200 * COST_ASSUMPTIONS.aggregateSecondsPerPart) / 50) * 10) / 10;
+    expect(aggregateCall).toBe(1.9);
+    expect(express?.usd).toBeCloseTo(3 * 0.000001 + (2 * rounded + aggregateCall) * 0.0625 * 0.00001667, 12);
+    expect(starts?.usd).toBeCloseTo(3 * 0.000025, 12);
+  });
+
+  it('gives the aggregate map one child per AGGREGATE_PARTS_PER_CHILD parts, and bills the Lambda requests of those calls', () => {
+    const estimate = estimateCost({
+      items: 1_100_000,
+      batchSize: 200,
+      downloadConcurrency: 8,
+      transform: { seconds: 0, instanceType: 'ml.g5.xlarge', instanceCount: 1 },
+    });
+
+    // 5,500 parts: 1,100 children of five.
+    expect(AGGREGATE_PARTS_PER_CHILD).toBe(5);
+    expect(aggregateCalls(5500)).toEqual({ calls: 1100, full: 1100, lastParts: 0 });
+    expect(aggregateCalls(5501)).toEqual({ calls: 1101, full: 1100, lastParts: 1 });
+    const starts = estimate.lines.find((line) => line.item === 'Map Run child starts');
+    expect(starts?.usd).toBeCloseTo((5500 + 1100) * 0.000025, 9);
+    const aggregate = estimate.lines.find((line) => line.item === 'Lambda aggregate');
+    const seconds = (5500 * 200 * COST_ASSUMPTIONS.aggregateSecondsPerPart) / 50;
+    expect(aggregate?.usd).toBeCloseTo(seconds * 0.5 * 0.0000133334 + 1100 * 0.0000002, 9);
+    expect(aggregate?.detail).toBe('1,100 calls of up to 5 parts: 5,500 parts x 0.91 s x 512 MB arm64');
   });
 
   it('charges fewer child starts per image as batches grow, which is why the default batch is 200', () => {

@@ -10,6 +10,7 @@ import {
 } from '../../pipeline/state-machine.ts';
 import { CALLER_ERROR_NAMES, RETRYABLE_ERROR_NAMES } from '../../shared/errors.ts';
 import { TRANSFORM_DATA_PROCESSING } from '../../shared/records.ts';
+import { AGGREGATE_PARTS_PER_CHILD } from '../../shared/stage-sizing.ts';
 import { transformJobBaseName } from '../../shared/transform-job-name.ts';
 import { placeholderDefinition, synthStack } from '../helpers/synth-stack.ts';
 
@@ -78,6 +79,10 @@ describe('the synthesized state machine definition', () => {
         Parameters: { 'Prefix.$': '$.plan.transformOutputPrefix' },
       },
       ItemSelector: { 'key.$': '$$.Map.Item.Value.Key' },
+      ItemBatcher: {
+        MaxItemsPerBatch: AGGREGATE_PARTS_PER_CHILD,
+        BatchInput: { 'runId.$': '$.plan.runId', 'pipelineBucket.$': '$.plan.pipelineBucket' },
+      },
       Next: 'Report',
     });
     expect(states.get('Transform')?.Next).toBe('MarkAggregateStart');

@@ -1,9 +1,13 @@
 """bench:preprocess's comparison column: PIL (Debian's python3-pil) doing what stages/preprocess does by default.
 
-Usage: preprocess-pil.py WIDTH HEIGHT QUALITY THUMB_SIDE THUMB_QUALITY WORKERS, image paths one a line on stdin.
+Usage: preprocess-pil.py WIDTH HEIGHT QUALITY THUMB_SIDE THUMB_QUALITY THUMB_EFFORT WORKERS, image paths one a line on stdin.
 
-The files are read into memory first (the stage gets its bytes from S3, not from disk). Then, for each image, the
-same operations as the stage (sharp/libvips), in the same order, so both sides produce the same outputs:
+The files are read into memory first (the stage gets its bytes from S3, not from disk). A JPEG that already is the
+model input (the stage's rule, `keepsOriginal` in stages/preprocess/model-input.ts: no resize, EXIF orientation 1,
+8-bit RGB, no ICC profile or an sRGB one, at most KEPT_MAX_BYTES and its raw pixels' size) keeps its bytes: only its
+thumbnail is made, decoding it whole (the check that it is not damaged) but shrunk on load (draft) by sharp's factor
+for the thumbnail's size. Every other image goes through the same operations as the stage (sharp/libvips), in the
+same order, so both sides produce the same outputs:
 - decode the first frame; a JPEG shrinks on load (PIL's draft, libjpeg's DCT scaling) by the factor sharp picks
   (largest of 8, 4, 2 the shrink allows, halved when the shrink is exactly that factor);
 - convert an embedded ICC profile to sRGB (perceptual intent), as sharp does with any embedded profile;
@@ -12,18 +16,20 @@ same operations as the stage (sharp/libvips), in the same order, so both sides p
   as libvips' resize (lanczos3, gap 2.0);
 - apply the EXIF orientation (after the resize, as sharp does: fewer pixels to turn), convert to 8-bit RGB;
 - encode JPEG at QUALITY with optimised Huffman tables and 4:2:0 chroma, as sharp's defaults;
-- the thumbnail from the resized pixels: fit inside THUMB_SIDE, never enlarging, WebP at THUMB_QUALITY (method 4,
-  libwebp's default effort, as sharp's).
+- the thumbnail from the resized pixels: fit inside THUMB_SIDE, never enlarging, WebP at THUMB_QUALITY and libwebp
+  method THUMB_EFFORT (sharp's `effort`).
 
 WORKERS 1 runs in this process; more fork that many processes (multiprocessing, the files shared by the fork), the
 images handed out one at a time. Prints one JSON object: images, CPU seconds (this process and its workers) and wall
-seconds of the work, the bytes of model input and thumbnails produced, and (one worker only) each image's CPU seconds.
+seconds of the work, the bytes of model input and thumbnails produced, (one worker only) each image's CPU seconds, and
+whether each image kept its bytes.
 """
 
 import io
 import json
 import math
 import multiprocessing
+import re
 import resource
 import sys
 import time
@@ -42,6 +48,8 @@ TRANSPOSE = {
 }
 SETTINGS = {}
 PHOTOS = []
+# stages/preprocess/model-input.ts KEPT_MAX_BYTES.
+KEPT_MAX_BYTES = 750 * 1024
 
 
 def fit_inside(width, height, max_width, max_height):
@@ -60,15 +68,50 @@ def jpeg_shrink_on_load(shrink):
     return factor
 
 
+def is_srgb(icc):
+    if not icc:
+        return True
+    try:
+        description = ImageCms.getProfileDescription(ImageCms.ImageCmsProfile(io.BytesIO(icc)))
+    except (OSError, ImageCms.PyCMSError):
+        return False
+    return re.search(r"\bsRGB\b", description, re.IGNORECASE) is not None
+
+
+def thumbnail_bytes(image):
+    thumbnail_size = fit_inside(image.width, image.height, SETTINGS["thumb_side"], SETTINGS["thumb_side"])
+    thumbnail = image if thumbnail_size == image.size else image.resize(
+        thumbnail_size, Image.Resampling.LANCZOS, reducing_gap=2.0
+    )
+    encoded = io.BytesIO()
+    thumbnail.save(encoded, format="WEBP", quality=SETTINGS["thumb_quality"], method=SETTINGS["thumb_effort"])
+    return encoded.tell()
+
+
 def prepare(index):
     s = SETTINGS
-    image = Image.open(io.BytesIO(PHOTOS[index]))
+    original = PHOTOS[index]
+    image = Image.open(io.BytesIO(original))
     image.seek(0)
     orientation = image.getexif().get(0x0112, 1)
     turned = orientation in (5, 6, 7, 8)
     stored_w, stored_h = image.size
     upright_w, upright_h = (stored_h, stored_w) if turned else (stored_w, stored_h)
     content_w, content_h = fit_inside(upright_w, upright_h, s["width"], s["height"])
+    if (
+        image.format == "JPEG"
+        and (content_w, content_h) == (stored_w, stored_h)
+        and orientation == 1
+        and image.mode == "RGB"
+        and is_srgb(image.info.get("icc_profile"))
+        and len(original) <= min(KEPT_MAX_BYTES, stored_w * stored_h * 3)
+    ):
+        target = fit_inside(stored_w, stored_h, s["thumb_side"], s["thumb_side"])
+        factor = jpeg_shrink_on_load(min(stored_w / target[0], stored_h / target[1]))
+        if factor > 1:
+            image.draft("RGB", (math.ceil(stored_w / factor), math.ceil(stored_h / factor)))
+        image.load()
+        return len(original) + thumbnail_bytes(image), True
     # The resize target in stored orientation: the turn comes after the resize.
     target = (content_h, content_w) if turned else (content_w, content_h)
     if image.format == "JPEG":
@@ -107,13 +150,7 @@ def prepare(index):
 
     model_input = io.BytesIO()
     image.save(model_input, format="JPEG", quality=s["quality"], optimize=True, subsampling="4:2:0")
-    thumbnail_size = fit_inside(image.width, image.height, s["thumb_side"], s["thumb_side"])
-    thumbnail = image if thumbnail_size == image.size else image.resize(
-        thumbnail_size, Image.Resampling.LANCZOS, reducing_gap=2.0
-    )
-    thumbnail_bytes = io.BytesIO()
-    thumbnail.save(thumbnail_bytes, format="WEBP", quality=s["thumb_quality"], method=4)
-    return model_input.tell() + thumbnail_bytes.tell()
+    return model_input.tell() + thumbnail_bytes(image), False
 
 
 def cpu_seconds():
@@ -123,8 +160,15 @@ def cpu_seconds():
 
 
 def main():
-    width, height, quality, thumb_side, thumb_quality, workers = (int(arg) for arg in sys.argv[1:7])
-    SETTINGS.update(width=width, height=height, quality=quality, thumb_side=thumb_side, thumb_quality=thumb_quality)
+    width, height, quality, thumb_side, thumb_quality, thumb_effort, workers = (int(arg) for arg in sys.argv[1:8])
+    SETTINGS.update(
+        width=width,
+        height=height,
+        quality=quality,
+        thumb_side=thumb_side,
+        thumb_quality=thumb_quality,
+        thumb_effort=thumb_effort,
+    )
     for line in sys.stdin:
         if line.strip():
             with open(line.strip(), "rb") as file:
@@ -134,15 +178,15 @@ def main():
     wall = time.perf_counter()
     per_image = []
     if workers == 1:
-        produced = 0
+        outcomes = []
         for index in indexes:
             started = time.process_time()
-            produced += prepare(index)
+            outcomes.append(prepare(index))
             per_image.append(time.process_time() - started)
         wall = time.perf_counter() - wall
     else:
         with multiprocessing.get_context("fork").Pool(workers) as pool:
-            produced = sum(pool.imap_unordered(prepare, indexes, chunksize=1))
+            outcomes = list(pool.imap(prepare, indexes, chunksize=1))
             wall = time.perf_counter() - wall
             pool.close()
             pool.join()
@@ -150,8 +194,9 @@ def main():
         "images": len(PHOTOS),
         "cpuSeconds": cpu_seconds() - cpu,
         "wallSeconds": wall,
-        "bytes": produced,
+        "bytes": sum(produced for produced, _ in outcomes),
         "cpuSecondsPerImage": per_image,
+        "kept": [kept for _, kept in outcomes],
     }))
 
 

@@ -1,8 +1,9 @@
 /**
  * `npm run bench:preprocess`: the preprocess stage's own image work (`prepareModelInput` with the default settings:
- * EXIF orientation, flatten onto white, sRGB, fit inside 960 x 960, JPEG quality 90; then `makeThumbnail`, the
- * report's 160 px WebP) against PIL doing the same operations (bench/preprocess-pil.py lists them), on the same real
- * photos, at 1 and 2 workers, in the same run, interleaved round by round.
+ * EXIF orientation, flatten onto white, sRGB, fit inside 960 x 960, JPEG quality 90, or a JPEG that already is the
+ * model input sent as its own bytes; then `makeThumbnail`, the report's 160 px WebP) against PIL doing the same
+ * operations (bench/preprocess-pil.py lists them, the same bytes kept), on the same real photos, at 1 and 2
+ * workers, in the same run, interleaved round by round.
  *
  * - Nightshift: the libvips settings the stage's handler applies (`configureImageProcessing`: one libvips thread per
  *   image, no operation cache) and N images in flight in one process, as the stage's batch loop runs them.
@@ -22,7 +23,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
-import { dirname, extname, join, resolve } from 'node:path';
+import { basename, dirname, extname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pLimit from 'p-limit';
 import sharp from 'sharp';
@@ -30,7 +31,7 @@ import { PreprocessSettingsSchema } from '../shared/execution-input.ts';
 import { THUMBNAIL_MAX_SIDE, THUMBNAIL_WEBP_QUALITY } from '../shared/thumbnails.ts';
 import { configureImageProcessing } from '../stages/preprocess/image-processing.ts';
 import { prepareModelInput } from '../stages/preprocess/model-input.ts';
-import { makeThumbnail } from '../stages/preprocess/thumbnail.ts';
+import { makeThumbnail, THUMBNAIL_WEBP_EFFORT } from '../stages/preprocess/thumbnail.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const PHOTOS = resolve(ROOT, process.env.BENCH_PHOTOS ?? '../shared/datasets/photos');
@@ -50,6 +51,8 @@ interface Pass {
   readonly bytes: number;
   /** Each image's CPU ms, in photo order; one worker only (with more, images overlap). */
   readonly perImageCpuMs: readonly number[];
+  /** Whether each image, in photo order, was sent as its own bytes: both sides must keep the same ones. */
+  readonly kept: readonly boolean[];
 }
 
 async function nightshiftPass(photos: readonly Buffer[], workers: number): Promise<Pass> {
@@ -57,8 +60,9 @@ async function nightshiftPass(photos: readonly Buffer[], workers: number): Promi
   const cpu = process.cpuUsage();
   const started = performance.now();
   const perImageCpuMs: number[] = [];
+  const kept: boolean[] = [];
   const produced = await Promise.all(
-    photos.map((bytes) =>
+    photos.map((bytes, index) =>
       limit(async () => {
         const before = process.cpuUsage();
         const prepared = await prepareModelInput(bytes, SETTINGS);
@@ -66,6 +70,7 @@ async function nightshiftPass(photos: readonly Buffer[], workers: number): Promi
         const thumbnail = await makeThumbnail(bytes, SETTINGS.maxInputPixels, prepared);
         const spent = process.cpuUsage(before);
         if (workers === 1) perImageCpuMs.push((spent.user + spent.system) / 1000);
+        kept[index] = prepared.kept;
         return prepared.encoded.byteLength + thumbnail.byteLength;
       }),
     ),
@@ -73,12 +78,20 @@ async function nightshiftPass(photos: readonly Buffer[], workers: number): Promi
   const wallMs = performance.now() - started;
   const used = process.cpuUsage(cpu);
   const bytes = produced.reduce((sum, size) => sum + size, 0);
-  return { images: photos.length, cpuMs: (used.user + used.system) / 1000, wallMs, bytes, perImageCpuMs };
+  return { images: photos.length, cpuMs: (used.user + used.system) / 1000, wallMs, bytes, perImageCpuMs, kept };
 }
 
 function pilPass(paths: readonly string[], workers: number): Pass {
   const { width, height, jpegQuality } = SETTINGS;
-  const args = [width, height, jpegQuality, THUMBNAIL_MAX_SIDE, THUMBNAIL_WEBP_QUALITY, workers].map(String);
+  const args = [
+    width,
+    height,
+    jpegQuality,
+    THUMBNAIL_MAX_SIDE,
+    THUMBNAIL_WEBP_QUALITY,
+    THUMBNAIL_WEBP_EFFORT,
+    workers,
+  ].map(String);
   const result = spawnSync(PYTHON, [PIL_SCRIPT, ...args], {
     input: paths.join('\n'),
     encoding: 'utf8',
@@ -91,6 +104,7 @@ function pilPass(paths: readonly string[], workers: number): Pass {
     wallSeconds: number;
     bytes: number;
     cpuSecondsPerImage: number[];
+    kept: boolean[];
   };
   return {
     images: pass.images,
@@ -98,6 +112,7 @@ function pilPass(paths: readonly string[], workers: number): Pass {
     wallMs: pass.wallSeconds * 1000,
     bytes: pass.bytes,
     perImageCpuMs: pass.cpuSecondsPerImage.map((seconds) => seconds * 1000),
+    kept: pass.kept,
   };
 }
 
@@ -192,15 +207,23 @@ async function main(): Promise<void> {
     console.log(row.map((cell, column) => cell.padStart(widths[column] ?? 0)).join('  '));
   const ourSingles = ours.get(1) ?? [];
   const pilSingles = theirs.get(1) ?? [];
+  const keptFlags = ourSingles[0]?.kept ?? [];
+  const pilKept = pilSingles[0]?.kept;
+  if (pilKept !== undefined) {
+    const differ = keptFlags.flatMap((kept, index) => (kept === pilKept[index] ? [] : [basename(paths[index] ?? '')]));
+    console.log(
+      `sent as their own bytes: Nightshift ${keptFlags.filter(Boolean).length}, PIL ${pilKept.filter(Boolean).length} photos` +
+        (differ.length === 0 ? ' (the same ones)' : `; kept by one side only: ${differ.join(', ')}`),
+    );
+  }
   if (ourSingles.length > 0 && pilSingles.length > 0) {
-    // Where the time goes: photos that must shrink to fit against photos already small enough, per image CPU
-    // medians over the rounds.
+    // Where the time goes: photos that must shrink to fit, photos re-encoded at their own size, photos sent as their
+    // own bytes; per image CPU medians over the rounds.
     const shrunk = sizes.map((size) => size.width > SETTINGS.width || size.height > SETTINGS.height);
-    for (const [label, wanted] of [
-      ['shrunk to fit', true],
-      ['kept at their size', false],
-    ] as const) {
-      const picked = shrunk.flatMap((isShrunk, index) => (isShrunk === wanted ? [index] : []));
+    const classOf = (index: number) =>
+      shrunk[index] ? 'shrunk to fit' : keptFlags[index] ? 'sent as their own bytes' : 're-encoded at their size';
+    for (const label of ['shrunk to fit', 're-encoded at their size', 'sent as their own bytes']) {
+      const picked = sizes.flatMap((_, index) => (classOf(index) === label ? [index] : []));
       if (picked.length === 0) continue;
       const cost = (passes: readonly Pass[]) =>
         picked.reduce((sum, index) => sum + median(passes.map((pass) => pass.perImageCpuMs[index] ?? 0)), 0) /

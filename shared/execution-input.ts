@@ -78,12 +78,15 @@ export const PreprocessSettingsSchema = z.strictObject({
     .max(10_000)
     .default(40)
     .meta({ flag: 'max-concurrency', placeholder: 'N', description: 'child workflows at once' }),
-  /** Downloads at once inside one batch. */
+  /**
+   * Downloads at once inside one batch. A download mostly waits on S3, so 32 keep a batch's images coming while
+   * its cores decode; each holds at most one object (`maxObjectBytes`) until its image is done.
+   */
   downloadConcurrency: z
     .int()
     .min(1)
     .max(64)
-    .default(8)
+    .default(32)
     .meta({ flag: 'download-concurrency', placeholder: 'N', description: 'downloads at once in a batch' }),
   /** Share of failed batches the run tolerates (Distributed Map ToleratedFailurePercentage). */
   toleratedFailurePercentage: z.number().min(0).max(100).default(5).meta({

@@ -3,6 +3,8 @@ import { describeError } from '../../shared/errors.ts';
 import type { PreprocessSettings } from '../../shared/execution-input.ts';
 import type { Geometry, ModelInput, RejectionReason } from '../../shared/records.ts';
 import { planResize } from './geometry.ts';
+import { iccProfileDescription } from './icc-profile.ts';
+import { thumbnailOf } from './thumbnail.ts';
 
 /** The settings that shape the model input. */
 export type ModelInputSettings = Pick<
@@ -23,6 +25,10 @@ export interface PreparedImage {
   readonly geometry: Geometry;
   /** The model input's encoded bytes (`input.image` before base64), for the thumbnail to start from. */
   readonly encoded: Buffer;
+  /** Whether `encoded` is the object's own bytes, sent unchanged ({@link keepsOriginal}). */
+  readonly kept: boolean;
+  /** The thumbnail, when the decode that checked kept bytes made it on the way. */
+  readonly thumbnail?: Buffer;
 }
 
 /** The formats decoded, by sharp's `metadata().format` name, as users know them. AVIF comes through `heif`. */
@@ -38,9 +44,19 @@ const FORMAT_LIST = 'JPEG, PNG, WebP, GIF, TIFF or AVIF';
 const WHITE = { r: 255, g: 255, b: 255 };
 
 /**
+ * The most bytes an original may have to be sent unchanged: base64 makes them 4/3 larger, so the record the model
+ * receives stays under 1 MiB, the smallest MaxPayloadInMB a job may set (`transform.maxPayloadInMB`), and SageMaker
+ * fails an object holding a record larger than MaxPayloadInMB ("must be greater than, or equal to, the size of a
+ * single record", https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreateTransformJob.html).
+ */
+export const KEPT_MAX_BYTES = 750 * 1024;
+
+/**
  * Turns the bytes of one object into the canonical model input: the first frame only, EXIF orientation applied,
  * transparency flattened onto white, 8-bit sRGB with 3 channels, resized per `settings.fit` and encoded per
- * `settings.encoding`. Bad input comes back as an {@link ImageProblem}; nothing here throws for bad input.
+ * `settings.encoding`. An object that already is that input ({@link keepsOriginal}) is sent as it is: no second
+ * lossy encode of its text, and no encode to pay for; the decode that makes its thumbnail (shrunk on load) checks
+ * that all of it decodes. Bad input comes back as an {@link ImageProblem}; nothing here throws for bad input.
  */
 export async function prepareModelInput(
   bytes: Uint8Array,
@@ -85,6 +101,37 @@ export async function prepareModelInput(
 
   const plan = planResize(metadata.autoOrient, settings);
   const { content, geometry } = plan;
+  const damaged = (error: unknown): ImageProblem => ({
+    ok: false,
+    reason: 'CORRUPT_IMAGE',
+    problem: `is a damaged or truncated ${formatName} image that cannot be decoded (${sharpReason(error)})`,
+  });
+
+  if (keepsOriginal(metadata, geometry, settings, bytes.byteLength)) {
+    const original = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    let thumbnail: Buffer;
+    try {
+      // The same failOn as the full decode below: a JPEG's entropy-coded data is read whole even when it shrinks
+      // on load, so a truncated or damaged one fails here as it would there.
+      thumbnail = await thumbnailOf(sharp(original, { failOn: 'error', limitInputPixels: settings.maxInputPixels }));
+    } catch (error) {
+      return damaged(error);
+    }
+    return {
+      ok: true,
+      geometry,
+      encoded: original,
+      kept: true,
+      thumbnail,
+      input: {
+        image: original.toString('base64'),
+        format: settings.encoding,
+        width: geometry.width,
+        height: geometry.height,
+      },
+    };
+  }
+
   let encoded: Buffer;
   try {
     let image = sharp(bytes, {
@@ -110,17 +157,14 @@ export async function prepareModelInput(
     image = settings.encoding === 'jpeg' ? image.jpeg({ quality: settings.jpegQuality }) : image.png();
     encoded = await image.toBuffer();
   } catch (error) {
-    return {
-      ok: false,
-      reason: 'CORRUPT_IMAGE',
-      problem: `is a damaged or truncated ${formatName} image that cannot be decoded (${sharpReason(error)})`,
-    };
+    return damaged(error);
   }
 
   return {
     ok: true,
     geometry,
     encoded,
+    kept: false,
     input: {
       image: encoded.toString('base64'),
       format: settings.encoding,
@@ -128,6 +172,39 @@ export async function prepareModelInput(
       height: geometry.height,
     },
   };
+}
+
+/**
+ * Whether the object's bytes already are the model input, so that they travel unchanged: encoded as
+ * `settings.encoding` asks (a JPEG for `jpeg`, a PNG for `png`), no resize and no padding (the canvas is the picture
+ * at scale 1), upright (no EXIF orientation but 1), and decoding as the canonical input does on any decoder: 8-bit,
+ * 3 channels, no alpha, no palette, sRGB (no ICC profile, or one that says it is sRGB: sharp, like the model
+ * server, converts other profiles, while a decoder that ignores them would see other colours). Its size is bounded
+ * by {@link KEPT_MAX_BYTES} and by its own raw pixels (3 bytes each): a file larger than that is mostly not picture
+ * (metadata, an appended video) and is sent re-encoded instead.
+ */
+function keepsOriginal(
+  metadata: Metadata,
+  geometry: Geometry,
+  settings: ModelInputSettings,
+  byteLength: number,
+): boolean {
+  const pixels = metadata.width * metadata.height;
+  return (
+    metadata.format === settings.encoding &&
+    geometry.width === metadata.width &&
+    geometry.height === metadata.height &&
+    geometry.scaleX === 1 &&
+    geometry.scaleY === 1 &&
+    (metadata.orientation ?? 1) === 1 &&
+    metadata.depth === 'uchar' &&
+    metadata.channels === 3 &&
+    !metadata.hasAlpha &&
+    metadata.isPalette !== true &&
+    metadata.space === 'srgb' &&
+    (metadata.icc === undefined || /\bsRGB\b/i.test(iccProfileDescription(metadata.icc) ?? '')) &&
+    byteLength <= Math.min(KEPT_MAX_BYTES, pixels * 3)
+  );
 }
 
 /** sharp's first message line, short enough for a report cell. */

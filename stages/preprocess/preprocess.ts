@@ -13,6 +13,7 @@ import {
 import { formatS3Uri, type S3Location } from '../../shared/s3-location.ts';
 import type { PreprocessBatch, PreprocessResult } from '../../shared/stage-events.ts';
 import { THUMBNAIL_PACK_CONTENT_TYPE, thumbnailPackBody, thumbnailPackKey } from '../../shared/thumbnails.ts';
+import { ByteBudget } from './byte-budget.ts';
 import { prepareModelInput } from './model-input.ts';
 import { makeThumbnail } from './thumbnail.ts';
 
@@ -30,7 +31,21 @@ export interface PreprocessDeps {
    * @default 1
    */
   readonly imageConcurrency?: number;
+  /**
+   * Downloaded bytes a batch holds at once (objects downloading, waiting for a core or being decoded); a download
+   * waits until its object's size fits. It bounds what `downloadConcurrency` downloads of large objects hold: 32
+   * objects of `maxObjectBytes` (50 MiB) would be 1.6 GiB, more than the function's 1,024 MB.
+   * @default {@link DOWNLOAD_BUDGET_BYTES}
+   */
+  readonly downloadBudgetBytes?: number;
 }
+
+/**
+ * The default {@link PreprocessDeps.downloadBudgetBytes}: 256 MiB. Measured with 32 downloads in flight, a batch of
+ * 200 photos of 0.46 megapixels peaks at 268 MB of RSS and one of 12-megapixel photos (3 MB each) at 484 MB; the
+ * budget keeps 32 such photos (96 MB) in flight and caps the bytes that larger objects could add.
+ */
+export const DOWNLOAD_BUDGET_BYTES = 256 * 1024 * 1024;
 
 type ItemOutcome =
   | { readonly accepted: true; readonly item: DatasetItem; readonly line: string; readonly thumbnail?: Uint8Array }
@@ -62,10 +77,11 @@ export async function runPreprocess(batch: PreprocessBatch, deps: PreprocessDeps
 
   const limit = pLimit(settings.downloadConcurrency);
   const decode = pLimit(deps.imageConcurrency ?? 1);
+  const budget = new ByteBudget(deps.downloadBudgetBytes ?? DOWNLOAD_BUDGET_BYTES);
   let outcomes: ItemOutcome[];
   try {
     outcomes = await Promise.all(
-      items.map((item) => limit(() => preprocessItem(item, settings, deps.objects, decode))),
+      items.map((item) => limit(() => preprocessItem(item, settings, deps.objects, decode, budget))),
     );
   } catch (error) {
     // The batch is failing: start no more downloads.
@@ -130,6 +146,7 @@ async function preprocessItem(
   settings: PreprocessBatch['BatchInput']['settings'],
   objects: ObjectStore,
   decode: LimitFunction,
+  budget: ByteBudget,
 ): Promise<ItemOutcome> {
   const location: S3Location = { bucket: item.bucket, key: item.key };
   const uri = formatS3Uri(location);
@@ -168,36 +185,42 @@ async function preprocessItem(
   }
   if (size > settings.maxObjectBytes) return tooLarge(size);
 
-  let bytes: Uint8Array | undefined;
+  // Held from the download until the image is done: the bytes live that long.
+  const release = await budget.hold(size);
   try {
-    bytes = await withStageError(`reading ${uri}`, () => objects.get(location));
-  } catch (error) {
-    return denied(error);
-  }
-  if (bytes === undefined) return notFound();
-  if (bytes.byteLength === 0) return reject('EMPTY_OBJECT', `${uri} is empty (0 bytes)`);
-  // The object may have been replaced since it was listed.
-  if (bytes.byteLength > settings.maxObjectBytes) return tooLarge(bytes.byteLength);
+    let bytes: Uint8Array | undefined;
+    try {
+      bytes = await withStageError(`reading ${uri}`, () => objects.get(location));
+    } catch (error) {
+      return denied(error);
+    }
+    if (bytes === undefined) return notFound();
+    if (bytes.byteLength === 0) return reject('EMPTY_OBJECT', `${uri} is empty (0 bytes)`);
+    // The object may have been replaced since it was listed.
+    if (bytes.byteLength > settings.maxObjectBytes) return tooLarge(bytes.byteLength);
 
-  const image = bytes;
-  const { prepared, thumbnail } = await decode(async () => {
-    const made = await prepareModelInput(image, settings);
-    if (!made.ok) return { prepared: made, thumbnail: undefined };
-    return {
-      prepared: made,
-      thumbnail: await makeThumbnail(image, settings.maxInputPixels, made).catch(() => undefined),
+    const image = bytes;
+    const { prepared, thumbnail } = await decode(async () => {
+      const made = await prepareModelInput(image, settings);
+      if (!made.ok) return { prepared: made, thumbnail: undefined };
+      return {
+        prepared: made,
+        thumbnail: await makeThumbnail(image, settings.maxInputPixels, made).catch(() => undefined),
+      };
+    });
+    if (!prepared.ok) return reject(prepared.reason, `${uri} ${prepared.problem}`);
+    const record: TransformRecord = {
+      id: item.index,
+      bucket: item.bucket,
+      key: item.key,
+      ...(item.expected === undefined ? {} : { expected: item.expected }),
+      geometry: prepared.geometry,
+      input: prepared.input,
     };
-  });
-  if (!prepared.ok) return reject(prepared.reason, `${uri} ${prepared.problem}`);
-  const record: TransformRecord = {
-    id: item.index,
-    bucket: item.bucket,
-    key: item.key,
-    ...(item.expected === undefined ? {} : { expected: item.expected }),
-    geometry: prepared.geometry,
-    input: prepared.input,
-  };
-  return { accepted: true, item, line: JSON.stringify(record), ...(thumbnail ? { thumbnail } : {}) };
+    return { accepted: true, item, line: JSON.stringify(record), ...(thumbnail ? { thumbnail } : {}) };
+  } finally {
+    release();
+  }
 }
 
 /**

@@ -22,17 +22,21 @@ import type { S3Location } from '../../shared/s3-location.ts';
 import { type PreprocessBatch, type PreprocessResult, PreprocessResultSchema } from '../../shared/stage-events.ts';
 import { THUMBNAIL_MAX_SIDE, ThumbnailPackSchema, thumbnailName, thumbnailPackKey } from '../../shared/thumbnails.ts';
 import { createHandler } from '../../stages/preprocess/handler.ts';
+import { KEPT_MAX_BYTES } from '../../stages/preprocess/model-input.ts';
 import { type PreprocessDeps, runPreprocess } from '../../stages/preprocess/preprocess.ts';
 import {
   ACCEPTED_INPUTS,
   BLUE,
   badInputSet,
+  exifRotatedJpeg,
   markedImage,
   RED,
   REJECTED_INPUTS,
   type Rgb,
+  sceneImage,
   type TestImage,
   testPreprocessSettings,
+  truncatedJpeg,
   WHITE,
 } from '../helpers/images.ts';
 import { type LocalAws, startLocalAws } from '../helpers/local-aws.ts';
@@ -102,6 +106,22 @@ class CountingObjectStore extends PassThroughObjectStore {
   override get(location: S3Location): Promise<Uint8Array | undefined> {
     this.gets.push(location.key);
     return super.get(location);
+  }
+}
+
+/** Holds every GET until `open()`, remembering which started. */
+class GatedGets extends PassThroughObjectStore {
+  readonly started: string[] = [];
+  private opened = false;
+  private readonly waiting: (() => void)[] = [];
+  override async get(location: S3Location): Promise<Uint8Array | undefined> {
+    this.started.push(location.key);
+    if (!this.opened) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    return super.get(location);
+  }
+  open(): void {
+    this.opened = true;
+    for (const resolve of this.waiting.splice(0)) resolve();
   }
 }
 
@@ -357,6 +377,180 @@ describe('preprocess stage over the local S3 and DynamoDB servers', () => {
     });
   });
 
+  describe('an image that already is the model input travels as its own bytes', () => {
+    const runId = 'run-kept-bytes';
+    const settings = testPreprocessSettings();
+    // Each under the 256 x 256 canvas of the test settings unless it says otherwise.
+    const cases = {
+      upright: { key: 'kept/upright.jpg', make: () => sceneImage(200, 150, 'jpeg') },
+      srgbProfile: {
+        key: 'kept/srgb-profile.jpg',
+        make: async () =>
+          sharp(await sceneImage(200, 150, 'png'))
+            .withIccProfile('srgb')
+            .jpeg()
+            .toBuffer(),
+      },
+      exactCanvas: { key: 'kept/exact-canvas.jpg', make: () => sceneImage(256, 256, 'jpeg') },
+      oriented: { key: 'kept/oriented.jpg', make: () => exifRotatedJpeg({ width: 200, height: 100 }) },
+      oversized: { key: 'kept/oversized.jpg', make: () => sceneImage(400, 300, 'jpeg') },
+      cmyk: {
+        key: 'kept/cmyk.jpg',
+        make: async () =>
+          sharp(await sceneImage(200, 100, 'png'))
+            .toColourspace('cmyk')
+            .jpeg()
+            .toBuffer(),
+      },
+      greyscale: {
+        key: 'kept/grey.jpg',
+        make: async () =>
+          sharp(await sceneImage(200, 100, 'png'))
+            .toColourspace('b-w')
+            .jpeg()
+            .toBuffer(),
+      },
+      displayP3: {
+        key: 'kept/display-p3.jpg',
+        make: async () =>
+          sharp(await sceneImage(200, 150, 'png'))
+            .withIccProfile('p3')
+            .jpeg()
+            .toBuffer(),
+      },
+      // 64 x 48 pixels are 9,216 bytes raw; the description makes the file larger than that.
+      mostlyMetadata: {
+        key: 'kept/mostly-metadata.jpg',
+        make: async () =>
+          sharp(await sceneImage(64, 48, 'png'))
+            .withExif({ IFD0: { ImageDescription: 'x'.repeat(20_000) } })
+            .jpeg()
+            .toBuffer(),
+      },
+      png: { key: 'kept/scene.png', make: () => sceneImage(200, 150, 'png') },
+      // In size, upright, sRGB: it would travel unchanged, but its second half is missing.
+      truncated: { key: 'kept/truncated.jpg', make: truncatedJpeg },
+    } as const;
+    type Case = keyof typeof cases;
+    const bodies = new Map<Case, Buffer>();
+    let records: TransformRecord[];
+    let result: PreprocessResult;
+
+    const recordOf = (name: Case): TransformRecord => {
+      const record = records.find((candidate) => candidate.key === cases[name].key);
+      if (!record) throw new Error(`no transform record for ${cases[name].key}`);
+      return record;
+    };
+    const sentBytes = (name: Case) => Buffer.from(recordOf(name).input.image, 'base64');
+    const body = (name: Case): Buffer => {
+      const made = bodies.get(name);
+      if (!made) throw new Error(`no body for ${name}`);
+      return made;
+    };
+
+    beforeAll(async () => {
+      const names = Object.keys(cases) as Case[];
+      for (const name of names) bodies.set(name, await cases[name].make());
+      await Promise.all(
+        names.map((name) =>
+          objects.put({ bucket: DATASET_BUCKET, key: cases[name].key }, body(name), 'application/octet-stream'),
+        ),
+      );
+      const items = names.map((name, index) => ({ index, bucket: DATASET_BUCKET, key: cases[name].key }));
+      // The truncated JPEG is 320 x 240: a canvas of 320 makes it one that would be kept.
+      result = await runPreprocess(batchOf(runId, items, { ...settings, width: 320, height: 320 }), depsWith());
+      records = result.part ? await readPart(result.part) : [];
+    });
+
+    it.each(['upright', 'srgbProfile', 'exactCanvas'] as const)(
+      'sends the %s JPEG byte for byte, at scale 1, as the JPEG it is',
+      (name) => {
+        const record = recordOf(name);
+
+        expect(sentBytes(name).equals(body(name))).toBe(true);
+        expect(record.input.format).toBe('jpeg');
+        expect(record.geometry).toMatchObject({
+          scaleX: 1,
+          scaleY: 1,
+          offsetX: 0,
+          offsetY: 0,
+          width: record.input.width,
+          height: record.input.height,
+        });
+      },
+    );
+
+    it.each([
+      ['oriented', 'has EXIF orientation 6'],
+      ['oversized', 'is larger than the canvas'],
+      ['cmyk', 'is CMYK'],
+      ['greyscale', 'has one channel'],
+      ['displayP3', 'has a Display P3 profile'],
+      ['mostlyMetadata', 'is larger than its raw pixels'],
+      ['png', 'is a PNG while the encoding is jpeg'],
+    ] as const)('re-encodes the %s image (it %s) as 3-channel sRGB JPEG', async (name, _why) => {
+      const sent = sentBytes(name);
+
+      const decoded = await sharp(sent).metadata();
+
+      expect(sent.equals(body(name))).toBe(false);
+      expect(decoded).toMatchObject({ format: 'jpeg', channels: 3, space: 'srgb' });
+      expect(decoded.icc).toBeUndefined();
+      expect(decoded.orientation ?? 1).toBe(1);
+      expect({ width: decoded.width, height: decoded.height }).toEqual({
+        width: recordOf(name).input.width,
+        height: recordOf(name).input.height,
+      });
+    });
+
+    it('rejects a truncated JPEG that would otherwise travel unchanged, as CORRUPT_IMAGE naming it', async () => {
+      const rows = await rowsOf(runId);
+
+      expect(result.rejectedByReason).toEqual({ CORRUPT_IMAGE: 1 });
+      expect(rows).toEqual([
+        expect.objectContaining({
+          key: cases.truncated.key,
+          reason: 'CORRUPT_IMAGE',
+          message: expect.stringMatching(/truncated\.jpg is a damaged or truncated JPEG image/),
+        }),
+      ]);
+    });
+
+    it('makes the thumbnail of a kept JPEG from its own bytes, shrunk to the thumbnail size', async () => {
+      const pack = ThumbnailPackSchema.parse(await readJson(thumbnailPackKey(runId, 'part-000000000')));
+      const encoded = pack[thumbnailName(DATASET_BUCKET, cases.upright.key)] ?? '';
+
+      const thumbnail = await sharp(Buffer.from(encoded, 'base64')).metadata();
+
+      expect(thumbnail).toMatchObject({ format: 'webp', width: THUMBNAIL_MAX_SIDE, height: 120 });
+    });
+
+    it('keeps a PNG that needs no change when the encoding is png', async () => {
+      const png = body('png');
+      const items = [{ index: 0, bucket: DATASET_BUCKET, key: cases.png.key }];
+
+      const kept = await runPreprocess(
+        batchOf('run-kept-png', items, testPreprocessSettings({ encoding: 'png' })),
+        depsWith(),
+      );
+      const [record] = await readPart(kept.part ?? '');
+
+      expect(record?.input.format).toBe('png');
+      expect(Buffer.from(record?.input.image ?? '', 'base64').equals(png)).toBe(true);
+    });
+
+    it('bounds the bytes sent unchanged so that their record fits the smallest MaxPayloadInMB (1 MiB)', () => {
+      const record = JSON.stringify({
+        image: 'A'.repeat(Math.ceil(KEPT_MAX_BYTES / 3) * 4),
+        format: 'jpeg',
+        width: 4096,
+        height: 4096,
+      });
+
+      expect(Buffer.byteLength(record)).toBeLessThan(1024 * 1024);
+    });
+  });
+
   it('a retried batch overwrites its own part and leaves one row per rejected object', async () => {
     const runId = 'run-retried';
     const batch = batchOf(runId, listed([image('images/clean.jpg'), image('images/not-an-image.jpg')], 500));
@@ -463,6 +657,31 @@ describe('preprocess stage over the local S3 and DynamoDB servers', () => {
       expect(sumY / red).toBeCloseTo(120 * scale, 0);
     },
   );
+
+  it('starts no more downloads than the byte budget holds, and the rest as the first images are done (in-process gate on GETs)', async () => {
+    const gated = new GatedGets(objects);
+    const clean = image('images/clean.jpg');
+    const items: DatasetItem[] = [0, 1, 2, 3, 4].map((index) => ({
+      index,
+      bucket: DATASET_BUCKET,
+      key: clean.key,
+      size: clean.body.byteLength,
+    }));
+    const deps = depsWith({ objects: gated, downloadBudgetBytes: Math.floor(clean.body.byteLength * 2.5) });
+
+    const run = runPreprocess(
+      batchOf('run-byte-budget', items, testPreprocessSettings({ downloadConcurrency: 8 })),
+      deps,
+    );
+    for (let turn = 0; turn < 5; turn++) await new Promise((resolve) => setImmediate(resolve));
+    const startedBeforeAnyFinished = gated.started.length;
+    gated.open();
+    const result = await run;
+
+    expect(startedBeforeAnyFinished).toBe(2);
+    expect(gated.started).toHaveLength(5);
+    expect(result).toMatchObject({ records: 5, rejected: 0 });
+  });
 
   it('rejects an item whose listed size is over the limit without downloading it', async () => {
     const counting = new CountingObjectStore(objects);

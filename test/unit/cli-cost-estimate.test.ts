@@ -35,7 +35,7 @@ describe('the cost estimate of a recorded run (nightshift status)', () => {
       items: 1_000_000,
       rejected: 10_000,
       batchSize: 200,
-      downloadConcurrency: 8,
+      downloadConcurrency: 32,
       transform: { seconds: 14 * 3600, instanceType: 'ml.g5.xlarge', instanceCount: 1 },
     });
     expect(estimate.lines).toEqual(model.lines);

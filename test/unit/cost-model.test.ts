@@ -59,12 +59,12 @@ describe('the cost model (shared/cost-model.ts)', () => {
   });
 
   it('prices the preprocess function as deployed: its memory buys its vCPUs, and its architecture sets the price', () => {
-    const batch = preprocessBatchSeconds(200, 8);
+    const batch = preprocessBatchSeconds(200, defaults.downloadConcurrency);
     const vcpus = STAGE_SIZING.preprocess.memoryMb / COST_ASSUMPTIONS.lambdaMbPerVcpu;
 
     expect(batch.cpu).toBeCloseTo((200 * COST_ASSUMPTIONS.preprocessCpuSecondsPerImage) / vcpus, 9);
-    // 25 download waves + the thumbnail pack + the index + the part.
-    expect(batch.waits).toBeCloseTo(28 * COST_ASSUMPTIONS.s3RequestSeconds, 9);
+    // 7 download waves of 32 + the thumbnail pack + the index + the part.
+    expect(batch.waits).toBeCloseTo(10 * COST_ASSUMPTIONS.s3RequestSeconds, 9);
     const preprocess = millionImages().lines.find((line) => line.item === 'Lambda preprocess');
     expect(preprocess?.detail).toContain('x 1024 MB arm64');
     const deployed = preprocessBatchSeconds(200, defaults.downloadConcurrency);

@@ -50,6 +50,17 @@ describe('planResize', () => {
     expect(geometry).toMatchObject({ width: 200, height: 200, scaleX: 0.5, scaleY: 2, offsetX: 0, offsetY: 0 });
   });
 
+  // The preprocess stage sends an image's own bytes only when its plan is exactly this: no resize, no padding.
+  it.each(['inside', 'contain', 'fill'] as const)(
+    "with '%s', plans no resize and no padding for an image of exactly the canvas size",
+    (fit) => {
+      const { content, geometry } = planResize({ width: 256, height: 192 }, { width: 256, height: 192, fit });
+
+      expect(content).toEqual({ width: 256, height: 192 });
+      expect(geometry).toMatchObject({ width: 256, height: 192, scaleX: 1, scaleY: 1, offsetX: 0, offsetY: 0 });
+    },
+  );
+
   it('keeps at least one pixel on the short side of an extreme panorama', () => {
     const { content, geometry } = planResize(
       { width: 100_000, height: 10 },

@@ -210,7 +210,8 @@ async function launch(
     cwd: ROOT,
     detached: true,
     stdio: ['ignore', fd, fd],
-    env: { ...process.env, NIGHTSHIFT_DETACHED: '1' },
+    // The model server keeps its rewritten graphs in the state directory (as a run's own server does).
+    env: { NIGHTSHIFT_MODEL_CACHE_DIR: join(stateDir, 'cache', 'models'), ...process.env, NIGHTSHIFT_DETACHED: '1' },
   });
   child.unref();
   const pid = child.pid;

@@ -166,10 +166,12 @@ export class LocalRuntime {
           s3: (s3 as RunningEmulator).endpoint,
           dynamodb: (dynamodb as RunningEmulator).endpoint,
         }));
+    // The model server keeps its rewritten graphs in the state directory: later runs skip the rewrite.
+    const modelServerEnv = { NIGHTSHIFT_MODEL_CACHE_DIR: join(home, 'cache', 'models'), ...options.modelServerEnv };
     const modelReady: Promise<ModelServerInstance> = service
       ? Promise.resolve({ endpoint: service.servers.model.endpoint, stop: async () => undefined })
       : startModelServer({
-          env: { ...options.modelServerEnv },
+          env: { ...modelServerEnv },
           logFile: join(home, 'logs', 'model.log'),
           signal: modelLoad.signal,
         }).then((server) => {
@@ -258,7 +260,7 @@ export class LocalRuntime {
             const first = await modelReady;
             return { endpoint: first.endpoint, stop: async () => undefined };
           }
-          return startModelServer({ env: { ...options.modelServerEnv }, logFile: join(home, 'logs', 'model.log') });
+          return startModelServer({ env: { ...modelServerEnv }, logFile: join(home, 'logs', 'model.log') });
         },
         onProgress: (event) => options.onProgress?.({ type: 'TransformProgress', ...event }),
       });

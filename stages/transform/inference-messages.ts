@@ -8,6 +8,8 @@ export interface WorkerSettings {
   readonly preference: ExecutionProviderPreference;
   readonly intraOpThreads: number;
   readonly logLevel: LogLevel;
+  /** Where derived model files are cached between starts (`NIGHTSHIFT_MODEL_CACHE_DIR`); absent: no cache. */
+  readonly cacheDirectory?: string;
 }
 
 /** The pool to a worker: predict one batch, or free the sessions and stop. */

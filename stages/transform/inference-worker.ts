@@ -23,7 +23,9 @@ try {
     probe: probeCuda(),
     log,
   });
-  const handler = await loadModelHandler(settings.directory, factory, log);
+  const handler = await loadModelHandler(settings.directory, factory, log, {
+    ...(settings.cacheDirectory !== undefined ? { cacheDirectory: settings.cacheDirectory } : {}),
+  });
   port.on('message', (request: WorkerRequest) => {
     if (request.type === 'dispose') {
       void handler.dispose().finally(() => port.close());

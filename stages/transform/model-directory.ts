@@ -76,12 +76,25 @@ export async function readModelConfig(directory: string): Promise<ModelConfig> {
   );
 }
 
+/** How a handler may keep what it derives from the model files between starts. */
+export interface ModelLoadOptions {
+  /** A directory for derived model files (the OCR handler's rewritten graphs); absent: derive them on every load. */
+  readonly cacheDirectory?: string;
+}
+
 /** Loads the handler the model directory asks for. */
-export async function loadModelHandler(directory: string, factory: SessionFactory, log: Log): Promise<ModelHandler> {
+export async function loadModelHandler(
+  directory: string,
+  factory: SessionFactory,
+  log: Log,
+  options: ModelLoadOptions = {},
+): Promise<ModelHandler> {
   const config = await readModelConfig(directory);
   switch (config.type) {
     case 'ocr':
-      return OcrHandler.load(directory, config, factory, log);
+      return OcrHandler.load(directory, config, factory, log, {
+        ...(options.cacheDirectory !== undefined ? { graphCacheDir: options.cacheDirectory } : {}),
+      });
     case 'classifier':
       return ClassifierHandler.load(directory, config, factory, log);
   }

@@ -72,7 +72,12 @@ async function main(): Promise<void> {
         : {}),
     });
     handler = await InferencePool.start(
-      { directory: choice.directory, preference: config.executionProvider, logLevel: config.logLevel },
+      {
+        directory: choice.directory,
+        preference: config.executionProvider,
+        logLevel: config.logLevel,
+        ...(config.modelCacheDirectory !== undefined ? { cacheDirectory: config.modelCacheDirectory } : {}),
+      },
       size,
       log,
     );

@@ -45,6 +45,11 @@ export const ServerEnvSchema = z.object({
    * client ever sees the 503. @default MaxConcurrentTransforms
    */
   NIGHTSHIFT_MAX_QUEUED_REQUESTS: z.coerce.number().int().min(0).max(4096).optional(),
+  /**
+   * A directory for what the server derives from the model files (the OCR handler's rewritten graphs), reused by
+   * later starts: the local runtime points it into its state directory. Absent: derived again at every start.
+   */
+  NIGHTSHIFT_MODEL_CACHE_DIR: z.string().min(1).optional(),
   /** Records decoded and predicted together: bounds memory for large payloads and sets the batch handlers see. */
   NIGHTSHIFT_IMAGES_PER_BATCH: positive.max(1024).default(16),
   LOG_LEVEL: z.enum(['DEBUG', 'INFO', 'WARN', 'ERROR', 'SILENT']).default('INFO'),
@@ -56,6 +61,8 @@ export interface ServerConfig {
   readonly port: number;
   /** Named by `--model-dir` or `MODEL_DIR`; absent: SageMaker's directory or the bundled OCR model. */
   readonly modelDirectory?: string;
+  /** `NIGHTSHIFT_MODEL_CACHE_DIR`; absent: no cache. */
+  readonly modelCacheDirectory?: string;
   readonly executionProvider: ExecutionProviderPreference;
   /** Absent: the pool shares the cores out among its workers. */
   readonly intraOpThreads?: number;
@@ -119,6 +126,7 @@ export function parseServerConfig(
     host: values.host ?? '0.0.0.0',
     port: chosenPort,
     ...(modelDirectory !== undefined ? { modelDirectory } : {}),
+    ...(e.NIGHTSHIFT_MODEL_CACHE_DIR !== undefined ? { modelCacheDirectory: e.NIGHTSHIFT_MODEL_CACHE_DIR } : {}),
     executionProvider: e.NIGHTSHIFT_EXECUTION_PROVIDER,
     ...(e.NIGHTSHIFT_INTRA_OP_THREADS !== undefined ? { intraOpThreads: e.NIGHTSHIFT_INTRA_OP_THREADS } : {}),
     ...(e.SAGEMAKER_MODEL_SERVER_WORKERS !== undefined ? { workers: e.SAGEMAKER_MODEL_SERVER_WORKERS } : {}),

@@ -9,8 +9,8 @@ import { type CropMarginSettings, cropMargins } from './crop-margins.ts';
 import { ctcAlphabet, type RecognisedText } from './ctc-decoder.ts';
 import { PADDLE_DB_SETTINGS } from './db-postprocess.ts';
 import { DirectionClassifier } from './direction-classifier.ts';
+import { type GraphCacheOutcome, rewriteWithCache } from './graph-cache.ts';
 import { loadOpenCv, type OpenCv } from './opencv.ts';
-import { rewritePaddleGraph } from './paddle-graph.ts';
 import { padQuad, type Quad } from './quads.ts';
 import { arrangeReadingOrder } from './reading-order.ts';
 import { cropQuad, rotateHalfTurn } from './text-crops.ts';
@@ -125,7 +125,17 @@ export class OcrHandler implements ModelHandler {
     this.parts = parts;
   }
 
-  static async load(directory: string, config: OcrModelConfig, factory: SessionFactory, log: Log): Promise<OcrHandler> {
+  /**
+   * Reads the model files, rewrites their graphs (through the cache in `graphCacheDir` when given) and creates
+   * the inference sessions.
+   */
+  static async load(
+    directory: string,
+    config: OcrModelConfig,
+    factory: SessionFactory,
+    log: Log,
+    options: { readonly graphCacheDir?: string } = {},
+  ): Promise<OcrHandler> {
     const [detector, recogniser, dictionary, classifier] = await Promise.all([
       readFile(resolveModelFile(directory, config.detector, 'detector')),
       readFile(resolveModelFile(directory, config.recogniser, 'recogniser')),
@@ -138,9 +148,12 @@ export class OcrHandler implements ModelHandler {
       config.version ?? contentVersion([detector, recogniser, dictionary, ...(classifier ? [classifier] : [])]);
     const { cv } = await loadOpenCv();
     const sessions: InferenceSession[] = [];
+    const graphCache: Record<string, GraphCacheOutcome> = {};
     const create = async (bytes: Uint8Array, label: string) => {
       // The version above is the files' own; the rewrite only changes how ONNX Runtime can optimise them.
-      const session = await factory.create(rewritePaddleGraph(bytes), label);
+      const rewritten = await rewriteWithCache(bytes, label, { directory: options.graphCacheDir, log });
+      graphCache[label] = rewritten.outcome;
+      const session = await factory.create(rewritten.model, label);
       sessions.push(session);
       return session;
     };
@@ -153,6 +166,7 @@ export class OcrHandler implements ModelHandler {
         version,
         directionClassifier: classifierSession !== undefined,
         executionProvider: factory.provider,
+        graphCache,
       });
       return new OcrHandler({ name: config.name, version }, cv, {
         sessions,

@@ -44,10 +44,17 @@ function recording(objects: ObjectStore, predictions: PredictionStore, events: s
     async *lines(location) {
       events.push(`lines ${location.key}`);
       let n = 0;
-      for await (const line of objects.lines(location)) {
-        n += 1;
-        events.push(`line ${n}`);
-        yield line;
+      let readToEnd = false;
+      try {
+        for await (const line of objects.lines(location)) {
+          n += 1;
+          events.push(`line ${n}`);
+          yield line;
+        }
+        readToEnd = true;
+      } finally {
+        // Reached only through return() when the reader stops early; leaving the loop closes the S3 stream.
+        if (!readToEnd) events.push(`closed ${location.key}`);
       }
     },
     put: (location, body, type) => objects.put(location, body, type),
@@ -419,10 +426,17 @@ describe('aggregate stage against the local S3 and DynamoDB servers', () => {
     await put(orphanKey, '{}\n');
     const missingTable = new DynamoPredictionStore(aws.doc, 'no-such-predictions-table');
 
-    const attempt = runAggregate(batchOf(first, { ...first, key: orphanKey }), { ...deps, predictions: missingTable });
+    const events: string[] = [];
+
+    const attempt = runAggregate(batchOf(first, { ...first, key: orphanKey }), {
+      ...deps,
+      ...recording(deps.objects, missingTable, events),
+    });
 
     await expect(attempt).rejects.toThrow(ServiceError);
     await expect(attempt).rejects.toThrow(`aggregating s3://${PIPELINE}/${first.key} (part 1 of 2 in this batch): `);
+    expect(events).toContain(`lines ${orphanKey}`);
+    expect(events.filter((event) => event.startsWith('closed '))).toEqual([`closed ${orphanKey}`]);
   });
 
   it('takes the one-part event of an execution started before the map batched (redriven after the deploy) and returns a bare PartStats', async () => {

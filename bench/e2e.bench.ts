@@ -14,7 +14,9 @@
  * - Peak RSS of the local run's process tree (the CLI and every descendant: S3 and DynamoDB servers, model server
  *   with its worker threads), summing VmRSS from /proc every 200 ms. Goal: the 5,000-image figure within 10% of
  *   the 800-image one. Pages shared between processes are counted once per process, as `ps` does.
- * - The per-stage breakdown of each local run, from the CLI's own lines (start-up steps, stage times, summary).
+ * - Where each local run's wall time went, phase by phase (start-up, dataset upload, each stage, the rest: from the
+ *   times the CLI's own lines arrive), with the CPU seconds each process of the tree spent in that phase (utime +
+ *   stime from /proc, sampled with the RSS), so a phase that waits can be told from one that works, and whose work.
  *
  * Options (environment): BENCH_E2E_SIZES (default "200,800": the timed runs), BENCH_E2E_LARGE (default 5000: the
  * size of the memory-only run that `--large` or BENCH_E2E_LARGE_RUN=1 adds; about 10 minutes on a loaded 2-core
@@ -119,11 +121,26 @@ function rssKb(pid: number): number {
   }
 }
 
-/** What a process is, for the per-process peaks: the model server, an S3/DynamoDB server, or the CLI. */
+/** Clock ticks per second of /proc/<pid>/stat's utime and stime (USER_HZ: 100 on every Linux build that matters). */
+const TICKS_PER_SECOND = 100;
+
+/** User + system CPU seconds of one process so far (its threads included), or undefined once it is gone. */
+function cpuSeconds(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+  } catch {
+    return undefined;
+  }
+}
+
+/** What a process is, for the per-process figures: the model server, an S3/DynamoDB server, or the CLI. */
 function labelOf(pid: number, root: number): string {
   if (pid === root) return 'CLI';
   try {
     const command = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
+    if (command.trim() === '') return 'CLI (forking)'; // exiting, or not yet exec'd: asked again next sample
     if (command.includes('serve.ts')) return 'model server';
     if (command.includes('emulator-main')) return command.includes(' dynamodb ') ? 'DynamoDB server' : 'S3 server';
     if (command.includes('esbuild')) return 'esbuild (tsx)';
@@ -133,22 +150,51 @@ function labelOf(pid: number, root: number): string {
   }
 }
 
-/** Samples the tree's summed RSS until `child` exits; keeps the peak and each process's own peak. */
-function sampleTreeRss(child: ChildProcess): { stop(): { peakMb: number; perProcessMb: Map<string, number> } } {
+/** The processes the per-phase CPU table has a column for, in order; anything else counts as `other`. */
+const CPU_COLUMNS = ['CLI', 'S3 server', 'DynamoDB server', 'model server'] as const;
+
+/** Cumulative CPU seconds by process label at one moment of a run. */
+interface CpuSample {
+  readonly at: number;
+  readonly byLabel: ReadonlyMap<string, number>;
+}
+
+interface TreeSamples {
+  readonly peakMb: number;
+  readonly perProcessMb: Map<string, number>;
+  /** Every sample's cumulative CPU by label (a process that ended keeps its last reading). */
+  readonly cpu: readonly CpuSample[];
+}
+
+/**
+ * Samples the tree until `child` exits: summed RSS (its peak, and each process's own peak) and each process's CPU
+ * seconds, so every phase of the run can be given the CPU each process spent in it.
+ */
+function sampleTree(child: ChildProcess, started: number): { stop(): TreeSamples } {
   const root = child.pid as number;
   let peakKb = 0;
   const perProcess = new Map<string, number>();
+  /** The last CPU reading and label of every process seen: a process that exits between samples keeps it. */
+  const seen = new Map<number, { label: string; cpu: number }>();
+  const cpu: CpuSample[] = [];
   const sample = () => {
     let total = 0;
     for (const pid of processTree(root)) {
       const kb = rssKb(pid);
-      if (kb === 0) continue; // gone, or a zombie
+      const used = cpuSeconds(pid);
+      if (kb === 0 || used === undefined) continue; // gone, or a zombie
       total += kb;
-      // Read each time: a child just forked still shows its parent's command line until it execs.
-      const label = labelOf(pid, root);
+      // Read until it names a server: a child just forked shows its parent's command line until it execs, and a
+      // process that is exiting shows none.
+      const known = seen.get(pid)?.label;
+      const label = known !== undefined && known !== 'CLI (forking)' ? known : labelOf(pid, root);
       perProcess.set(label, Math.max(perProcess.get(label) ?? 0, kb));
+      seen.set(pid, { label, cpu: used });
     }
     peakKb = Math.max(peakKb, total);
+    const byLabel = new Map<string, number>();
+    for (const { label, cpu: used } of seen.values()) byLabel.set(label, (byLabel.get(label) ?? 0) + used);
+    cpu.push({ at: (performance.now() - started) / 1000, byLabel });
   };
   const timer = setInterval(sample, SAMPLE_INTERVAL_MS);
   sample();
@@ -156,9 +202,17 @@ function sampleTreeRss(child: ChildProcess): { stop(): { peakMb: number; perProc
     stop() {
       clearInterval(timer);
       const perProcessMb = new Map([...perProcess].map(([label, kb]) => [label, kb / 1024]));
-      return { peakMb: peakKb / 1024, perProcessMb };
+      return { peakMb: peakKb / 1024, perProcessMb, cpu };
     },
   };
+}
+
+/** One part of a local run's wall time, and the CPU seconds each process spent in it. */
+interface Phase {
+  readonly name: string;
+  readonly start: number;
+  readonly end: number;
+  readonly cpu: ReadonlyMap<string, number>;
 }
 
 interface LocalRun {
@@ -166,8 +220,10 @@ interface LocalRun {
   readonly wallSeconds: number;
   readonly peakRssMb: number;
   readonly perProcessMb: Map<string, number>;
-  /** Start-up steps, then `upload` (until the run starts), the stages, and `other` (the rest of the wall time). */
-  readonly breakdown: Array<[string, number]>;
+  /** Start-up, the dataset upload, each stage, and the rest; together they cover the wall time. */
+  readonly phases: readonly Phase[];
+  /** Each start-up step's seconds since start-up began (they run together). */
+  readonly startupSteps: ReadonlyArray<[string, number]>;
   readonly status: string;
 }
 
@@ -182,7 +238,7 @@ async function localRun(manifest: string, images: number): Promise<LocalRun> {
     env: { ...process.env, NIGHTSHIFT_HOME: HOME },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const sampler = sampleTreeRss(child);
+  const sampler = sampleTree(child, started);
   const lines: Array<{ at: number; text: string }> = [];
   let pending = '';
   const collect = (chunk: Buffer) => {
@@ -195,43 +251,104 @@ async function localRun(manifest: string, images: number): Promise<LocalRun> {
   child.stderr?.on('data', collect);
   const code = await new Promise<number>((done) => child.on('close', (status) => done(status ?? 1)));
   const wallSeconds = (performance.now() - started) / 1000;
-  const { peakMb, perProcessMb } = sampler.stop();
+  const { peakMb, perProcessMb, cpu } = sampler.stop();
   if (code !== 0) {
     throw new Error(`nightshift run --local exited ${code}:\n${lines.map((line) => line.text).join('\n')}`);
   }
   const status = /Run \S+: (\w+)/.exec(lines.map((line) => line.text).join('\n'))?.[1] ?? 'unknown';
-  return { images, wallSeconds, peakRssMb: peakMb, perProcessMb, breakdown: breakdownOf(lines, wallSeconds), status };
+  const { phases, startupSteps } = phasesOf(lines, wallSeconds, cpu);
+  return { images, wallSeconds, peakRssMb: peakMb, perProcessMb, phases, startupSteps, status };
+}
+
+/** The cumulative CPU by label at `at`: the last sample taken at or before it. */
+function cpuAt(samples: readonly CpuSample[], at: number): ReadonlyMap<string, number> {
+  let found: CpuSample | undefined;
+  for (const sample of samples) {
+    if (sample.at > at) break;
+    found = sample;
+  }
+  return found?.byLabel ?? new Map();
 }
 
 /**
- * The wall time by part, from the CLI's lines: each start-up step (`  synth (cached)   0.1 s`), the time from the
- * last of them to `Run <id> over ...` (the dataset upload), each stage (`wall time: plan 0.1s, ...`), and the rest.
+ * The wall time by phase, from the times the CLI's lines arrived: start-up until the last start-up step printed
+ * before the run starts (`  S3   1.2 s`; the model load is not one: it ends in the background, often later), then
+ * the rest of the runtime's start (stage handlers imported, bucket and tables created) and the dataset upload until
+ * `Run <id> over ...`, each stage (its finished
+ * line `  preprocess 800/800 items, ...  10.8 s` arrives as it ends, carrying its length), and the rest (between
+ * stages, the report copy, shutdown). Each phase gets the CPU every process spent in it, to the 200 ms sampling.
  */
-function breakdownOf(lines: ReadonlyArray<{ at: number; text: string }>, wallSeconds: number): Array<[string, number]> {
-  const parts: Array<[string, number]> = [];
-  const firstStep = lines.findIndex((line) => /^\s{2}\S.*\s[\d.]+ s$/.test(line.text));
+function phasesOf(
+  lines: ReadonlyArray<{ at: number; text: string }>,
+  wallSeconds: number,
+  cpu: readonly CpuSample[],
+): { phases: Phase[]; startupSteps: Array<[string, number]> } {
   const runLine = lines.findIndex((line) => /^Run \S+ over /.test(line.text));
-  // Process start and imports: until the line that precedes the first step.
-  const startLine = lines[Math.max(0, firstStep - 1)];
-  if (startLine) parts.push(['process start, imports', startLine.at]);
-  let lastStepAt = startLine?.at ?? 0;
-  for (const line of lines.slice(Math.max(0, firstStep), runLine < 0 ? undefined : runLine)) {
+  const startupSteps: Array<[string, number]> = [];
+  let startupEnd = 0;
+  for (const line of lines.slice(0, runLine < 0 ? undefined : runLine)) {
     const step = /^\s{2}(\S.*?)\s+([\d.]+) s$/.exec(line.text);
-    if (step) {
-      parts.push([`start-up: ${step[1]}`, Number(step[2])]);
-      lastStepAt = line.at;
-    }
+    if (!step) continue;
+    startupSteps.push([step[1] as string, Number(step[2])]);
+    // The model loads in the background and may end after the upload began: the servers and synth bound start-up.
+    if (step[1] !== 'model load') startupEnd = line.at;
   }
-  const runAt = runLine < 0 ? lastStepAt : (lines[runLine] as { at: number }).at;
-  parts.push(['dataset upload', runAt - lastStepAt]);
+  const runAt = runLine < 0 ? startupEnd : (lines[runLine] as { at: number }).at;
+  const spans: Array<[string, number, number]> = [
+    ['start-up (process, imports, servers, synth)', 0, startupEnd],
+    ['stage imports, buckets and tables, upload', startupEnd, runAt],
+  ];
+  // Each stage's length from the summary (`wall time: plan 0.1s, preprocess 10.8s, ...; total 41.5s`).
+  const lengths = new Map<string, number>();
   const summary = lines.map((line) => /wall time: (.*); total/.exec(line.text)).find(Boolean);
-  for (const stage of (summary?.[1] ?? '').split(', ')) {
-    const match = /^(\w+) ([\d.]+)s$/.exec(stage);
-    if (match) parts.push([`stage: ${match[1]}`, Number(match[2])]);
+  for (const part of (summary?.[1] ?? '').split(', ')) {
+    const match = /^(\w+) ([\d.]+)s$/.exec(part);
+    if (match) lengths.set(match[1] as string, Number(match[2]));
   }
-  const counted = parts.reduce((sum, [, seconds]) => sum + seconds, 0);
-  parts.push(['other (between stages, report copy, shutdown)', wallSeconds - counted]);
-  return parts;
+  // A stage in a pipe prints working lines every two seconds, then its finished line as it ends: the last counts.
+  const ends = new Map<string, number>();
+  for (const line of lines.slice(runLine + 1)) {
+    const stage = /^\s{2}(plan|preprocess|transform|aggregate|report)\s/.exec(line.text)?.[1];
+    if (stage !== undefined && lengths.has(stage)) ends.set(stage, line.at);
+  }
+  let cursor = runAt;
+  for (const [stage, end] of [...ends].sort((a, b) => a[1] - b[1])) {
+    const start = Math.max(cursor, end - (lengths.get(stage) ?? 0));
+    if (start > cursor + 0.05) spans.push(['between stages', cursor, start]);
+    spans.push([`stage: ${stage}`, start, end]);
+    cursor = end;
+  }
+  spans.push(['summary, report copy, shutdown', cursor, wallSeconds]);
+  const phases = spans.map(([name, start, end]) => {
+    const before = cpuAt(cpu, start);
+    const after = cpuAt(cpu, end);
+    const used = new Map([...after].map(([label, total]) => [label, total - (before.get(label) ?? 0)]));
+    return { name, start, end, cpu: used };
+  });
+  return { phases, startupSteps };
+}
+
+/** The phase table: wall seconds, then CPU seconds per process (CLI, S3, DynamoDB, model server, the rest). */
+function printPhases(run: LocalRun): void {
+  const header = ['wall', 'CLI', 'S3', 'Dynamo', 'model', 'other'].map((h) => h.padStart(7)).join('');
+  console.log(`  where the local run spent its wall time (s), and the CPU seconds of each process in it:`);
+  console.log(`    ${''.padEnd(44)}${header}`);
+  const totals = [0, 0, 0, 0, 0, 0];
+  for (const phase of run.phases) {
+    const columns = CPU_COLUMNS.map((label) => phase.cpu.get(label) ?? 0);
+    const all = [...phase.cpu.values()].reduce((sum, value) => sum + value, 0);
+    const row = [phase.end - phase.start, ...columns, all - columns.reduce((sum, value) => sum + value, 0)];
+    row.forEach((value, index) => {
+      totals[index] = (totals[index] ?? 0) + value;
+    });
+    console.log(`    ${phase.name.padEnd(44)}${row.map((v) => v.toFixed(1).padStart(7)).join('')}`);
+  }
+  console.log(`    ${'total'.padEnd(44)}${totals.map((v) => v.toFixed(1).padStart(7)).join('')}`);
+  console.log(
+    `  start-up steps (seconds since start-up began; they run together): ${run.startupSteps
+      .map(([step, value]) => `${step} ${value.toFixed(1)}`)
+      .join(', ')}`,
+  );
 }
 
 interface Alone {
@@ -326,12 +443,7 @@ async function main(): Promise<void> {
       );
       console.log(`  ratio   ${(run.wallSeconds / baseline).toFixed(2)} (goal <= 1.2 at 800)`);
       console.log(`  peak RSS of the process tree   ${run.peakRssMb.toFixed(0)} MB`);
-      console.log('  where the local run spent its wall time:');
-      for (const [part, value] of run.breakdown) {
-        console.log(
-          `    ${part.padEnd(46)} ${value.toFixed(1).padStart(6)} s  ${((value / run.wallSeconds) * 100).toFixed(0).padStart(3)}%`,
-        );
-      }
+      printPhases(run);
       console.log(
         `  per-process peak RSS: ${[...run.perProcessMb].map(([label, mb]) => `${label} ${mb.toFixed(0)} MB`).join(', ')}`,
       );

@@ -74,7 +74,12 @@ async function startS3(directory: string, port: number): Promise<{ port: number;
     }
     return { objects, commonPrefixes: [...commonPrefixes].sort(), isTruncated };
   };
+  cacheBucketReads(FilesystemStore.prototype);
   const server = new S3rver({ address: '127.0.0.1', port, directory, silent: true, allowMismatchedSignatures: true });
+  // Silent, its request logger (koa-logger, the first middleware) still formats two colored lines per request for
+  // a transport that drops them: about a tenth of its CPU per request (issue 14). Its error logger stays.
+  const middleware = server.middleware as Middleware[];
+  if (middleware[0]?.name === 'logger') middleware.shift();
   const refuseDotDot: Middleware = async (ctx, next) => {
     const copySource = ctx.get('x-amz-copy-source');
     for (const raw of [ctx.path, copySource]) {
@@ -98,6 +103,77 @@ async function startS3(directory: string, port: number): Promise<{ port: number;
   (server.middleware as Middleware[]).unshift(refuseDotDot);
   const address = (await server.run()) as { port: number };
   return { port: address.port, server };
+}
+
+interface BucketStore {
+  getBucket(bucket: string): Promise<unknown>;
+  putBucket(bucket: string): Promise<unknown>;
+  deleteBucket(bucket: string): Promise<unknown>;
+  getSubresource(bucket: string, key: string | undefined, type: string): Promise<unknown>;
+  putSubresource(bucket: string, key: string | undefined, resource: { type: string }): Promise<unknown>;
+  deleteSubresource(bucket: string, key: string | undefined, type: string): Promise<unknown>;
+  reset(): void;
+}
+
+/**
+ * Keeps what s3rver's filesystem store reads on every request about a bucket in memory: that it exists (a stat) and
+ * its CORS and website configurations (a file read each, missing for the pipeline's buckets), about a tenth of its
+ * CPU per request (issue 14). Every write of either goes through the store's own methods in this process, which
+ * drop what they change; objects are not cached (a local run writes its dataset into the store directly).
+ */
+function cacheBucketReads(store: BucketStore): void {
+  const buckets = new Map<string, Promise<unknown>>();
+  const subresources = new Map<string, Promise<unknown>>();
+  const subresourceKey = (bucket: string, key: string | undefined, type: string) => `${bucket}\0${key ?? ''}\0${type}`;
+  const forgetBucket = (bucket: string) => {
+    buckets.delete(bucket);
+    for (const cached of subresources.keys()) if (cached.startsWith(`${bucket}\0`)) subresources.delete(cached);
+  };
+  const { getBucket, putBucket, deleteBucket, getSubresource, putSubresource, deleteSubresource, reset } = store;
+  store.getBucket = function cachedGetBucket(bucket) {
+    const cached = buckets.get(bucket);
+    if (cached) return cached;
+    const read = getBucket.call(this, bucket);
+    // Only a bucket that exists is kept: a missing one may be created by a request still on its way.
+    buckets.set(bucket, read);
+    read.then(
+      (found) => (found ? undefined : buckets.delete(bucket)),
+      () => buckets.delete(bucket),
+    );
+    return read;
+  };
+  store.putBucket = async function uncachedPutBucket(bucket) {
+    forgetBucket(bucket);
+    return putBucket.call(this, bucket).finally(() => forgetBucket(bucket));
+  };
+  store.deleteBucket = async function uncachedDeleteBucket(bucket) {
+    forgetBucket(bucket);
+    return deleteBucket.call(this, bucket).finally(() => forgetBucket(bucket));
+  };
+  store.getSubresource = function cachedGetSubresource(bucket, key, type) {
+    const id = subresourceKey(bucket, key, type);
+    const cached = subresources.get(id);
+    if (cached) return cached;
+    const read = getSubresource.call(this, bucket, key, type);
+    subresources.set(id, read);
+    read.catch(() => subresources.delete(id));
+    return read;
+  };
+  store.putSubresource = async function uncachedPutSubresource(bucket, key, resource) {
+    const id = subresourceKey(bucket, key, resource.type);
+    subresources.delete(id);
+    return putSubresource.call(this, bucket, key, resource).finally(() => subresources.delete(id));
+  };
+  store.deleteSubresource = async function uncachedDeleteSubresource(bucket, key, type) {
+    const id = subresourceKey(bucket, key, type);
+    subresources.delete(id);
+    return deleteSubresource.call(this, bucket, key, type).finally(() => subresources.delete(id));
+  };
+  store.reset = function uncachedReset() {
+    buckets.clear();
+    subresources.clear();
+    reset.call(this);
+  };
 }
 
 async function startDynamo(directory: string | undefined, port: number): Promise<{ port: number; server: Closable }> {

@@ -33,14 +33,19 @@ import {
   loadLocalStack,
 } from './local-stack.ts';
 import { startModelServer } from './model-server-process.ts';
+import { importObject, storeImportSupported } from './s3-store-import.ts';
 import { StageLogFile } from './stage-log-file.ts';
 import { acquireStateLock } from './state-lock.ts';
 
 /**
- * PUTs in flight while a local run uploads its dataset: one at a time left the local S3 server idle between
- * requests (issue 14); eight keep it busy without opening a socket per file of a large folder.
+ * PUTs in flight while a local run uploads its dataset to servers it does not own (`nightshift local up`'s): one at
+ * a time left the local S3 server idle between requests (issue 14); eight keep it busy without opening a socket per
+ * file of a large folder.
  */
 export const UPLOAD_CONCURRENCY = 8;
+
+/** Files read and written at once when the runtime writes its own S3 server's store: enough to hide the disk. */
+const IMPORT_CONCURRENCY = 16;
 
 /** What a client needs to reach a local run's servers and resources (the CLI's --local mode reads these). */
 export interface LocalNames {
@@ -313,24 +318,33 @@ export class LocalRuntime {
   }
 
   /**
-   * Uploads files to the pipeline bucket under `prefix`, {@link UPLOAD_CONCURRENCY} at a time. A body given as a
-   * function is read when its upload starts, so a large folder is never held in memory at once.
+   * Puts files into the pipeline bucket under `prefix`. With its own S3 server the runtime writes them into that
+   * server's store as its PutObject would (s3-store-import.ts), {@link IMPORT_CONCURRENCY} at a time; with shared
+   * servers it PUTs them, {@link UPLOAD_CONCURRENCY} at a time. A body given as a function is read when its file's
+   * turn comes, so a large folder is never held in memory at once.
    */
   async upload(
     prefix: string,
     files: Iterable<{ name: string; body: Uint8Array | string | (() => Promise<Uint8Array | string>) }>,
   ): Promise<void> {
-    const limit = pLimit(UPLOAD_CONCURRENCY);
+    const bucket = this.stack.pipelineBucket;
+    const store = this.ownStore;
+    const limit = pLimit(store ? IMPORT_CONCURRENCY : UPLOAD_CONCURRENCY);
     await Promise.all(
       Array.from(files, (file) =>
         limit(async () => {
           const body = typeof file.body === 'function' ? await file.body() : file.body;
-          await this.s3.send(
-            new PutObjectCommand({ Bucket: this.stack.pipelineBucket, Key: `${prefix}${file.name}`, Body: body }),
-          );
+          const key = `${prefix}${file.name}`;
+          if (store) await importObject(store, bucket, key, body);
+          else await this.s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
         }),
       ),
     );
+  }
+
+  /** The store directory of the S3 server this runtime started, when {@link upload} may write it directly. */
+  private get ownStore(): string | undefined {
+    return !this.shared && storeImportSupported() ? join(this.home, 's3') : undefined;
   }
 
   /** Starts the synthesized state machine with an execution input. */

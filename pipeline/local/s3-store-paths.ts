@@ -14,6 +14,8 @@
  * write outside the state folder. Such keys are refused (S3 itself accepts them; the local server does not).
  */
 
+import { join } from 'node:path';
+
 /** Bytes of one stored path segment; 255 minus s3rver's longest suffix (22) leaves room to spare. */
 export const SEGMENT_CHUNK_BYTES = 200;
 
@@ -58,4 +60,15 @@ function chunkSegment(segment: string): string {
   }
   chunks.push(chunk);
   return chunks.join(`${CHUNK_MARK}/`);
+}
+
+/**
+ * Where s3rver 3.7.1's filesystem store keeps one file of an object: `resource` is `object`, `object.md5` or
+ * `metadata.json`. The same join as its `FilesystemStore.getResourcePath` with {@link keyToStorePath} as its key
+ * encoding (emulator-main.ts installs it), `path.join`'s normalisation included, so a key lands where a PUT puts it.
+ */
+export function storeResourcePath(root: string, bucket: string, key: string, resource: string): string {
+  const parts = keyToStorePath(key).split('/');
+  const last = parts.pop() ?? '';
+  return join(root, bucket, ...parts, `${last}._S3rver_${resource}`);
 }

@@ -88,6 +88,37 @@ export const AggregateBatchSchema = z.strictObject({
 });
 export type AggregateBatch = z.infer<typeof AggregateBatchSchema>;
 
+/**
+ * aggregate: one Batch Transform output object, the event of the Aggregate map before it batched (one `.out` object
+ * per child). A redrive still sends it after a deploy: "Redriven executions use the same state machine definition
+ * and execution ARN as the original execution attempt"
+ * (https://docs.aws.amazon.com/step-functions/latest/apireference/API_RedriveExecution.html), while the map invokes
+ * the function unqualified, so its current code receives the old definition's event. Such a child returns a bare
+ * PartStats, as the old children did; the report reads both.
+ */
+export const AggregatePartEventSchema = z.strictObject({
+  runId: z.string().min(1),
+  pipelineBucket: z.string().min(3),
+  /** `<transform output prefix><part>.jsonl.out` */
+  key: z.string().min(1),
+});
+export type AggregatePartEvent = z.infer<typeof AggregatePartEventSchema>;
+
+/**
+ * What the aggregate function accepts: a batch, or the one-part event of an execution started before batching
+ * ({@link AggregatePartEventSchema}). An object with `key` and no `Items` is taken for the one-part event; the shape
+ * is chosen before parsing so that a malformed event is reported field by field against the shape it meant (a zod
+ * union would only say that neither shape fits).
+ */
+export const AggregateEventSchema = z.unknown().transform((raw, ctx): AggregateBatch | AggregatePartEvent => {
+  const onePart = typeof raw === 'object' && raw !== null && 'key' in raw && !('Items' in raw);
+  const parsed = (onePart ? AggregatePartEventSchema : AggregateBatchSchema).safeParse(raw);
+  if (parsed.success) return parsed.data;
+  for (const issue of parsed.error.issues) ctx.addIssue({ ...issue });
+  return z.NEVER;
+});
+export type AggregateEvent = z.output<typeof AggregateEventSchema>;
+
 /** What aggregate returns for a batch: one PartStats per output object, in the batch's order. */
 export const AggregateResultSchema = z.strictObject({ parts: z.array(PartStatsSchema) });
 export type AggregateResult = z.infer<typeof AggregateResultSchema>;

@@ -49,7 +49,11 @@ export const STAGE_SIZING = {
  * halving the children a mid-size run spreads over (a 10,000-image run has 50 parts: 10 children at 5, 5 at 10).
  * The time limit is far off: a 200-row part took 0.91 s in `bench:aggregate` on the loaded 2-core machine, so five
  * are about 5 s of the aggregate function's 90 s, and a part that takes ten times as long (throttled writes
- * backing off) still fits. Memory does not grow with it: parts are read one after another, each streamed, with
- * only the next part's index and first line read ahead.
+ * backing off) still fits. Memory does not grow with it: parts are read one after another, each streamed, and at
+ * most two are held at once. Once a part's output is read to its end, the next part's index is fetched whole and
+ * its output opened; Node's readline iterator then keeps reading lines into its queue until about a thousand are
+ * waiting (1,150 lines of 300 bytes pulled after one `next()` on Node 20), so the whole next `.out`, one line per
+ * image of a preprocess batch (`preprocess.batchSize`, at most 200), may sit in memory while the current part's
+ * last writes finish.
  */
 export const AGGREGATE_PARTS_PER_CHILD = 5;

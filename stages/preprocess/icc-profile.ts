@@ -36,3 +36,24 @@ export function iccProfileDescription(profile: Uint8Array): string | undefined {
   }
   return undefined;
 }
+
+/**
+ * The descriptions of the sRGB profiles in common use: the IEC 61966-2.1 profile that Windows, macOS and ImageMagick
+ * carry ("sRGB IEC61966-2.1"), the ICC's versions of it ("sRGB IEC61966-2-1 black scaled", "... no black
+ * scaling"), Little CMS's built-in one ("sRGB built-in"), and the compact one that sharp and libvips embed ("sRGB").
+ * A description that merely contains the word (Linear sRGB, scRGB) names other colours: decoders that apply the
+ * profile and decoders that ignore it would see different pixels.
+ */
+const SRGB_PROFILE_DESCRIPTIONS: ReadonlySet<string> = new Set([
+  'sRGB',
+  'sRGB IEC61966-2.1',
+  'sRGB IEC61966-2-1 black scaled',
+  'sRGB IEC61966-2-1 no black scaling',
+  'sRGB built-in',
+]);
+
+/** Whether an ICC profile is one of the known sRGB profiles, told by its description. */
+export function isKnownSrgbProfile(profile: Uint8Array): boolean {
+  const description = iccProfileDescription(profile);
+  return description !== undefined && SRGB_PROFILE_DESCRIPTIONS.has(description.trim());
+}

@@ -3,7 +3,9 @@ import { describeError } from '../../shared/errors.ts';
 import type { PreprocessSettings } from '../../shared/execution-input.ts';
 import type { Geometry, ModelInput, RejectionReason } from '../../shared/records.ts';
 import { planResize } from './geometry.ts';
-import { iccProfileDescription } from './icc-profile.ts';
+import { isKnownSrgbProfile } from './icc-profile.ts';
+import { type JpegFrame, jpegFrame } from './jpeg-frame.ts';
+import { pngChunksBeforeData } from './png-chunks.ts';
 import { thumbnailOf } from './thumbnail.ts';
 
 /** The settings that shape the model input. */
@@ -107,7 +109,7 @@ export async function prepareModelInput(
     problem: `is a damaged or truncated ${formatName} image that cannot be decoded (${sharpReason(error)})`,
   });
 
-  if (keepsOriginal(metadata, geometry, settings, bytes.byteLength)) {
+  if (keepsOriginal(metadata, geometry, settings, bytes)) {
     const original = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     let thumbnail: Buffer;
     try {
@@ -178,16 +180,19 @@ export async function prepareModelInput(
  * Whether the object's bytes already are the model input, so that they travel unchanged: encoded as
  * `settings.encoding` asks (a JPEG for `jpeg`, a PNG for `png`), no resize and no padding (the canvas is the picture
  * at scale 1), upright (no EXIF orientation but 1), and decoding as the canonical input does on any decoder: 8-bit,
- * 3 channels, no alpha, no palette, sRGB (no ICC profile, or one that says it is sRGB: sharp, like the model
- * server, converts other profiles, while a decoder that ignores them would see other colours). Its size is bounded
- * by {@link KEPT_MAX_BYTES} and by its own raw pixels (3 bytes each): a file larger than that is mostly not picture
+ * 3 channels, no alpha, no palette, sRGB (no ICC profile, or a known sRGB one: sharp, like the model server,
+ * converts other profiles, while a decoder that ignores them would see other colours). A JPEG must be Huffman-coded
+ * with 8-bit samples (SOF0, SOF1 or SOF2), which every decoder reads: libjpeg-turbo also decodes arithmetic-coded
+ * ones, which many decoders refuse. A PNG with gAMA or cHRM and no sRGB chunk is re-encoded: decoders that apply
+ * those chunks would see other colours than sharp, which ignores them. Its size is bounded by
+ * {@link KEPT_MAX_BYTES} and by its own raw pixels (3 bytes each): a file larger than that is mostly not picture
  * (metadata, an appended video) and is sent re-encoded instead.
  */
 function keepsOriginal(
   metadata: Metadata,
   geometry: Geometry,
   settings: ModelInputSettings,
-  byteLength: number,
+  bytes: Uint8Array,
 ): boolean {
   const pixels = metadata.width * metadata.height;
   return (
@@ -202,9 +207,20 @@ function keepsOriginal(
     !metadata.hasAlpha &&
     metadata.isPalette !== true &&
     metadata.space === 'srgb' &&
-    (metadata.icc === undefined || /\bsRGB\b/i.test(iccProfileDescription(metadata.icc) ?? '')) &&
-    byteLength <= Math.min(KEPT_MAX_BYTES, pixels * 3)
+    (metadata.icc === undefined || isKnownSrgbProfile(metadata.icc)) &&
+    bytes.byteLength <= Math.min(KEPT_MAX_BYTES, pixels * 3) &&
+    (metadata.format === 'jpeg' ? decodesEverywhere(jpegFrame(bytes)) : colourChunksAgree(pngChunksBeforeData(bytes)))
   );
+}
+
+/** Huffman-coded (baseline, extended or progressive) with 8-bit samples. */
+function decodesEverywhere(frame: JpegFrame | undefined): boolean {
+  return frame !== undefined && frame.sof <= 2 && frame.precision === 8;
+}
+
+/** No gAMA or cHRM, or an sRGB chunk, which decoders honour over them (PNG specification, 11.3.3.5). */
+function colourChunksAgree(chunks: ReadonlySet<string>): boolean {
+  return chunks.has('sRGB') || !(chunks.has('gAMA') || chunks.has('cHRM'));
 }
 
 /** sharp's first message line, short enough for a report cell. */

@@ -9,7 +9,9 @@ import type { ObjectStore, PredictionStore } from '../../shared/ports.ts';
 import { type OutcomeRecord, type PartStats, PartStatsSchema } from '../../shared/records.ts';
 import type { AggregateBatch } from '../../shared/stage-events.ts';
 import { type AggregateDeps, runAggregate } from '../../stages/aggregate/aggregate.ts';
+import { createHandler } from '../../stages/aggregate/handler.ts';
 import { type LocalAws, startLocalAws } from '../helpers/local-aws.ts';
+import { testWire } from '../helpers/stage-wiring.ts';
 
 const PIPELINE = 'aggregate-pipeline';
 const DATA = 'aggregate-data';
@@ -42,10 +44,17 @@ function recording(objects: ObjectStore, predictions: PredictionStore, events: s
     async *lines(location) {
       events.push(`lines ${location.key}`);
       let n = 0;
-      for await (const line of objects.lines(location)) {
-        n += 1;
-        events.push(`line ${n}`);
-        yield line;
+      let readToEnd = false;
+      try {
+        for await (const line of objects.lines(location)) {
+          n += 1;
+          events.push(`line ${n}`);
+          yield line;
+        }
+        readToEnd = true;
+      } finally {
+        // Reached only through return() when the reader stops early; leaving the loop closes the S3 stream.
+        if (!readToEnd) events.push(`closed ${location.key}`);
       }
     },
     put: (location, body, type) => objects.put(location, body, type),
@@ -417,10 +426,49 @@ describe('aggregate stage against the local S3 and DynamoDB servers', () => {
     await put(orphanKey, '{}\n');
     const missingTable = new DynamoPredictionStore(aws.doc, 'no-such-predictions-table');
 
-    const attempt = runAggregate(batchOf(first, { ...first, key: orphanKey }), { ...deps, predictions: missingTable });
+    const events: string[] = [];
+
+    const attempt = runAggregate(batchOf(first, { ...first, key: orphanKey }), {
+      ...deps,
+      ...recording(deps.objects, missingTable, events),
+    });
 
     await expect(attempt).rejects.toThrow(ServiceError);
     await expect(attempt).rejects.toThrow(`aggregating s3://${PIPELINE}/${first.key} (part 1 of 2 in this batch): `);
+    expect(events).toContain(`lines ${orphanKey}`);
+    expect(events.filter((event) => event.startsWith('closed '))).toEqual([`closed ${orphanKey}`]);
+  });
+
+  it('takes the one-part event of an execution started before the map batched (redriven after the deploy) and returns a bare PartStats', async () => {
+    // RedriveExecution keeps the original state machine definition, whose Aggregate map sent one part per child.
+    const event = await seedPart(
+      'run-redriven',
+      'part-000000000',
+      ['old-1.jpg', 'old-2.jpg'],
+      [
+        outputLine(10, 'old-1.jpg', { model, text: 'OLD', confidence: 0.9 }),
+        outputLine(11, 'old-2.jpg', { model, error: { code: 'UNDECODABLE_IMAGE', message: 'no' } }),
+      ],
+    );
+    const handler = createHandler(testWire({ objects: deps.objects, predictions }));
+
+    const bare = await handler({ runId: event.runId, pipelineBucket: event.pipelineBucket, key: event.key });
+    const batched = await handler(batchOf(event));
+
+    expect(PartStatsSchema.parse(bare)).toMatchObject({ part: 'part-000000000.jsonl', predicted: 1, rejected: 1 });
+    expect(batched).toEqual({ parts: [bare] });
+    expect([...(await rowsOf('run-redriven')).keys()].sort()).toEqual(['old-1.jpg', 'old-2.jpg']);
+  });
+
+  it('names the fields of a malformed one-part event, as it does for a batch', async () => {
+    const handler = createHandler(testWire({ objects: deps.objects, predictions }));
+
+    const attempt = handler({ runId: 'run-x', key: 'runs/run-x/transform-output/p.jsonl.out', extra: 1 });
+
+    await expect(attempt).rejects.toThrow(expect.objectContaining({ name: 'InvalidInputError' }));
+    await expect(attempt).rejects.toThrow(
+      /aggregate batch is invalid: pipelineBucket: .*; \(root\): unknown field\(s\) "extra"/,
+    );
   });
 
   it('checks every key of the batch before reading or writing anything', async () => {

@@ -35,6 +35,15 @@ import { createHandler } from '../../stages/preprocess/handler.ts';
 import { KEPT_MAX_BYTES } from '../../stages/preprocess/model-input.ts';
 import { type PreprocessDeps, runPreprocess } from '../../stages/preprocess/preprocess.ts';
 import {
+  arithmeticJpeg,
+  GAMMA_CHUNK,
+  iccProfileDescribedAs,
+  jpegPaddedTo,
+  jpegWithIccProfile,
+  SRGB_CHUNK,
+  withPngChunks,
+} from '../helpers/image-encodings.ts';
+import {
   ACCEPTED_INPUTS,
   BLUE,
   badInputSet,
@@ -429,7 +438,19 @@ describe('preprocess stage over the local S3 and DynamoDB servers', () => {
             .jpeg()
             .toBuffer(),
       },
+      iecSrgbProfile: {
+        key: 'kept/iec-srgb-profile.jpg',
+        make: async () =>
+          jpegWithIccProfile(await sceneImage(200, 150, 'jpeg'), await iccProfileDescribedAs('sRGB IEC61966-2.1')),
+      },
       exactCanvas: { key: 'kept/exact-canvas.jpg', make: () => sceneImage(256, 256, 'jpeg') },
+      // Made by jpegtran -arithmetic: sharp decodes it, many decoders do not.
+      arithmetic: { key: 'kept/arithmetic.jpg', make: async () => arithmeticJpeg() },
+      linearSrgbProfile: {
+        key: 'kept/linear-srgb-profile.jpg',
+        make: async () =>
+          jpegWithIccProfile(await sceneImage(200, 150, 'jpeg'), await iccProfileDescribedAs('Linear sRGB')),
+      },
       oriented: { key: 'kept/oriented.jpg', make: () => exifRotatedJpeg({ width: 200, height: 100 }) },
       oversized: { key: 'kept/oversized.jpg', make: () => sceneImage(400, 300, 'jpeg') },
       cmyk: {
@@ -500,7 +521,7 @@ describe('preprocess stage over the local S3 and DynamoDB servers', () => {
       records = result.part ? await readPart(result.part) : [];
     });
 
-    it.each(['upright', 'srgbProfile', 'exactCanvas'] as const)(
+    it.each(['upright', 'srgbProfile', 'iecSrgbProfile', 'exactCanvas'] as const)(
       'sends the %s JPEG byte for byte, at scale 1, as the JPEG it is',
       (name) => {
         const record = recordOf(name);
@@ -524,6 +545,8 @@ describe('preprocess stage over the local S3 and DynamoDB servers', () => {
       ['cmyk', 'is CMYK'],
       ['greyscale', 'has one channel'],
       ['displayP3', 'has a Display P3 profile'],
+      ['arithmetic', 'is arithmetic-coded, SOF9'],
+      ['linearSrgbProfile', 'has an ICC profile described as Linear sRGB'],
       ['mostlyMetadata', 'is larger than its raw pixels'],
       ['png', 'is a PNG while the encoding is jpeg'],
     ] as const)('re-encodes the %s image (it %s) as 3-channel sRGB JPEG', async (name, _why) => {
@@ -577,15 +600,68 @@ describe('preprocess stage over the local S3 and DynamoDB servers', () => {
       expect(Buffer.from(record?.input.image ?? '', 'base64').equals(png)).toBe(true);
     });
 
-    it('bounds the bytes sent unchanged so that their record fits the smallest MaxPayloadInMB (1 MiB)', () => {
-      const record = JSON.stringify({
-        image: 'A'.repeat(Math.ceil(KEPT_MAX_BYTES / 3) * 4),
-        format: 'jpeg',
-        width: 4096,
-        height: 4096,
-      });
+    it('re-encodes a PNG with gAMA and no sRGB chunk when the encoding is png, and keeps one whose sRGB chunk overrides it', async () => {
+      const png = await sceneImage(200, 150, 'png');
+      const bodies = {
+        'kept/gamma.png': withPngChunks(png, [GAMMA_CHUNK]),
+        'kept/gamma-and-srgb.png': withPngChunks(png, [GAMMA_CHUNK, SRGB_CHUNK]),
+      };
+      await Promise.all(
+        Object.entries(bodies).map(([key, bytes]) => objects.put({ bucket: DATASET_BUCKET, key }, bytes, 'image/png')),
+      );
+      const items = Object.keys(bodies).map((key, index) => ({ index, bucket: DATASET_BUCKET, key }));
 
-      expect(Buffer.byteLength(record)).toBeLessThan(1024 * 1024);
+      const done = await runPreprocess(
+        batchOf('run-png-gamma', items, testPreprocessSettings({ encoding: 'png' })),
+        depsWith(),
+      );
+      const sent = new Map(
+        (await readPart(done.part ?? '')).map((record) => [record.key, Buffer.from(record.input.image, 'base64')]),
+      );
+
+      const reencoded = sent.get('kept/gamma.png') ?? Buffer.alloc(0);
+      expect(reencoded.equals(bodies['kept/gamma.png'])).toBe(false);
+      expect(await sharp(reencoded).metadata()).toMatchObject({ format: 'png', width: 200, height: 150, channels: 3 });
+      expect(reencoded.includes('gAMA')).toBe(false);
+      expect(sent.get('kept/gamma-and-srgb.png')?.equals(bodies['kept/gamma-and-srgb.png'])).toBe(true);
+    });
+
+    it('sends a JPEG of KEPT_MAX_BYTES unchanged and re-encodes one a byte larger, so the record fits 1 MiB', async () => {
+      // 800 x 600 is 1.44 MB raw, so the size, not the pixels, bounds the kept bytes; noise at quality 100 makes
+      // most of the file picture, and comment segments bring it to the exact size.
+      const settings = testPreprocessSettings({ width: 800, height: 600 });
+      const noise = await sharp({
+        create: {
+          width: 800,
+          height: 600,
+          channels: 3,
+          background: WHITE,
+          noise: { type: 'gaussian', mean: 128, sigma: 40 },
+        },
+      })
+        .jpeg({ quality: 100 })
+        .toBuffer();
+      const bodies = {
+        'kept/at-limit.jpg': jpegPaddedTo(noise, KEPT_MAX_BYTES),
+        'kept/over-limit.jpg': jpegPaddedTo(noise, KEPT_MAX_BYTES + 1),
+      };
+      await Promise.all(
+        Object.entries(bodies).map(([key, bytes]) => objects.put({ bucket: DATASET_BUCKET, key }, bytes, 'image/jpeg')),
+      );
+      const items = Object.keys(bodies).map((key, index) => ({ index, bucket: DATASET_BUCKET, key }));
+
+      const done = await runPreprocess(batchOf('run-kept-limit', items, settings), depsWith());
+      const records = new Map((await readPart(done.part ?? '')).map((record) => [record.key, record]));
+      const sent = (key: string) => Buffer.from(records.get(key)?.input.image ?? '', 'base64');
+
+      expect(noise.length).toBeLessThan(KEPT_MAX_BYTES);
+      expect(sent('kept/at-limit.jpg').equals(bodies['kept/at-limit.jpg'])).toBe(true);
+      expect(Buffer.byteLength(JSON.stringify(records.get('kept/at-limit.jpg')?.input))).toBeLessThan(1024 * 1024);
+      const reencoded = sent('kept/over-limit.jpg');
+      expect(reencoded.equals(bodies['kept/over-limit.jpg'])).toBe(false);
+      expect(reencoded.length).toBeLessThan(KEPT_MAX_BYTES);
+      expect(await sharp(reencoded).metadata()).toMatchObject({ format: 'jpeg', width: 800, height: 600 });
+      expect(records.get('kept/over-limit.jpg')?.geometry).toMatchObject({ scaleX: 1, scaleY: 1 });
     });
   });
 

@@ -174,8 +174,8 @@ export interface CostInput {
 }
 
 /**
- * Every S3 request of a run, by who makes it. Per image: one GET (preprocess reads the object; a HEAD first only
- * when the listing gave no size, as in a manifest without sizes). Per batch: three PUTs by preprocess (the
+ * Every S3 request of a run, by who makes it. Per image: one GET (preprocess reads the object; its size comes from
+ * the GET's response headers, so there is no HEAD, listed or manifest item alike). Per batch: three PUTs by preprocess (the
  * thumbnail pack, the index, then the part), one GET and one PUT by Batch Transform (the part in, its `.out` out),
  * two GETs by aggregate (the index and the `.out`). Per run: LISTs of the dataset, of the transform output and of
  * the transform input (1,000 keys per page), one DeleteObjects per 1,000 transform input parts (counted at the PUT

@@ -9,12 +9,28 @@ export interface ObjectSummary {
   readonly etag?: string;
 }
 
+/**
+ * An object whose GET has answered with its headers and whose body has not been read: the caller decides from the
+ * size whether to read it. It must call `read` or `discard`, because an unread body holds its connection.
+ */
+export interface OpenedObject {
+  /** The body's size in bytes, from the response headers. */
+  readonly size: number;
+  /** Reads the whole body. */
+  read(): Promise<Uint8Array>;
+  /** Drops what is left of the body unread, closing its connection so that the rest is not downloaded. */
+  discard(): void;
+}
+
 /** The object storage the stages use (S3 in AWS and on the local S3 server). */
 export interface ObjectStore {
   /** Every object under a key prefix, page by page, in key order; never holds the whole listing. */
   list(prefix: S3Location): AsyncIterable<ObjectSummary>;
-  /** Size and ETag, or `undefined` when there is no such object. */
-  head(location: S3Location): Promise<ObjectSummary | undefined>;
+  /**
+   * One GET, stopped after the response headers, or `undefined` when there is no such object: the size is known
+   * before any of the body is read, without a HEAD first.
+   */
+  open(location: S3Location): Promise<OpenedObject | undefined>;
   /** The whole object, or `undefined` when there is no such object. */
   get(location: S3Location): Promise<Uint8Array | undefined>;
   /** The object's lines (without line endings), streamed; throws ObjectNotFoundError when there is no such object. */

@@ -389,7 +389,7 @@ export class LocalBatchTransform implements TransformJobControl {
     // The reader's store, keeping the manifest's bytes as it reads them (one GET, one validation).
     const store: ObjectStore = {
       list: (prefix) => source.list(prefix),
-      head: (at) => source.head(at),
+      open: (at) => source.open(at),
       get: async (at) => {
         manifestBytes = await source.get(at);
         return manifestBytes;

@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import {
   DeleteObjectsCommand,
   GetObjectCommand,
-  HeadObjectCommand,
+  type GetObjectCommandOutput,
   ListObjectVersionsCommand,
   type ListObjectVersionsCommandOutput,
   type ObjectIdentifier,
@@ -13,7 +13,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { ObjectNotFoundError, ServiceError } from '../errors.ts';
-import type { ObjectStore, ObjectSummary } from '../ports.ts';
+import type { ObjectStore, ObjectSummary, OpenedObject } from '../ports.ts';
 import { formatS3Uri, type S3Location } from '../s3-location.ts';
 import { isNotFound, toNightshiftError } from './aws-errors.ts';
 
@@ -40,14 +40,45 @@ export class S3ObjectStore implements ObjectStore {
     }
   }
 
-  async head(location: S3Location): Promise<ObjectSummary | undefined> {
+  /**
+   * GetObject's response headers carry the object's size (`Content-Length`, "the length in bytes of the body in the
+   * response": https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html,
+   * https://docs.aws.amazon.com/AmazonS3/latest/API/RESTCommonResponseHeaders.html), and the SDK resolves `send`
+   * with the body still unread as a Node stream, so one request serves both the size check and the download. A body
+   * that is not read must be destroyed, or its socket stays taken from the pool (the SDK maintainers' guidance,
+   * https://github.com/aws/aws-sdk-js-v3/issues/6691): destroying it closes the connection, which Node's agent then
+   * drops from its pool instead of reusing it half-read.
+   */
+  async open(location: S3Location): Promise<OpenedObject | undefined> {
+    const uri = formatS3Uri(location);
+    let out: GetObjectCommandOutput;
     try {
-      const out = await this.client.send(new HeadObjectCommand({ Bucket: location.bucket, Key: location.key }));
-      return { key: location.key, size: out.ContentLength ?? 0, ...(out.ETag ? { etag: out.ETag } : {}) };
+      out = await this.client.send(new GetObjectCommand({ Bucket: location.bucket, Key: location.key }));
     } catch (error) {
       if (isNotFound(error)) return undefined;
-      throw toNightshiftError(error, `reading the metadata of ${formatS3Uri(location)}`, { accessDenied: 'caller' });
+      throw toNightshiftError(error, `reading ${uri}`, { accessDenied: 'caller' });
     }
+    const body = out.Body;
+    const read = async (): Promise<Uint8Array> => {
+      if (!body) return new Uint8Array();
+      try {
+        return await body.transformToByteArray();
+      } catch (error) {
+        throw toNightshiftError(error, `reading ${uri}`, { accessDenied: 'caller' });
+      }
+    };
+    if (out.ContentLength === undefined) {
+      // Without a length (not S3's way) the size is only known once the body is in.
+      const bytes = await read();
+      return { size: bytes.byteLength, read: async () => bytes, discard: () => {} };
+    }
+    return {
+      size: out.ContentLength,
+      read,
+      discard: () => {
+        if (body instanceof Readable && !body.readableEnded) body.destroy();
+      },
+    };
   }
 
   async get(location: S3Location): Promise<Uint8Array | undefined> {

@@ -2,7 +2,7 @@ import pLimit, { type LimitFunction } from 'p-limit';
 import { DatasetAccessError, describeError, NightshiftError, RetryableError } from '../../shared/errors.ts';
 import { runLayout } from '../../shared/layout.ts';
 import type { Log } from '../../shared/logging.ts';
-import type { Clock, ObjectStore, PredictionStore } from '../../shared/ports.ts';
+import type { Clock, ObjectStore, OpenedObject, PredictionStore } from '../../shared/ports.ts';
 import {
   type DatasetItem,
   type RejectionReason,
@@ -171,33 +171,34 @@ async function preprocessItem(
     if (!(error instanceof DatasetAccessError)) throw error;
     return reject('ACCESS_DENIED', `${uri} cannot be read by the pipeline (${error.message})`);
   };
-  // A size the listing did not give is asked for first, so that an oversized object is never downloaded.
-  let size = item.size;
-  if (size === undefined) {
-    let summary: Awaited<ReturnType<ObjectStore['head']>>;
-    try {
-      summary = await withStageError(`reading the size of ${uri}`, () => objects.head(location));
-    } catch (error) {
-      return denied(error);
-    }
-    if (summary === undefined) return notFound();
-    size = summary.size;
-  }
-  if (size > settings.maxObjectBytes) return tooLarge(size);
+  if (item.size !== undefined && item.size > settings.maxObjectBytes) return tooLarge(item.size);
 
-  // Held from the download until the image is done: the bytes live that long.
-  const release = await budget.hold(size);
+  // One GET per object, no HEAD first: the response headers give the size before any of the body is read, so an
+  // oversized object is refused unread either way. A listed size is held before the GET, so that connection never
+  // waits on the budget with its body unread; a manifest's item has no size until the headers arrive, and waits
+  // there (its body paused) until the size fits. The budget is held until the image is done: the bytes live that
+  // long.
+  let release = item.size === undefined ? undefined : await budget.hold(item.size);
   try {
-    let bytes: Uint8Array | undefined;
+    let opened: OpenedObject | undefined;
     try {
-      bytes = await withStageError(`reading ${uri}`, () => objects.get(location));
+      opened = await withStageError(`reading ${uri}`, () => objects.open(location));
     } catch (error) {
       return denied(error);
     }
-    if (bytes === undefined) return notFound();
-    if (bytes.byteLength === 0) return reject('EMPTY_OBJECT', `${uri} is empty (0 bytes)`);
-    // The object may have been replaced since it was listed.
-    if (bytes.byteLength > settings.maxObjectBytes) return tooLarge(bytes.byteLength);
+    if (opened === undefined) return notFound();
+    const object = opened;
+    let bytes: Uint8Array;
+    try {
+      // Checked again for a listed item: the object may have been replaced since it was listed.
+      if (object.size > settings.maxObjectBytes) return tooLarge(object.size);
+      if (object.size === 0) return reject('EMPTY_OBJECT', `${uri} is empty (0 bytes)`);
+      release ??= await budget.hold(object.size);
+      bytes = await withStageError(`reading ${uri}`, () => object.read());
+    } finally {
+      // A body left unread (refused, or a failed read) would keep its connection; after a read this does nothing.
+      object.discard();
+    }
 
     const image = bytes;
     const { prepared, thumbnail } = await decode(async () => {
@@ -219,7 +220,7 @@ async function preprocessItem(
     };
     return { accepted: true, item, line: JSON.stringify(record), ...(thumbnail ? { thumbnail } : {}) };
   } finally {
-    release();
+    release?.();
   }
 }
 

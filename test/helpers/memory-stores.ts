@@ -4,6 +4,7 @@ import type {
   CreateRunResult,
   ObjectStore,
   ObjectSummary,
+  OpenedObject,
   PredictionStore,
   RunStore,
 } from '../../shared/ports.ts';
@@ -34,9 +35,9 @@ export class MemoryObjectStore implements ObjectStore {
     for (const id of keys) yield { key: id.slice(prefix.bucket.length + 1), size: this.objects.get(id)?.length ?? 0 };
   }
 
-  async head(location: S3Location): Promise<ObjectSummary | undefined> {
+  async open(location: S3Location): Promise<OpenedObject | undefined> {
     const body = this.objects.get(this.id(location));
-    return body === undefined ? undefined : { key: location.key, size: body.length };
+    return body === undefined ? undefined : { size: body.length, read: async () => body, discard: () => {} };
   }
 
   async get(location: S3Location): Promise<Uint8Array | undefined> {

@@ -34,7 +34,7 @@ const model = { name: 'paddleocr-ppocrv4', version: '4.0.0' };
 function recording(objects: ObjectStore, predictions: PredictionStore, events: string[]) {
   const recordingObjects: ObjectStore = {
     list: (prefix) => objects.list(prefix),
-    head: (location) => objects.head(location),
+    open: (location) => objects.open(location),
     async get(location) {
       events.push(`get ${location.key}`);
       const body = await objects.get(location);

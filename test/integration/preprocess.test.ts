@@ -1,8 +1,18 @@
-import { GetObjectCommand, PutObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
+import { Agent, type ClientRequestArgs } from 'node:http';
+import { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import {
+  GetObjectCommand,
+  HeadObjectCommand,
+  PutObjectCommand,
+  S3Client,
+  S3ServiceException,
+} from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import 'aws-sdk-client-mock-vitest/extend';
 import sharp from 'sharp';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { s3ClientConfig } from '../../shared/aws/client-config.ts';
 import { DynamoPredictionStore } from '../../shared/aws/dynamo-prediction-store.ts';
 import { lambdaClients, wireFrom } from '../../shared/aws/lambda-wiring.ts';
 import { S3ObjectStore } from '../../shared/aws/s3-object-store.ts';
@@ -10,7 +20,7 @@ import { InvalidInputError, RetryableError } from '../../shared/errors.ts';
 import type { PreprocessSettings } from '../../shared/execution-input.ts';
 import { runLayout } from '../../shared/layout.ts';
 import type { Log } from '../../shared/logging.ts';
-import type { Clock, ObjectStore, ObjectSummary } from '../../shared/ports.ts';
+import type { Clock, ObjectStore, ObjectSummary, OpenedObject } from '../../shared/ports.ts';
 import {
   type DatasetItem,
   type OutcomeRecord,
@@ -84,8 +94,8 @@ class PassThroughObjectStore implements ObjectStore {
   list(prefix: S3Location): AsyncIterable<ObjectSummary> {
     return this.inner.list(prefix);
   }
-  head(location: S3Location): Promise<ObjectSummary | undefined> {
-    return this.inner.head(location);
+  open(location: S3Location): Promise<OpenedObject | undefined> {
+    return this.inner.open(location);
   }
   get(location: S3Location): Promise<Uint8Array | undefined> {
     return this.inner.get(location);
@@ -106,31 +116,59 @@ class PassThroughObjectStore implements ObjectStore {
 
 /** Remembers which objects were asked for. */
 class CountingObjectStore extends PassThroughObjectStore {
-  readonly heads: string[] = [];
-  readonly gets: string[] = [];
-  override head(location: S3Location): Promise<ObjectSummary | undefined> {
-    this.heads.push(location.key);
-    return super.head(location);
-  }
-  override get(location: S3Location): Promise<Uint8Array | undefined> {
-    this.gets.push(location.key);
-    return super.get(location);
+  readonly opens: string[] = [];
+  override open(location: S3Location): Promise<OpenedObject | undefined> {
+    this.opens.push(location.key);
+    return super.open(location);
   }
 }
 
-/** Holds every GET until `open()`, remembering which started. */
-class GatedGets extends PassThroughObjectStore {
+/** Holds every body read until `release()`, remembering which GETs answered and which reads started. */
+class GatedReads extends PassThroughObjectStore {
+  readonly answered: string[] = [];
   readonly started: string[] = [];
-  private opened = false;
+  private released = false;
   private readonly waiting: (() => void)[] = [];
-  override async get(location: S3Location): Promise<Uint8Array | undefined> {
-    this.started.push(location.key);
-    if (!this.opened) await new Promise<void>((resolve) => this.waiting.push(resolve));
-    return super.get(location);
+  override async open(location: S3Location): Promise<OpenedObject | undefined> {
+    const object = await super.open(location);
+    this.answered.push(location.key);
+    if (object === undefined) return undefined;
+    return {
+      size: object.size,
+      discard: () => object.discard(),
+      read: async () => {
+        this.started.push(location.key);
+        if (!this.released) await new Promise<void>((resolve) => this.waiting.push(resolve));
+        return object.read();
+      },
+    };
   }
-  open(): void {
-    this.opened = true;
+  release(): void {
+    this.released = true;
     for (const resolve of this.waiting.splice(0)) resolve();
+  }
+}
+
+/**
+ * An HTTP agent that keeps the sockets it opens, so a test can tell how many bytes came in over the wire (Node's
+ * `socket.bytesRead`), not how many the SDK handed on.
+ */
+class ByteCountingAgent extends Agent {
+  private readonly sockets_: Socket[] = [];
+  override createConnection(
+    options: ClientRequestArgs,
+    callback?: (error: Error | null, stream: Duplex) => void,
+  ): Duplex | null | undefined {
+    const socket = super.createConnection(options, callback);
+    if (socket instanceof Socket) this.sockets_.push(socket);
+    return socket;
+  }
+  get bytesRead(): number {
+    return this.sockets_.reduce((sum, socket) => sum + socket.bytesRead, 0);
+  }
+  /** Sockets given to a request and not back in the pool: one whose body nobody reads stays here. */
+  get busySockets(): number {
+    return Object.values(this.sockets).reduce((sum, sockets) => sum + (sockets?.length ?? 0), 0);
   }
 }
 
@@ -734,54 +772,129 @@ describe('preprocess stage over the local S3 and DynamoDB servers', () => {
     },
   );
 
-  it('starts no more downloads than the byte budget holds, and the rest as the first images are done (in-process gate on GETs)', async () => {
-    const gated = new GatedGets(objects);
-    const clean = image('images/clean.jpg');
-    const items: DatasetItem[] = [0, 1, 2, 3, 4].map((index) => ({
-      index,
-      bucket: DATASET_BUCKET,
-      key: clean.key,
-      size: clean.body.byteLength,
-    }));
-    const deps = depsWith({ objects: gated, downloadBudgetBytes: Math.floor(clean.body.byteLength * 2.5) });
+  it.each([
+    ['listed with their sizes', true],
+    ['named by a manifest, without sizes', false],
+  ])(
+    'reads no more bodies than the byte budget holds, and the rest as the first images are done: items %s (in-process gate on body reads)',
+    async (_, withSizes) => {
+      const gated = new GatedReads(objects);
+      const clean = image('images/clean.jpg');
+      const items: DatasetItem[] = [0, 1, 2, 3, 4].map((index) => ({
+        index,
+        bucket: DATASET_BUCKET,
+        key: clean.key,
+        ...(withSizes ? { size: clean.body.byteLength } : {}),
+      }));
+      const deps = depsWith({ objects: gated, downloadBudgetBytes: Math.floor(clean.body.byteLength * 2.5) });
 
-    const run = runPreprocess(
-      batchOf('run-byte-budget', items, testPreprocessSettings({ downloadConcurrency: 8 })),
-      deps,
-    );
-    for (let turn = 0; turn < 5; turn++) await new Promise((resolve) => setImmediate(resolve));
-    const startedBeforeAnyFinished = gated.started.length;
-    gated.open();
-    const result = await run;
+      const run = runPreprocess(
+        batchOf('run-byte-budget', items, testPreprocessSettings({ downloadConcurrency: 8 })),
+        deps,
+      );
+      // A listed size is held before the GET, a manifest item's after its headers: either way only the budget holds
+      // the reads back once the GETs the budget lets out have answered.
+      await vi.waitFor(() => expect(gated.answered).toHaveLength(withSizes ? 2 : 5));
+      for (let turn = 0; turn < 5; turn++) await new Promise((resolve) => setImmediate(resolve));
+      const startedBeforeAnyFinished = gated.started.length;
+      gated.release();
+      const result = await run;
 
-    expect(startedBeforeAnyFinished).toBe(2);
-    expect(gated.started).toHaveLength(5);
-    expect(result).toMatchObject({ records: 5, rejected: 0 });
-  });
+      expect(startedBeforeAnyFinished).toBe(2);
+      expect(gated.started).toHaveLength(5);
+      expect(result).toMatchObject({ records: 5, rejected: 0 });
+    },
+  );
 
-  it('rejects an item whose listed size is over the limit without downloading it', async () => {
+  it('rejects an item whose listed size is over the limit without asking S3 for it', async () => {
     const counting = new CountingObjectStore(objects);
     const batch = batchOf('run-listed-too-large', listed([image('images/too-large.png')]));
 
     const result = await runPreprocess(batch, depsWith({ objects: counting }));
 
     expect(result.rejectedByReason).toEqual({ TOO_LARGE: 1 });
-    expect(counting.heads).toEqual([]);
-    expect(counting.gets).toEqual([]);
+    expect(counting.opens).toEqual([]);
   });
 
-  it('asks for the size of an item that came without one, and does not download it when it is over the limit', async () => {
-    const counting = new CountingObjectStore(objects);
-    const items: DatasetItem[] = [
-      { index: 0, bucket: DATASET_BUCKET, key: 'images/too-large.png' },
-      { index: 1, bucket: DATASET_BUCKET, key: 'images/clean.png' },
-    ];
+  describe('manifest items (no sizes) over the wire: one GET each, no HEAD, an oversized body left unread', () => {
+    const OVERSIZED_KEY = 'images/oversized-16mib.bin';
+    const OVERSIZED_BYTES = 16 * 1024 * 1024;
+    const runId = 'run-manifest-wire';
+    const requests: string[] = [];
+    const agent = new ByteCountingAgent({ keepAlive: true });
+    let client: S3Client;
+    let result: PreprocessResult;
+    let rows: OutcomeRecord[];
 
-    const result = await runPreprocess(batchOf('run-unlisted', items), depsWith({ objects: counting }));
+    beforeAll(async () => {
+      await objects.put({ bucket: DATASET_BUCKET, key: OVERSIZED_KEY }, new Uint8Array(OVERSIZED_BYTES), 'image/png');
+      client = new S3Client({ ...s3ClientConfig(process.env), requestHandler: { httpAgent: agent } });
+      // After the retry middleware, so every HTTP attempt is noted.
+      client.middlewareStack.add(
+        (next) => async (args) => {
+          const request = args.request as { method: string; path: string };
+          requests.push(`${request.method} ${decodeURIComponent(request.path)}`);
+          return next(args);
+        },
+        { step: 'finalizeRequest', priority: 'low', name: 'recordRequests' },
+      );
+      const items: DatasetItem[] = [
+        OVERSIZED_KEY,
+        'images/clean.png',
+        'images/empty.png',
+        MISSING_KEY,
+        'images/clean.jpg',
+      ].map((key, index) => ({ index, bucket: DATASET_BUCKET, key }));
+      // Listed smaller than it is now: replaced by an oversized one after the listing.
+      items.push({ index: items.length, bucket: DATASET_BUCKET, key: 'images/too-large.png', size: 10 });
 
-    expect(result).toMatchObject({ records: 1, rejectedByReason: { TOO_LARGE: 1 } });
-    expect(counting.heads.sort()).toEqual(['images/clean.png', 'images/too-large.png']);
-    expect(counting.gets).toEqual(['images/clean.png']);
+      result = await runPreprocess(batchOf(runId, items), depsWith({ objects: new S3ObjectStore(client) }));
+      rows = await rowsOf(runId);
+    });
+    afterAll(() => {
+      client?.destroy();
+    });
+
+    it('ends every item as one record or one rejection with its reason', () => {
+      expect(result).toMatchObject({
+        records: 2,
+        rejected: 4,
+        rejectedByReason: { TOO_LARGE: 2, EMPTY_OBJECT: 1, NOT_FOUND: 1 },
+      });
+      const reasons = Object.fromEntries(rows.map((row) => [row.key, RejectionRecordSchema.parse(row).reason]));
+      expect(reasons).toEqual({
+        [OVERSIZED_KEY]: 'TOO_LARGE',
+        'images/empty.png': 'EMPTY_OBJECT',
+        [MISSING_KEY]: 'NOT_FOUND',
+        'images/too-large.png': 'TOO_LARGE',
+      });
+    });
+
+    it('sends exactly one GET and no HEAD per object', () => {
+      const datasetRequests = requests.filter((request) => request.includes(`/${DATASET_BUCKET}/`)).sort();
+
+      expect(datasetRequests).toEqual(
+        [OVERSIZED_KEY, 'images/clean.png', 'images/empty.png', MISSING_KEY, 'images/clean.jpg', 'images/too-large.png']
+          .map((key) => `GET /${DATASET_BUCKET}/${key}`)
+          .sort(),
+      );
+    });
+
+    it('refuses the oversized object from its response headers, naming its real size, with its body left unread', async () => {
+      const row = rows.find((candidate) => candidate.key === OVERSIZED_KEY);
+      const replaced = rows.find((candidate) => candidate.key === 'images/too-large.png');
+
+      expect(RejectionRecordSchema.parse(row).message).toMatch(
+        /oversized-16mib\.bin is 16\.0 MiB, more than the 1\.0 MiB/,
+      );
+      const replacedMiB = (image('images/too-large.png').body.byteLength / (1024 * 1024)).toFixed(1);
+      expect(RejectionRecordSchema.parse(replaced).message).toContain(`too-large.png is ${replacedMiB} MiB, more than`);
+      // Everything the batch received, both accepted images and the responses to its writes included, is a small
+      // part of the one refused body.
+      expect(agent.bytesRead).toBeLessThan(OVERSIZED_BYTES / 8);
+      // The refused bodies' connections were closed, not left holding their sockets.
+      await vi.waitFor(() => expect(agent.busySockets).toBe(0));
+    });
   });
 
   it('rejects an event that is not a preprocess batch at the handler with InvalidInputError naming the field', async () => {
@@ -831,12 +944,19 @@ describe('preprocess stage over the local S3 and DynamoDB servers', () => {
         message: 'Access Denied',
       }),
     );
-    const batch = batchOf('run-denied', listed([image('images/clean.jpg')]));
+    // One item listed with its size, one named by a manifest without.
+    const items = [
+      ...listed([image('images/clean.jpg')]),
+      { index: 1, bucket: DATASET_BUCKET, key: 'images/clean.png' },
+    ];
+    const batch = batchOf('run-denied', items);
 
     const result = await runPreprocess(batch, depsWith({ objects: new S3ObjectStore(s3) }));
 
-    expect(result).toMatchObject({ part: null, records: 0, rejected: 1, rejectedByReason: { ACCESS_DENIED: 1 } });
+    expect(result).toMatchObject({ part: null, records: 0, rejected: 2, rejectedByReason: { ACCESS_DENIED: 2 } });
     expect(s3Mock).toHaveReceivedCommandWith(GetObjectCommand, { Bucket: DATASET_BUCKET, Key: 'images/clean.jpg' });
+    expect(s3Mock).toHaveReceivedCommandWith(GetObjectCommand, { Bucket: DATASET_BUCKET, Key: 'images/clean.png' });
+    expect(s3Mock).not.toHaveReceivedCommand(HeadObjectCommand);
     s3Mock.restore();
   });
 

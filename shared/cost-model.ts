@@ -5,7 +5,9 @@
  * labelled assumptions, and the request counts follow the code (every S3 and DynamoDB call per batch, listed on
  * {@link S3_REQUESTS}). Cost Explorer has the real figures.
  */
+
 import { AGGREGATE_PARTS_PER_CHILD, type LambdaArchitecture, type LambdaSizing, STAGE_SIZING } from './stage-sizing.ts';
+import { AGGREGATE_WRITES_IN_FLIGHT, BATCH_WRITE_LIMIT } from './tables.ts';
 
 /**
  * SageMaker Batch Transform, US$ per instance-hour: approximate us-east-1 on-demand list prices of common types.
@@ -75,10 +77,11 @@ export const PRICES = Object.freeze({
 export const COST_ASSUMPTIONS = Object.freeze({
   /**
    * CPU seconds of the stage's image work for one image on one core, model input and thumbnail: `npm run
-   * bench:preprocess`, 24 ms per image on the 111 photos of ../shared/datasets/photos (0.46 megapixels on average;
-   * 2-core AMD EPYC, load 24; docs/cost.md, "Preprocess time").
+   * bench:preprocess`, 1 worker: 17.9 and 18.7 ms per image in two runs on the 111 photos of
+   * ../shared/datasets/photos (0.46 megapixels on average; 2-core AMD EPYC, quiet, load 1.6-2.3; docs/cost.md,
+   * "Preprocess time"), the higher one taken.
    */
-  preprocessCpuSecondsPerImage: 0.024,
+  preprocessCpuSecondsPerImage: 0.0187,
   /**
    * "At 1,769 MB, a function has the equivalent of one vCPU"
    * (https://docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html).
@@ -91,13 +94,12 @@ export const COST_ASSUMPTIONS = Object.freeze({
    */
   s3RequestSeconds: 0.05,
   /**
-   * Seconds of one aggregate call on a part of {@link COST_ASSUMPTIONS.aggregateMeasuredPartRows} rows (two S3 GETs,
-   * two BatchWriteItem calls, parsing 50 lines): `npm run bench:aggregate`, 228 ms of wall time (26 ms of CPU) per
-   * 50-row part against the local servers on the loaded 2-core machine, mostly waiting for a core; longer parts take
-   * proportionally longer.
+   * CPU seconds of the aggregate stage's own work per row (reading the index and the `.out`, joining, marshalling,
+   * BatchWriteItem calls): `npm run bench:aggregate`, 15.9 ms of client CPU per 50-row part, 5 parts a call, against
+   * the local servers on the quiet 2-core AMD EPYC machine (load 0.8). The waits on S3 and DynamoDB are counted
+   * apart, at {@link COST_ASSUMPTIONS.s3RequestSeconds} (`aggregatePartSeconds`).
    */
-  aggregateSecondsPerPart: 0.228,
-  aggregateMeasuredPartRows: 50,
+  aggregateCpuSecondsPerRow: 0.0159 / 50,
   /** ASSUMED seconds of the plan (listing) and report (reading every row) functions per 1,000 items. */
   planSecondsPer1000Items: 0.1,
   reportSecondsPer1000Items: 0.2,
@@ -109,17 +111,18 @@ export const COST_ASSUMPTIONS = Object.freeze({
    */
   predictionRowBytes: 450,
   /**
-   * Bytes per image kept in S3 for the run data's retention: its thumbnail in its batch's pack (2.6 KB of WebP on
-   * the photos, 3.5 KB as base64), its transform output line (about 1 KB) and its transform index entry (about
-   * 0.1 KB).
+   * Bytes per image kept in S3 for the run data's retention: its thumbnail in its batch's pack (2.8 KB of WebP on
+   * the photos at libwebp effort 2, 3.7 KB as base64), its transform output line (about 1 KB) and its transform
+   * index entry (about 0.1 KB).
    */
-  keptBytesPerImage: 4_600,
+  keptBytesPerImage: 4_800,
   /**
-   * Bytes of one image's transform input line (base64 model input, 79 KB on the photos). The report deletes a
+   * Bytes of one image's transform input line (base64 model input, 87 KB on the photos: 28 of the 111
+   * are sent as their own bytes, larger than a quality-90 re-encode). The report deletes a
    * run's transform input once the run has succeeded, so it is stored for the run's duration, which the model
    * takes to be the transform's time (the other stages take minutes); a failed run keeps it for the retention.
    */
-  transformInputBytesPerImage: 79_000,
+  transformInputBytesPerImage: 87_000,
   /** ASSUMED CloudWatch Logs bytes per Lambda call: the stage's JSON lines plus Lambda's START/END/REPORT lines. */
   logBytesPerInvocation: 1500,
   /** Images per part of the plan's item lists (one PUT each). */
@@ -213,7 +216,8 @@ export function estimateCost(input: CostInput): CostEstimate {
   const pre = STAGE_SIZING.preprocess;
   const preBatch = preprocessBatchSeconds(imagesPerBatch, input.downloadConcurrency);
   const agg = STAGE_SIZING.aggregate;
-  const aggPart = (a.aggregateSecondsPerPart * rowsPerPart) / a.aggregateMeasuredPartRows;
+  const aggPartTimes = aggregatePartSeconds(rowsPerPart);
+  const aggPart = aggPartTimes.total;
   const aggCalls = aggregateCalls(parts);
   const planSeconds = (items / 1000) * a.planSecondsPer1000Items;
   const reportSeconds = (items / 1000) * a.reportSecondsPer1000Items;
@@ -260,7 +264,8 @@ export function estimateCost(input: CostInput): CostEstimate {
       item: 'Lambda aggregate',
       detail:
         `${plural(aggCalls.calls, 'call', 'calls')} of up to ${AGGREGATE_PARTS_PER_CHILD} parts: ` +
-        `${plural(parts, 'part', 'parts')} x ${round(aggPart, 2)} s x ${agg.memoryMb} MB ${agg.architecture}`,
+        `${plural(parts, 'part', 'parts')} x ${round(aggPart, 2)} s (${round(aggPartTimes.cpu, 2)} s CPU + ` +
+        `${round(aggPartTimes.waits, 2)} s waits) x ${agg.memoryMb} MB ${agg.architecture}`,
       usd: lambdaUsd(agg, parts * aggPart, aggCalls.calls),
     },
     {
@@ -379,6 +384,25 @@ export function preprocessBatchSeconds(
   const cpu = (images * a.preprocessCpuSecondsPerImage) / vcpus;
   const waves = Math.ceil(images / downloadConcurrency) + S3_REQUESTS.preprocessPutsPerBatch;
   const waits = waves * a.s3RequestSeconds;
+  return { cpu, waits, total: cpu + waits };
+}
+
+/**
+ * Billed seconds of one part in an aggregate call: its CPU spread over the vCPUs of the function's memory, plus the
+ * waits: the index and the `.out` read together (one wait), then BatchWriteItem calls of 25 rows, four in flight
+ * (stages/aggregate), one wait per four. DynamoDB's wait is taken to be S3's (`s3RequestSeconds`, assumed); the
+ * next part's reads overlapping this part's last writes are not counted, so this errs high.
+ */
+export function aggregatePartSeconds(rows: number): {
+  readonly cpu: number;
+  readonly waits: number;
+  readonly total: number;
+} {
+  const a = COST_ASSUMPTIONS;
+  const vcpus = STAGE_SIZING.aggregate.memoryMb / a.lambdaMbPerVcpu;
+  const cpu = (rows * a.aggregateCpuSecondsPerRow) / vcpus;
+  const writeWaves = Math.ceil(Math.ceil(rows / BATCH_WRITE_LIMIT) / AGGREGATE_WRITES_IN_FLIGHT);
+  const waits = (1 + writeWaves) * a.s3RequestSeconds;
   return { cpu, waits, total: cpu + waits };
 }
 

@@ -6,6 +6,7 @@
 import { COST_ASSUMPTIONS, type CostEstimate, type CostInput, estimateCost, PRICES } from './cost-model.ts';
 import { PreprocessSettingsSchema } from './execution-input.ts';
 import { AGGREGATE_PARTS_PER_CHILD, STAGE_SIZING } from './stage-sizing.ts';
+import { AGGREGATE_WRITES_IN_FLIGHT } from './tables.ts';
 
 /** The line above the table in docs/cost.md; the table runs from it to the first line that is not a table row. */
 export const COST_TABLE_MARKER =
@@ -43,9 +44,10 @@ function sources(): Readonly<Record<string, string>> {
       `**assumed** ${ms(a.s3RequestSeconds)} each: download waves of \`--download-concurrency\`, then the thumbnail ` +
       'pack, the index and the part',
     'Lambda aggregate':
-      `**measured** locally (\`bench:aggregate\`: ${ms(a.aggregateSecondsPerPart)} per ` +
-      `${a.aggregateMeasuredPartRows}-row part on the loaded machine); ${AGGREGATE_PARTS_PER_CHILD} parts a call ` +
-      "(the Aggregate map's `ItemBatcher`)",
+      `CPU **measured** (\`bench:aggregate\`, ${ms(a.aggregateCpuSecondsPerRow * 50)} per 50-row part) over the ` +
+      `vCPUs of ${STAGE_SIZING.aggregate.memoryMb} MB; waits **assumed** ${ms(a.s3RequestSeconds)} each: the two ` +
+      `reads together, then a wave of ${AGGREGATE_WRITES_IN_FLIGHT} BatchWriteItem calls per 100 rows; ` +
+      `${AGGREGATE_PARTS_PER_CHILD} parts a call (the Aggregate map's \`ItemBatcher\`)`,
     'Lambda plan and report': `**assumed** ${a.planSecondsPer1000Items} s and ${a.reportSecondsPer1000Items} s per 1,000 items`,
     'Map Run child starts':
       'one transition per child ([Transitions](https://docs.aws.amazon.com/step-functions/latest/dg/concepts-transitions.html))',

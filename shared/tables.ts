@@ -27,5 +27,8 @@ export const PREDICTIONS_TABLE = {
 
 /** BatchWriteItem accepts at most 25 put/delete requests per call. */
 export const BATCH_WRITE_LIMIT = 25;
+
+/** BatchWriteItem calls the aggregate stage keeps in flight per part (its default `writeConcurrency`). */
+export const AGGREGATE_WRITES_IN_FLIGHT = 4;
 /** BatchGetItem accepts at most 100 keys per call. */
 export const BATCH_GET_LIMIT = 100;

@@ -16,7 +16,7 @@ import {
   TransformOutputLineSchema,
 } from '../../shared/records.ts';
 import type { AggregateBatch, AggregateResult } from '../../shared/stage-events.ts';
-import { BATCH_WRITE_LIMIT } from '../../shared/tables.ts';
+import { AGGREGATE_WRITES_IN_FLIGHT, BATCH_WRITE_LIMIT } from '../../shared/tables.ts';
 import { confidenceOf, mapLines, normaliseText } from './join-output.ts';
 
 export interface AggregateDeps {
@@ -131,7 +131,7 @@ async function aggregatePart(
 ): Promise<PartStats> {
   const { bucket, key, part } = opened.location;
   const { output } = opened;
-  const writer = new RowWriter(deps.predictions, deps.writeConcurrency ?? 4);
+  const writer = new RowWriter(deps.predictions, deps.writeConcurrency ?? AGGREGATE_WRITES_IN_FLIGHT);
   let readToEnd = false;
   try {
     const [index, firstLine] = await readBoth(opened.index, opened.firstLine);

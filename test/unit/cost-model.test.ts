@@ -82,9 +82,12 @@ describe('the cost model (shared/cost-model.ts)', () => {
     const express = estimate.lines.find((line) => line.item === 'Express children');
     const starts = estimate.lines.find((line) => line.item === 'Map Run child starts');
     const rounded = Math.ceil(preprocessBatchSeconds(200, 8).total * 10) / 10;
-    // Two preprocess children, and one aggregate child for both parts: 2 x 0.912 s in one call, billed as 1.9 s.
-    const aggregateCall = Math.ceil(((2 * 200 * COST_ASSUMPTIONS.aggregateSecondsPerPart) / 50) * 10) / 10;
-    expect(aggregateCall).toBe(1.9);
+    // Two preprocess children, and one aggregate child for both parts: a 200-row part is its CPU over the 0.29 vCPU
+    // of 512 MB plus three waits (the two reads together, then two waves of four 25-row BatchWriteItem calls),
+    // 0.37 s; two in one call, billed as 0.8 s.
+    const part = (200 * COST_ASSUMPTIONS.aggregateCpuSecondsPerRow) / (512 / 1769) + 3 * 0.05;
+    const aggregateCall = Math.ceil(2 * part * 10) / 10;
+    expect(aggregateCall).toBe(0.8);
     expect(express?.usd).toBeCloseTo(3 * 0.000001 + (2 * rounded + aggregateCall) * 0.0625 * 0.00001667, 12);
     expect(starts?.usd).toBeCloseTo(3 * 0.000025, 12);
   });
@@ -104,9 +107,11 @@ describe('the cost model (shared/cost-model.ts)', () => {
     const starts = estimate.lines.find((line) => line.item === 'Map Run child starts');
     expect(starts?.usd).toBeCloseTo((5500 + 1100) * 0.000025, 9);
     const aggregate = estimate.lines.find((line) => line.item === 'Lambda aggregate');
-    const seconds = (5500 * 200 * COST_ASSUMPTIONS.aggregateSecondsPerPart) / 50;
+    const seconds = 5500 * ((200 * COST_ASSUMPTIONS.aggregateCpuSecondsPerRow) / (512 / 1769) + 3 * 0.05);
     expect(aggregate?.usd).toBeCloseTo(seconds * 0.5 * 0.0000133334 + 1100 * 0.0000002, 9);
-    expect(aggregate?.detail).toBe('1,100 calls of up to 5 parts: 5,500 parts x 0.91 s x 512 MB arm64');
+    expect(aggregate?.detail).toBe(
+      '1,100 calls of up to 5 parts: 5,500 parts x 0.37 s (0.22 s CPU + 0.15 s waits) x 512 MB arm64',
+    );
   });
 
   it('charges fewer child starts per image as batches grow, which is why the default batch is 200', () => {

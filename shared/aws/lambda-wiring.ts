@@ -1,7 +1,8 @@
 /**
- * The Lambda functions' one wiring place: {@link lambdaClients} builds the AWS SDK clients from the function's
- * environment (the SDK's standard configuration: region, credentials, `AWS_ENDPOINT_URL_*`), and {@link wireFrom}
- * turns clients and the settings the stack sets into a stage's ports.
+ * The Lambda functions' wiring: {@link lambdaClients} builds the AWS SDK clients from the function's environment
+ * (the SDK's standard configuration: region, credentials, `AWS_ENDPOINT_URL_*`), and {@link wireFrom} turns clients
+ * and the settings the stack sets into a stage's ports. Each stage's entry point (its `handler.ts`) calls both, so
+ * what a function talks to is chosen where it starts.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
@@ -33,7 +34,7 @@ export interface StageClients {
  * The clients of a Lambda function: the SDK's standard configuration from `process.env`, plus `env`'s say on S3
  * addressing (path-style when an endpoint is set; see {@link s3ClientConfig}).
  */
-export function lambdaClients(env: Readonly<Record<string, string | undefined>> = process.env): StageClients {
+export function lambdaClients(env: Readonly<Record<string, string | undefined>>): StageClients {
   return {
     s3: once(() => new S3Client(s3ClientConfig(env))),
     dynamo: once(() => new DynamoDBClient({})),
@@ -44,13 +45,15 @@ export function lambdaClients(env: Readonly<Record<string, string | undefined>> 
 }
 
 /**
- * Wires a stage from `process.env`. Read when the handler first runs, never at import, so a configuration error
- * fails that invocation, naming the variable, and importing a handler has no side effects.
+ * A stage's ports over the given clients, configured by `env` (the stack's settings: tables, buckets, topic). `env`
+ * is read when the handler first runs, never at import, so a configuration error fails that invocation, naming the
+ * variable, and importing a handler has no side effects; the clients are built on first use.
  */
-export const wireFromEnv: Wire = (stage) => wireFrom(process.env, stage, lambdaClients());
+export function wireFrom(env: Readonly<Record<string, string | undefined>>, clients: StageClients): Wire {
+  return (stage) => wireStage(env, stage, clients);
+}
 
-/** A stage's ports over the given clients, configured by `env` (the stack's settings: tables, buckets, topic). */
-export function wireFrom(
+function wireStage(
   env: Readonly<Record<string, string | undefined>>,
   stage: string,
   clients: StageClients,

@@ -1,4 +1,4 @@
-import { wireFromEnv } from '../../shared/aws/lambda-wiring.ts';
+import { lambdaClients, wireFrom } from '../../shared/aws/lambda-wiring.ts';
 import type { PartStats } from '../../shared/records.ts';
 import { type AggregateEvent, AggregateEventSchema, type AggregateResult } from '../../shared/stage-events.ts';
 import { stageHandler } from '../../shared/stage-handler.ts';
@@ -24,4 +24,4 @@ export const createHandler = stageHandler({
 });
 
 /** Lambda entry point. */
-export const handler = createHandler(wireFromEnv);
+export const handler = createHandler(wireFrom(process.env, lambdaClients(process.env)));

@@ -1,4 +1,4 @@
-import { wireFromEnv } from '../../shared/aws/lambda-wiring.ts';
+import { lambdaClients, wireFrom } from '../../shared/aws/lambda-wiring.ts';
 import { FinalizeFailureInvocationSchema, runIdOf } from '../../shared/stage-events.ts';
 import { stageHandler } from '../../shared/stage-handler.ts';
 import { runFinalizeExecution, runFinalizeFailure } from './finalize-failure.ts';
@@ -16,4 +16,4 @@ export const createHandler = stageHandler({
 });
 
 /** Lambda entry point. */
-export const handler = createHandler(wireFromEnv);
+export const handler = createHandler(wireFrom(process.env, lambdaClients(process.env)));

@@ -1,4 +1,4 @@
-import { wireFromEnv } from '../../shared/aws/lambda-wiring.ts';
+import { lambdaClients, wireFrom } from '../../shared/aws/lambda-wiring.ts';
 import { ReportEventSchema } from '../../shared/stage-events.ts';
 import { stageHandler } from '../../shared/stage-handler.ts';
 import { loadChartJsSource } from './chart-script.ts';
@@ -17,4 +17,4 @@ export const createHandler = stageHandler({
 });
 
 /** Lambda entry point. */
-export const handler = createHandler(wireFromEnv);
+export const handler = createHandler(wireFrom(process.env, lambdaClients(process.env)));

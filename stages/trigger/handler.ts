@@ -1,4 +1,4 @@
-import { wireFromEnv } from '../../shared/aws/lambda-wiring.ts';
+import { lambdaClients, wireFrom } from '../../shared/aws/lambda-wiring.ts';
 import { requiredSetting } from '../../shared/config.ts';
 import { TriggerEventSchema } from '../../shared/stage-events.ts';
 import { stageHandler } from '../../shared/stage-handler.ts';
@@ -15,4 +15,4 @@ export const createHandler = stageHandler({
 });
 
 /** Lambda entry point. */
-export const handler = createHandler(wireFromEnv);
+export const handler = createHandler(wireFrom(process.env, lambdaClients(process.env)));

@@ -46,7 +46,7 @@ describe('stage handlers as factories over injected wiring', () => {
 
   it('plans, then finalizes a failure, through handlers wired from the environment and the local servers', async () => {
     await aws.s3.send(new PutObjectCommand({ Bucket: 'handler-data', Key: 'in/a.jpg', Body: 'x' }));
-    const fromEnv: Wire = (stage) => wireFrom(env, stage, lambdaClients(env));
+    const fromEnv: Wire = wireFrom(env, lambdaClients(env));
     const plan = createPlan(fromEnv);
     const finalizeFailure = createFinalizeFailure(fromEnv);
 
@@ -63,7 +63,7 @@ describe('stage handlers as factories over injected wiring', () => {
 
   it('reports a missing environment variable by name on the first invocation, and wires again on the next', async () => {
     const current: Record<string, string | undefined> = { ...env, RUNS_TABLE: '' };
-    const handler = createAggregate((stage) => wireFrom(current, stage, lambdaClients(current)));
+    const handler = createAggregate(wireFrom(current, lambdaClients(current)));
     const event = {
       Items: [{ key: 'runs/r/transform-output/x.jsonl.out' }],
       BatchInput: { runId: 'r', pipelineBucket: 'handler-pipeline' },

@@ -914,7 +914,7 @@ describe('preprocess stage over the local S3 and DynamoDB servers', () => {
       PREDICTIONS_TABLE: predictionsTable,
       LOG_LEVEL: 'SILENT',
     };
-    const handler = createHandler((stage) => wireFrom(env, stage, lambdaClients(env)));
+    const handler = createHandler(wireFrom(env, lambdaClients(env)));
     const runId = 'run-through-handler';
     // Plain JSON, as Step Functions delivers it.
     const event: unknown = JSON.parse(

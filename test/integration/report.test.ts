@@ -600,7 +600,7 @@ describe('report stage', () => {
       PREDICTIONS_TABLE: tables.predictionsTable,
       LOG_LEVEL: 'SILENT',
     };
-    const handler = createHandler((stage) => wireFrom(env, stage, lambdaClients(env)));
+    const handler = createHandler(wireFrom(env, lambdaClients(env)));
 
     const result = await handler({ runId: 'run-handler', pipelineBucket: BUCKET, parts: [part] });
 

@@ -14,6 +14,7 @@ import { ProgressDisplay } from './progress-display.ts';
 import { failOrphanedRuns, keepUnrecordedFailure, RunHeartbeat } from './run-owner.ts';
 import type { LocalRuntime } from './runtime.ts';
 import type { SampleFile } from './sample-dataset.ts';
+import { readStateFile } from './state-file.ts';
 
 export interface LocalRunIo {
   out(text: string): void;
@@ -211,16 +212,13 @@ async function recordRunSource(home: string, runId: string, source: RunSource): 
 /** The folder or manifest a local run was given, if it was one (runs id are safe file names: RUN_ID). */
 export async function readRunSource(home: string, runId: string): Promise<RunSource | undefined> {
   if (!/^[A-Za-z0-9][A-Za-z0-9_-]*$/.test(runId)) return undefined;
-  const text = await readFile(join(home, RUN_SOURCES_DIR, `${runId}.json`), 'utf8').catch(() => undefined);
-  if (text === undefined) return undefined;
-  try {
-    const parsed = JSON.parse(text) as Partial<RunSource>;
-    return typeof parsed.source === 'string' && typeof parsed.keyPrefix === 'string'
-      ? { source: parsed.source, keyPrefix: parsed.keyPrefix }
-      : undefined;
-  } catch {
-    return undefined;
-  }
+  const parsed = (await readStateFile(join(home, RUN_SOURCES_DIR, `${runId}.json`))) as
+    | Partial<RunSource>
+    | null
+    | undefined;
+  return typeof parsed?.source === 'string' && typeof parsed.keyPrefix === 'string'
+    ? { source: parsed.source, keyPrefix: parsed.keyPrefix }
+    : undefined;
 }
 
 /** Puts the dataset into the local S3 server; returns the execution input's `dataset` and a run-id label. */

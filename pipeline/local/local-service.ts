@@ -7,6 +7,7 @@
  * endpoints. A local run that starts its own servers instead holds the folder's lock file (`state-lock.ts`), so a
  * second one exits at once naming the owner.
  */
+
 import { spawn } from 'node:child_process';
 import { openSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -24,6 +25,7 @@ import {
 } from './local-servers.ts';
 import { createStackResources, LOCAL_REGION, type LocalStack, loadLocalStack } from './local-stack.ts';
 import { isRunning, type ProcessIdentity, processIdentity } from './process-identity.ts';
+import { readStateFile } from './state-file.ts';
 import { folderInUse, readLock, releaseStaleLock } from './state-lock.ts';
 
 export const LOCAL_SERVICE_FILE = 'local-service.json';
@@ -59,17 +61,7 @@ export async function runningService(stateDir: string): Promise<LocalService | u
 }
 
 async function readService(stateDir: string): Promise<LocalService | undefined> {
-  const text = await readFile(join(stateDir, LOCAL_SERVICE_FILE), 'utf8').catch(() => undefined);
-  if (text === undefined) return undefined;
-  const parsed = LocalServiceFileSchema.safeParse(
-    (() => {
-      try {
-        return JSON.parse(text);
-      } catch {
-        return undefined;
-      }
-    })(),
-  );
+  const parsed = LocalServiceFileSchema.safeParse(await readStateFile(join(stateDir, LOCAL_SERVICE_FILE)));
   return parsed.success ? parsed.data : undefined;
 }
 

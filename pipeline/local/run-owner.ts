@@ -6,12 +6,14 @@
  * An owner that knew why it failed but could not write it (its DynamoDB server died) leaves the cause in the state
  * folder ({@link keepUnrecordedFailure}), and the sweep records that cause instead.
  */
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type DynamoDBDocumentClient, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { type RunRecord, RunRecordSchema } from '../../shared/records.ts';
 import { RUNS_TABLE } from '../../shared/tables.ts';
 import { isRunning, type ProcessIdentity, processIdentity } from './process-identity.ts';
+import { readStateFile } from './state-file.ts';
 
 /** How often the owner writes its heartbeat. */
 export const HEARTBEAT_INTERVAL_MS = 5000;
@@ -110,16 +112,10 @@ async function takeUnrecordedFailure(
 ): Promise<UnrecordedFailure | undefined> {
   const file = stateDir === undefined ? undefined : unrecordedFile(stateDir, runId);
   if (!file) return undefined;
-  const text = await readFile(file, 'utf8').catch(() => undefined);
-  if (text === undefined) return undefined;
-  try {
-    const parsed = JSON.parse(text) as Partial<UnrecordedFailure>;
-    return typeof parsed.error === 'string' && typeof parsed.cause === 'string'
-      ? { error: parsed.error, cause: parsed.cause }
-      : undefined;
-  } catch {
-    return undefined;
-  }
+  const parsed = (await readStateFile(file)) as Partial<UnrecordedFailure> | null | undefined;
+  return typeof parsed?.error === 'string' && typeof parsed.cause === 'string'
+    ? { error: parsed.error, cause: parsed.cause }
+    : undefined;
 }
 
 /**

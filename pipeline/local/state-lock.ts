@@ -3,10 +3,12 @@
  * servers cannot share dynalite's LevelDB or s3rver's files (the second would fail, and its clients would see a
  * refused connection). `nightshift local up`'s shared servers make it unnecessary.
  */
-import { open, readFile, rm } from 'node:fs/promises';
+
+import { open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CliFailure } from '../run-backend/failures.ts';
 import { isRunning, type ProcessIdentity, processIdentity } from './process-identity.ts';
+import { readStateFile } from './state-file.ts';
 
 export const STATE_LOCK_FILE = 'runtime.lock';
 
@@ -52,14 +54,8 @@ export async function releaseStaleLock(stateDir: string): Promise<void> {
 
 /** The lock's holder, if the file exists and parses. */
 export async function readLock(stateDir: string): Promise<StateLock | undefined> {
-  const text = await readFile(join(stateDir, STATE_LOCK_FILE), 'utf8').catch(() => undefined);
-  if (text === undefined) return undefined;
-  try {
-    const parsed = JSON.parse(text) as StateLock;
-    return typeof parsed.pid === 'number' ? parsed : undefined;
-  } catch {
-    return undefined;
-  }
+  const parsed = (await readStateFile(join(stateDir, STATE_LOCK_FILE))) as StateLock | null | undefined;
+  return typeof parsed?.pid === 'number' ? parsed : undefined;
 }
 
 /** The error that names the folder's holder and the way out. */

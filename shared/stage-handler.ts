@@ -46,6 +46,14 @@ export type Wire = (stage: string) => StageWiring;
 /** A stage's Lambda handler: the raw event in (Lambda passes a context too; no stage reads it), the result out. */
 export type StageHandler<Result> = (event: unknown) => Promise<Result>;
 
+/**
+ * What a stage's handler module exports as `createHandler`: the handler over a wiring, and the run an event belongs
+ * to (undefined for an event the schema refuses), for callers that report a failed invocation.
+ */
+export type StageHandlerFactory<Result> = ((wire: Wire) => StageHandler<Result>) & {
+  readonly runIdOf: (event: unknown) => string | undefined;
+};
+
 /** How one stage is called; see {@link stageHandler}. */
 export interface StageDefinition<Event, Deps, Result> {
   /** The stage name, on every log line. */
@@ -68,10 +76,14 @@ export interface StageDefinition<Event, Deps, Result> {
  */
 export function stageHandler<Event, Deps, Result>(
   definition: StageDefinition<Event, Deps, Result>,
-): (wire: Wire) => StageHandler<Result> {
+): StageHandlerFactory<Result> {
   const { stage, schema, run } = definition;
   const eventName = definition.eventName ?? `${stage} event`;
-  return (wire) => {
+  const runIdOf = (event: unknown): string | undefined => {
+    const parsed = schema.safeParse(event);
+    return parsed.success ? definition.runId(parsed.data) : undefined;
+  };
+  const createHandler = (wire: Wire): StageHandler<Result> => {
     let built: Promise<{ readonly deps: Deps; readonly logger: Logger }> | undefined;
     const build = async () => {
       const wiring = wire(stage);
@@ -98,4 +110,5 @@ export function stageHandler<Event, Deps, Result>(
       }
     };
   };
+  return Object.assign(createHandler, { runIdOf });
 }

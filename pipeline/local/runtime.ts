@@ -10,7 +10,7 @@ import { S3ObjectStore } from '../../shared/aws/s3-object-store.ts';
 import { parseStageConfig } from '../../shared/config.ts';
 import { type Log, silentLog } from '../../shared/logging.ts';
 import { type ExecutionStarter, systemClock, type TransformJobControl } from '../../shared/ports.ts';
-import type { StageHandler, Wire } from '../../shared/stage-handler.ts';
+import type { StageHandler, StageHandlerFactory, Wire } from '../../shared/stage-handler.ts';
 import { LocalBatchTransform, type ModelServerInstance } from './batch-transform.ts';
 import { type RunningEmulator, startDynamoServer, startS3Server } from './emulators.ts';
 import {
@@ -235,8 +235,8 @@ export class LocalRuntime {
           return { ...stores, config, clock: systemClock, notifier, starter, transformJobs, logger };
         };
       // A stage that lost a server fails at once naming it, instead of retrying against a dead port.
-      const handlers = await createStageHandlers(stack, wireFor, (error, event) =>
-        explainServerFailure(error, localServers, { runId: runIdOf(event), shared: service !== undefined }),
+      const handlers = await createStageHandlers(stack, wireFor, (error, runId) =>
+        explainServerFailure(error, localServers, { runId, shared: service !== undefined }),
       );
       const lambdaFunctions = Object.fromEntries(
         stack.functions.map((fn) => [
@@ -405,11 +405,6 @@ export class LocalRuntime {
   }
 }
 
-function runIdOf(event: unknown): string | undefined {
-  const runId = (event as { runId?: unknown } | null)?.runId;
-  return typeof runId === 'string' ? runId : undefined;
-}
-
 /**
  * Every stage function of the template as a handler in this process, keyed by the function name: the stage's
  * `createHandler` (stages/<stage>/handler.ts) with the local wiring of that function. A handler's error passes
@@ -418,19 +413,19 @@ function runIdOf(event: unknown): string | undefined {
 async function createStageHandlers(
   stack: LocalStack,
   wireFor: (fn: LocalFunction) => Wire,
-  explain: (error: unknown, event: unknown) => Promise<unknown>,
+  explain: (error: unknown, runId: string | undefined) => Promise<unknown>,
 ): Promise<Record<string, StageHandler<unknown>>> {
   const entries = await Promise.all(
     stack.functions.map(async (fn) => {
-      const module = (await import(`../../stages/${fn.stage}/handler.ts`)) as {
-        createHandler: (wire: Wire) => StageHandler<unknown>;
+      const { createHandler } = (await import(`../../stages/${fn.stage}/handler.ts`)) as {
+        createHandler: StageHandlerFactory<unknown>;
       };
-      const handler = module.createHandler(wireFor(fn));
+      const handler = createHandler(wireFor(fn));
       const explained: StageHandler<unknown> = async (event) => {
         try {
           return await handler(event);
         } catch (error) {
-          throw await explain(error, event);
+          throw await explain(error, createHandler.runIdOf(event));
         }
       };
       return [fn.name, explained] as const;

@@ -82,14 +82,7 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   async get(location: S3Location): Promise<Uint8Array | undefined> {
-    try {
-      const out = await this.client.send(new GetObjectCommand({ Bucket: location.bucket, Key: location.key }));
-      if (!out.Body) return new Uint8Array();
-      return await out.Body.transformToByteArray();
-    } catch (error) {
-      if (isNotFound(error)) return undefined;
-      throw toNightshiftError(error, `reading ${formatS3Uri(location)}`, { accessDenied: 'caller' });
-    }
+    return (await this.open(location))?.read();
   }
 
   async *lines(location: S3Location): AsyncIterable<string> {

@@ -6,7 +6,7 @@ import { planResize } from './geometry.ts';
 import { isKnownSrgbProfile } from './icc-profile.ts';
 import { type JpegFrame, jpegFrame } from './jpeg-frame.ts';
 import { pngChunksBeforeData } from './png-chunks.ts';
-import { thumbnailOf } from './thumbnail.ts';
+import { thumbnailOf, WHITE } from './thumbnail.ts';
 
 /** The settings that shape the model input. */
 export type ModelInputSettings = Pick<
@@ -43,7 +43,6 @@ const DECODABLE_FORMATS: Readonly<Record<string, string>> = {
   heif: 'AVIF',
 };
 const FORMAT_LIST = 'JPEG, PNG, WebP, GIF, TIFF or AVIF';
-const WHITE = { r: 255, g: 255, b: 255 };
 
 /**
  * The most bytes an original may have to be sent unchanged: base64 makes them 4/3 larger, so the record the model

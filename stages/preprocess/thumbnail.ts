@@ -2,7 +2,8 @@ import sharp, { type ResizeOptions, type Sharp } from 'sharp';
 import type { Geometry } from '../../shared/records.ts';
 import { THUMBNAIL_MAX_SIDE, THUMBNAIL_WEBP_QUALITY } from '../../shared/thumbnails.ts';
 
-const WHITE = { r: 255, g: 255, b: 255 };
+/** The background transparency is flattened onto, for the model input and the thumbnail alike. */
+export const WHITE = { r: 255, g: 255, b: 255 };
 
 /**
  * libwebp's effort (`method`, 0-6) for thumbnails: 2 encodes a 160 px thumbnail in about half the CPU of the default

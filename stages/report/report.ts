@@ -10,7 +10,12 @@ import type { Clock, ObjectStore, PredictionStore, RunStore } from '../../shared
 import type { PartStats, ReportFiles, RunCounts, RunRecord } from '../../shared/records.ts';
 import { formatS3Uri, type S3Location } from '../../shared/s3-location.ts';
 import type { ReportEvent, ReportResult } from '../../shared/stage-events.ts';
-import { ThumbnailPackSchema, thumbnailName, thumbnailPackKey } from '../../shared/thumbnails.ts';
+import {
+  THUMBNAIL_CONTENT_TYPE,
+  ThumbnailPackSchema,
+  thumbnailName,
+  thumbnailPackKey,
+} from '../../shared/thumbnails.ts';
 import { loadChartJsSource } from './chart-script.ts';
 import { type ExplorerData, type ExplorerRow, ExplorerSelection } from './explorer-selection.ts';
 import { OutcomeTally } from './outcome-tally.ts';
@@ -208,7 +213,7 @@ async function attachThumbnails(
         }
         for (const row of partRows) {
           const webp = pack.data[thumbnailName(row.bucket ?? '', row.key)];
-          if (webp !== undefined) row.thumbnail = `data:image/webp;base64,${webp}`;
+          if (webp !== undefined) row.thumbnail = `data:${THUMBNAIL_CONTENT_TYPE};base64,${webp}`;
         }
       }),
     ),

@@ -6,6 +6,7 @@
  * {@link S3_REQUESTS}). Cost Explorer has the real figures.
  */
 
+import type { RunRecord } from './records.ts';
 import { AGGREGATE_PARTS_PER_CHILD, type LambdaArchitecture, type LambdaSizing, STAGE_SIZING } from './stage-sizing.ts';
 import { AGGREGATE_WRITES_IN_FLIGHT, BATCH_WRITE_LIMIT } from './tables.ts';
 
@@ -173,6 +174,26 @@ export interface CostInput {
     readonly instanceCount: number;
     /** Overrides {@link TRANSFORM_PRICE_PER_HOUR}. */
     readonly pricePerHour?: number;
+  };
+}
+
+/**
+ * The cost input of a recorded run: its settings (batch size, downloads, instance type and count) with its counts
+ * and Batch Transform time, as `nightshift status` and the report price it.
+ */
+export function runCostInput(
+  settings: Pick<RunRecord['settings'], 'preprocess' | 'transform'>,
+  counts: { readonly items: number; readonly rejected: number },
+  transform: { readonly seconds: number; readonly pricePerHour?: number },
+): CostInput {
+  const { batchSize, downloadConcurrency } = settings.preprocess;
+  const { instanceType, instanceCount } = settings.transform;
+  return {
+    items: counts.items,
+    rejected: counts.rejected,
+    batchSize,
+    downloadConcurrency,
+    transform: { ...transform, instanceType, instanceCount },
   };
 }
 

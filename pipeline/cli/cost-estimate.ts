@@ -2,7 +2,7 @@
  * What a run probably cost: shared/cost-model.ts's ESTIMATE applied to a run record (its item count, settings and
  * Batch Transform time). docs/cost.md explains the model and its sources; Cost Explorer has the real figures.
  */
-import { type CostEstimate, estimateCost } from '../../shared/cost-model.ts';
+import { type CostEstimate, estimateCost, runCostInput } from '../../shared/cost-model.ts';
 import type { RunRecord } from '../../shared/records.ts';
 
 export type { CostEstimate, CostLine } from '../../shared/cost-model.ts';
@@ -19,20 +19,16 @@ export interface CostOptions {
 export function estimateRunCost(run: RunRecord, options: CostOptions): CostEstimate {
   const notes: string[] = [];
   if (!run.counts) notes.push('no item count: the run has not finished planning, so nothing ran after it');
-  const { batchSize, downloadConcurrency } = run.settings.preprocess;
-  const { instanceType, instanceCount } = run.settings.transform;
-  const estimate = estimateCost({
-    items: run.counts?.items ?? 0,
-    rejected: run.counts?.rejected ?? 0,
-    batchSize,
-    downloadConcurrency,
-    transform: {
-      seconds: transformTime(run, options.now, notes),
-      instanceType,
-      instanceCount,
-      ...(options.instancePricePerHour === undefined ? {} : { pricePerHour: options.instancePricePerHour }),
-    },
-  });
+  const estimate = estimateCost(
+    runCostInput(
+      run.settings,
+      { items: run.counts?.items ?? 0, rejected: run.counts?.rejected ?? 0 },
+      {
+        seconds: transformTime(run, options.now, notes),
+        ...(options.instancePricePerHour === undefined ? {} : { pricePerHour: options.instancePricePerHour }),
+      },
+    ),
+  );
   return { ...estimate, notes: [...notes, ...estimate.notes] };
 }
 

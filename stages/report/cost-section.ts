@@ -3,7 +3,7 @@
  * Transform time, split by service with the GPU share (docs/cost.md explains the model and its sources).
  */
 import { z } from 'zod';
-import { COST_SERVICES, estimateCost, formatUsd } from '../../shared/cost-model.ts';
+import { COST_SERVICES, estimateCost, formatUsd, runCostInput } from '../../shared/cost-model.ts';
 import type { RunCounts, RunRecord } from '../../shared/records.ts';
 import { html, type SafeHtml } from './html-template.ts';
 import type { StageTiming } from './stage-timings.ts';
@@ -25,15 +25,7 @@ export type ReportCost = z.infer<typeof ReportCostSchema>;
 /** The estimate for a finished run: its GPU time is the transform stage's time (none recorded: none counted). */
 export function reportCost(run: RunRecord, counts: RunCounts, stageTimes: Record<string, StageTiming>): ReportCost {
   const transform = stageTimes.transform ?? run.timings?.transform;
-  const { batchSize, downloadConcurrency } = run.settings.preprocess;
-  const { instanceType, instanceCount } = run.settings.transform;
-  const estimate = estimateCost({
-    items: counts.items,
-    rejected: counts.rejected,
-    batchSize,
-    downloadConcurrency,
-    transform: { seconds: transform?.seconds ?? 0, instanceType, instanceCount },
-  });
+  const estimate = estimateCost(runCostInput(run.settings, counts, { seconds: transform?.seconds ?? 0 }));
   const notes = [...(transform ? [] : ['no transform time was recorded: no GPU time is counted']), ...estimate.notes];
   return {
     estimate: true,

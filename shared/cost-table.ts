@@ -12,6 +12,30 @@ import { AGGREGATE_WRITES_IN_FLIGHT } from './tables.ts';
 export const COST_TABLE_MARKER =
   '<!-- cost-table: `npm run cost:table` prints this table from shared/cost-model.ts; a test compares them -->';
 
+/** Where the table stands in a document's lines: its marker line, and the line after its last row. */
+function tableLines(lines: readonly string[]): { readonly start: number; readonly end: number } | undefined {
+  const start = lines.indexOf(COST_TABLE_MARKER);
+  if (start < 0) return undefined;
+  const end = lines.findIndex((line, index) => index > start && !line.startsWith('|'));
+  return { start, end: end === -1 ? lines.length : end };
+}
+
+/** The table docs/cost.md holds (`doc` is its text), marker line included; undefined without the marker. */
+export function documentedCostTable(doc: string): string | undefined {
+  const lines = doc.split('\n');
+  const at = tableLines(lines);
+  return at && lines.slice(at.start, at.end).join('\n');
+}
+
+/** `doc` with its table replaced by `table` (marker line included); throws when `doc` has no marker line. */
+export function replaceCostTable(doc: string, table: string): string {
+  const lines = doc.split('\n');
+  const at = tableLines(lines);
+  if (!at) throw new Error(`docs/cost.md has no marker line; put ${COST_TABLE_MARKER} above the table`);
+  lines.splice(at.start, at.end - at.start, ...table.trimEnd().split('\n'));
+  return lines.join('\n');
+}
+
 /** Images of the documented run. */
 export const DOCUMENTED_IMAGES = 1_000_000;
 /** ASSUMED GPU throughput of the documented run: images per second on one ml.g5.xlarge (not measured yet). */

@@ -9,7 +9,7 @@ import {
   preprocessBatchSeconds,
   S3_REQUESTS,
 } from '../../shared/cost-model.ts';
-import { COST_TABLE_MARKER, costTable, documentedRun } from '../../shared/cost-table.ts';
+import { costTable, documentedCostTable, documentedRun } from '../../shared/cost-table.ts';
 import { PreprocessSettingsSchema } from '../../shared/execution-input.ts';
 import type { ObjectStore } from '../../shared/ports.ts';
 import type { S3Location } from '../../shared/s3-location.ts';
@@ -28,12 +28,9 @@ function millionImages(): CostEstimate {
 
 /** docs/cost.md's copy of the table: from its marker line to the first line that is not a table row. */
 function documentedTable(): string {
-  const doc = readFileSync(new URL('../../docs/cost.md', import.meta.url), 'utf8');
-  const lines = doc.split('\n');
-  const start = lines.indexOf(COST_TABLE_MARKER);
-  expect(start, 'the cost-table marker line in docs/cost.md').toBeGreaterThan(0);
-  const end = lines.findIndex((line, index) => index > start && !line.startsWith('|'));
-  return lines.slice(start, end === -1 ? undefined : end).join('\n');
+  const table = documentedCostTable(readFileSync(new URL('../../docs/cost.md', import.meta.url), 'utf8'));
+  expect(table, 'the cost-table marker line in docs/cost.md').toBeDefined();
+  return table ?? '';
 }
 
 describe('the cost model (shared/cost-model.ts)', () => {
